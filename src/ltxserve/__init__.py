@@ -1,0 +1,1 @@
+"""ltxserve: self-hosted LTX-2.3 video generation."""

@@ -1,0 +1,74 @@
+"""Media layer: probe untrusted files, decode frame-exactly, encode, and splice (PyAV)."""
+
+from ltxserve.media.clip import AudioTrack, Clip, Frames, Samples, fit_samples
+from ltxserve.media.decode import iter_frames, read_audio, read_clip, read_frames
+from ltxserve.media.encode import EncodeOptions, OutputFormat, Quality, VideoWriter, WriteMode, encode_clip
+from ltxserve.media.errors import (
+    CorruptFileError,
+    EmptyFileError,
+    FileMissingError,
+    FormatMismatchError,
+    LimitExceededError,
+    MediaError,
+    NoAudioStreamError,
+    NotAnImageError,
+    NoVideoStreamError,
+    PlaylistNotAllowedError,
+    ProbeCrashedError,
+    ProbeTimeoutError,
+    TruncatedFileError,
+    UnrecognizedFormatError,
+    UnsafePathError,
+)
+from ltxserve.media.formats import MediaKind
+from ltxserve.media.info import AudioInfo, ImageInfo, MediaInfo, VideoInfo
+from ltxserve.media.limits import MediaLimits
+from ltxserve.media.probe import probe
+from ltxserve.media.splice import Edge, FrameWindow, extend, replace_window
+from ltxserve.media.timing import sample_at, samples_for
+
+__all__ = [
+    "AudioInfo",
+    "AudioTrack",
+    "Clip",
+    "CorruptFileError",
+    "Edge",
+    "EmptyFileError",
+    "EncodeOptions",
+    "FileMissingError",
+    "FormatMismatchError",
+    "FrameWindow",
+    "Frames",
+    "ImageInfo",
+    "LimitExceededError",
+    "MediaError",
+    "MediaInfo",
+    "MediaKind",
+    "MediaLimits",
+    "NoAudioStreamError",
+    "NoVideoStreamError",
+    "NotAnImageError",
+    "OutputFormat",
+    "PlaylistNotAllowedError",
+    "ProbeCrashedError",
+    "ProbeTimeoutError",
+    "Quality",
+    "Samples",
+    "TruncatedFileError",
+    "UnrecognizedFormatError",
+    "UnsafePathError",
+    "VideoInfo",
+    "VideoWriter",
+    "WriteMode",
+    "encode_clip",
+    "extend",
+    "fit_samples",
+    "iter_frames",
+    "probe",
+    "read_audio",
+    "read_clip",
+    "read_frames",
+    "replace_window",
+    "sample_at",
+    "samples_for",
+]

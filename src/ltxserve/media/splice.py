@@ -1,0 +1,209 @@
+"""Stitch generated media onto a source, or into a window of it, and encode the result.
+
+The source is streamed frame by frame from disk to the encoder, so a long 4K source never sits in
+memory whole; only the audio (small) is held. Audio is laid out on the output's own clock: each
+part occupies exactly the samples under its frames, so the seams cannot drift and the output's
+audio and video durations agree.
+"""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from fractions import Fraction
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+
+from ltxserve.media.audio import convert_audio
+from ltxserve.media.clip import AudioTrack, Clip, Frames, Samples, fit_samples
+from ltxserve.media.decode import iter_frames, read_audio
+from ltxserve.media.encode import EncodeOptions, VideoWriter
+from ltxserve.media.info import MediaInfo, VideoInfo
+from ltxserve.media.timing import frame_at, sample_at
+
+
+class Edge(StrEnum):
+    END = "end"
+    START = "start"
+
+
+@dataclass(frozen=True)
+class FrameWindow:
+    """Frames [start, stop) of a video."""
+
+    start: int
+    stop: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < self.stop:
+            raise ValueError(f"empty or negative frame window [{self.start}, {self.stop})")
+
+    @classmethod
+    def from_seconds(cls, start: Fraction, duration: Fraction, fps: Fraction) -> "FrameWindow":
+        """The frames whose start instants fall in [start, start + duration), to the nearest boundary."""
+        return cls(frame_at(start, fps), frame_at(start + duration, fps))
+
+    @property
+    def frame_count(self) -> int:
+        return self.stop - self.start
+
+
+def extend(
+    source: Path,
+    info: MediaInfo,
+    addition: Clip,
+    output: Path,
+    *,
+    at: Edge = Edge.END,
+    options: EncodeOptions = EncodeOptions(),
+) -> None:
+    """Write `source` with `addition` appended after it (END) or prepended before it (START).
+
+    The output keeps the source's size, frame rate and audio rate; the source's own frames and audio
+    are kept as they are. If only one side has audio, the other side is silent.
+    """
+    video = _video_of(info)
+    _check_matches(video, addition.frames, addition.fps)
+    total = video.frame_count + addition.frame_count
+    parts_audio = _extension_audio(source, info, addition)
+    audio = None
+    if parts_audio is not None:
+        rate, source_samples, addition_samples = parts_audio
+        first, second = (
+            (source_samples, addition_samples) if at is Edge.END else (addition_samples, source_samples)
+        )
+        split = video.frame_count if at is Edge.END else addition.frame_count
+        audio = AudioTrack(_lay_out([(0, split, first), (split, total, second)], video.fps, rate), rate)
+    source_frames = iter_frames(source)
+    frames = (
+        chain(source_frames, addition.frames) if at is Edge.END else chain(addition.frames, source_frames)
+    )
+    _write(output, frames, video, audio, options)
+
+
+def replace_window(
+    source: Path,
+    info: MediaInfo,
+    window: FrameWindow,
+    output: Path,
+    *,
+    frames: Frames | None = None,
+    audio: AudioTrack | None = None,
+    options: EncodeOptions = EncodeOptions(),
+    crossfade: Fraction = Fraction(10, 1000),
+) -> None:
+    """Write `source` with the frames and/or audio of `window` replaced; everything outside the
+    window is the source's. New audio is faded against the source over `crossfade` seconds at each
+    seam, inside the window, so the cut does not click."""
+    video = _video_of(info)
+    if window.stop > video.frame_count:
+        raise ValueError(
+            f"window [{window.start}, {window.stop}) is past the source's {video.frame_count} frames"
+        )
+    if frames is None and audio is None:
+        raise ValueError("nothing to replace: give new frames, new audio, or both")
+    if frames is not None:
+        _check_matches(video, frames, video.fps)
+        if len(frames) != window.frame_count:
+            raise ValueError(f"the window holds {window.frame_count} frames, {len(frames)} were given")
+    out_audio = _source_audio(source, info, video)
+    if audio is not None:
+        rate = out_audio.sample_rate if out_audio is not None else audio.sample_rate
+        channels = out_audio.channels if out_audio is not None else audio.channels
+        base = out_audio.samples.copy() if out_audio is not None else None
+        if base is None:
+            base = np.zeros((channels, sample_at(video.frame_count, video.fps, rate)), np.float32)
+        new = convert_audio(audio, sample_rate=rate, channels=channels).samples
+        out_audio = AudioTrack(_splice_samples(base, new, window, video.fps, rate, crossfade), rate)
+    source_frames = iter_frames(source)
+    _write(output, _replaced(source_frames, window, frames), video, out_audio, options)
+
+
+def _replaced(source: Iterator[Frames], window: FrameWindow, new: Frames | None) -> Iterator[Frames]:
+    for index, frame in enumerate(source):
+        yield new[index - window.start] if new is not None and window.start <= index < window.stop else frame
+
+
+def _splice_samples(
+    base: Samples, new: Samples, window: FrameWindow, fps: Fraction, rate: int, crossfade: Fraction
+) -> Samples:
+    lo, hi = sample_at(window.start, fps, rate), sample_at(window.stop, fps, rate)
+    segment = fit_samples(new, hi - lo).copy()
+    fade = min(int(crossfade * rate), (hi - lo) // 2)
+    if fade > 0:
+        # Equal-power: source fades out as the new audio fades in, and back at the far seam.
+        angle = np.linspace(0, np.pi / 2, fade, dtype=np.float32)
+        fade_in, fade_out = np.sin(angle), np.cos(angle)
+        segment[:, :fade] = base[:, lo : lo + fade] * fade_out + segment[:, :fade] * fade_in
+        segment[:, -fade:] = segment[:, -fade:] * fade_out + base[:, hi - fade : hi] * fade_in
+    base[:, lo:hi] = segment
+    return base
+
+
+def _video_of(info: MediaInfo) -> VideoInfo:
+    if info.video is None:
+        raise ValueError("the source has no video stream")
+    return info.video
+
+
+def _check_matches(video: VideoInfo, frames: Frames, fps: Fraction) -> None:
+    size = (video.display_height, video.display_width)
+    if frames.ndim != 4 or tuple(frames.shape[1:3]) != size:
+        raise ValueError(f"new frames must be {size[1]}x{size[0]} like the source, got shape {frames.shape}")
+    if fps != video.fps:
+        raise ValueError(f"new frames are at {fps} fps, the source at {video.fps} fps")
+
+
+def _source_audio(source: Path, info: MediaInfo, video: VideoInfo) -> AudioTrack | None:
+    if info.audio is None:
+        return None
+    rate, channels = info.audio.sample_rate, min(info.audio.channels, 2)
+    samples = read_audio(
+        source,
+        sample_rate=rate,
+        channels=channels,
+        duration=Fraction(sample_at(video.frame_count, video.fps, rate), rate),
+    )
+    return AudioTrack(samples, rate)
+
+
+def _extension_audio(source: Path, info: MediaInfo, addition: Clip) -> tuple[int, Samples, Samples] | None:
+    """(rate, source samples, addition samples) in the output's rate and channel count."""
+    video = _video_of(info)
+    source_audio = _source_audio(source, info, video)
+    reference = source_audio or addition.audio
+    if reference is None:
+        return None
+    rate, channels = reference.sample_rate, reference.channels
+    source_samples = source_audio.samples if source_audio is not None else np.zeros((channels, 0), np.float32)
+    addition_samples = (
+        convert_audio(addition.audio, sample_rate=rate, channels=channels).samples
+        if addition.audio is not None
+        else np.zeros((channels, 0), np.float32)
+    )
+    return rate, source_samples, addition_samples
+
+
+def _lay_out(parts: list[tuple[int, int, Samples]], fps: Fraction, rate: int) -> Samples:
+    """Place each part's samples exactly under its frames [start, stop) on the output clock."""
+    channels = parts[0][2].shape[0]
+    out = np.zeros((channels, sample_at(parts[-1][1], fps, rate)), np.float32)
+    for start, stop, samples in parts:
+        lo, hi = sample_at(start, fps, rate), sample_at(stop, fps, rate)
+        out[:, lo:hi] = fit_samples(samples, hi - lo)
+    return out
+
+
+def _write(
+    output: Path, frames: Iterable[Frames], video: VideoInfo, audio: AudioTrack | None, options: EncodeOptions
+) -> None:
+    with VideoWriter(
+        output,
+        width=video.display_width,
+        height=video.display_height,
+        fps=video.fps,
+        audio=audio,
+        options=options,
+    ) as writer:
+        writer.write_all(frames)
