@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ltxserve import media
-from ltxserve.media import Edge, EncodeOptions, FrameWindow, OutputFormat
+from ltxserve.media import AudioPatch, Edge, EncodeOptions, FrameWindow, OutputFormat, VideoPatch
 from ltxserve.media.testsrc import synthetic_clip
 from tests.measure import Playback, match_onsets, play
 from tests.mediafiles import write_video
@@ -91,10 +91,9 @@ def test_replace_window(
     media.replace_window(
         path,
         info,
-        WINDOW,
         output,
-        frames=new.frames if mode != "replace_audio" else None,
-        audio=new.audio if mode != "replace_video" else None,
+        video=VideoPatch(WINDOW, new.frames) if mode != "replace_audio" else None,
+        audio=AudioPatch(WINDOW.start / FPS, new.audio) if mode != "replace_video" else None,
         options=EncodeOptions(format=fmt),
     )
     inside = list(range(WINDOW.start, WINDOW.stop))
@@ -119,9 +118,8 @@ def test_audio_outside_the_window_is_the_sources_sample_for_sample(tmp_path: Pat
     new = generated(WINDOW.frame_count)
     assert new.audio is not None
     output = tmp_path / "out.mov"
-    media.replace_window(
-        source, info, WINDOW, output, audio=new.audio, options=EncodeOptions(format=OutputFormat.MOV)
-    )
+    patch = AudioPatch(WINDOW.start / FPS, new.audio)
+    media.replace_window(source, info, output, audio=patch, options=EncodeOptions(format=OutputFormat.MOV))
     duration = Fraction(SOURCE_FRAMES) / FPS
     before = media.read_audio(source, sample_rate=48_000, duration=duration)
     after = media.read_audio(output, sample_rate=48_000, duration=duration)
@@ -200,9 +198,16 @@ def test_new_frames_must_match_the_source(tmp_path: Path, source: tuple[Path, me
     with pytest.raises(ValueError, match="25 fps"):
         media.extend(path, info, wrong_rate, tmp_path / "x.mp4")
     with pytest.raises(ValueError, match="the window holds 24 frames, 9 were given"):
-        media.replace_window(path, info, WINDOW, tmp_path / "x.mp4", frames=generated(9).frames)
+        media.replace_window(path, info, tmp_path / "x.mp4", video=VideoPatch(WINDOW, generated(9).frames))
     with pytest.raises(ValueError, match="past the source"):
-        media.replace_window(path, info, FrameWindow(60, 80), tmp_path / "x.mp4", frames=generated(20).frames)
+        media.replace_window(
+            path, info, tmp_path / "x.mp4", video=VideoPatch(FrameWindow(60, 80), generated(20).frames)
+        )
+    with pytest.raises(ValueError, match="outside the"):
+        late = AudioPatch(Fraction(4), media.AudioTrack(np.zeros((2, 100), np.float32), 48_000))
+        media.replace_window(path, info, tmp_path / "x.mp4", audio=late)
+    with pytest.raises(ValueError, match="nothing to replace"):
+        media.replace_window(path, info, tmp_path / "x.mp4")
     assert not (tmp_path / "x.mp4").exists()
 
 

@@ -1,7 +1,7 @@
 """Media layer: probe untrusted files, decode frame-exactly, encode, and splice (PyAV)."""
 
 from ltxserve.media.clip import AudioTrack, Clip, Frames, Samples, fit_samples
-from ltxserve.media.decode import iter_frames, read_audio, read_clip, read_frames
+from ltxserve.media.decode import iter_frames, read_audio, read_clip, read_frames, read_image
 from ltxserve.media.encode import EncodeOptions, OutputFormat, Quality, VideoWriter, WriteMode, encode_clip
 from ltxserve.media.errors import (
     CorruptFileError,
@@ -24,11 +24,12 @@ from ltxserve.media.formats import MediaKind
 from ltxserve.media.info import AudioInfo, ImageInfo, MediaInfo, VideoInfo
 from ltxserve.media.limits import MediaLimits
 from ltxserve.media.probe import probe
-from ltxserve.media.splice import Edge, FrameWindow, extend, replace_window
+from ltxserve.media.splice import AudioPatch, Edge, FrameWindow, VideoPatch, extend, replace_window
 from ltxserve.media.timing import sample_at, samples_for
 
 __all__ = [
     "AudioInfo",
+    "AudioPatch",
     "AudioTrack",
     "Clip",
     "CorruptFileError",
@@ -58,6 +59,7 @@ __all__ = [
     "UnrecognizedFormatError",
     "UnsafePathError",
     "VideoInfo",
+    "VideoPatch",
     "VideoWriter",
     "WriteMode",
     "encode_clip",
@@ -68,6 +70,7 @@ __all__ = [
     "read_audio",
     "read_clip",
     "read_frames",
+    "read_image",
     "replace_window",
     "sample_at",
     "samples_for",

@@ -63,6 +63,15 @@ def iter_frames(path: Path, start: int = 0, stop: int | None = None) -> Iterator
         )
 
 
+def read_image(path: Path) -> Frames:
+    """A still image (or a video's first frame) as uint8 (H, W, 3)."""
+    with open_media(path) as (_, container):
+        stream = _video_stream(container)
+        for frame in container.decode(stream):
+            return _to_rgb(frame, rotation_of(stream))
+    raise CorruptFileError("the image holds no picture")
+
+
 def read_frames(path: Path, start: int = 0, stop: int | None = None) -> Frames:
     """Frames [start, stop) as one uint8 (N, H, W, 3) array."""
     return np.stack(list(iter_frames(path, start, stop)))

@@ -65,6 +65,8 @@ class EncodeOptions:
     format: OutputFormat = OutputFormat.MP4
     quality: Quality = Quality.HIGH
     write_mode: WriteMode = WriteMode.BALANCED
+    comment: str | None = None
+    """Written into the container's metadata (demo outputs say so here)."""
 
 
 _X264_CRF = {Quality.LOW: 28, Quality.MEDIUM: 23, Quality.HIGH: 18, Quality.MAXIMUM: 12}
@@ -118,6 +120,8 @@ class VideoWriter:
         self._container: OutputContainer = av.open(
             str(path), "w", format=_muxer(options.format), options=_MUXER_OPTIONS.get(options.format, {})
         )
+        if options.comment:
+            self._container.metadata["comment"] = options.comment
         try:
             if options.format is OutputFormat.GIF:
                 self._gif = _GifPalette(width, height, self._fps, options)

@@ -82,53 +82,72 @@ def extend(
     _write(output, frames, video, audio, options)
 
 
+@dataclass(frozen=True)
+class VideoPatch:
+    """New frames for the source frames `window`."""
+
+    window: FrameWindow
+    frames: Frames
+
+
+@dataclass(frozen=True)
+class AudioPatch:
+    """New audio starting `start` seconds into the source (on the video's clock)."""
+
+    start: Fraction
+    track: AudioTrack
+
+
 def replace_window(
     source: Path,
     info: MediaInfo,
-    window: FrameWindow,
     output: Path,
     *,
-    frames: Frames | None = None,
-    audio: AudioTrack | None = None,
+    video: VideoPatch | None = None,
+    audio: AudioPatch | None = None,
     options: EncodeOptions = EncodeOptions(),
     crossfade: Fraction = Fraction(10, 1000),
 ) -> None:
-    """Write `source` with the frames and/or audio of `window` replaced; everything outside the
-    window is the source's. New audio is faded against the source over `crossfade` seconds at each
-    seam, inside the window, so the cut does not click."""
-    video = _video_of(info)
-    if window.stop > video.frame_count:
-        raise ValueError(
-            f"window [{window.start}, {window.stop}) is past the source's {video.frame_count} frames"
-        )
-    if frames is None and audio is None:
+    """Write `source` with a window of its frames and/or of its audio replaced; everything outside
+    is the source's. New audio is faded against the source over `crossfade` seconds at each seam,
+    inside the patch, so the cut does not click."""
+    source_video = _video_of(info)
+    if video is None and audio is None:
         raise ValueError("nothing to replace: give new frames, new audio, or both")
-    if frames is not None:
-        _check_matches(video, frames, video.fps)
-        if len(frames) != window.frame_count:
-            raise ValueError(f"the window holds {window.frame_count} frames, {len(frames)} were given")
-    out_audio = _source_audio(source, info, video)
+    if video is not None:
+        window = video.window
+        if window.stop > source_video.frame_count:
+            count = source_video.frame_count
+            raise ValueError(f"window [{window.start}, {window.stop}) is past the source's {count} frames")
+        _check_matches(source_video, video.frames, source_video.fps)
+        if len(video.frames) != window.frame_count:
+            raise ValueError(f"the window holds {window.frame_count} frames, {len(video.frames)} were given")
+    out_audio = _source_audio(source, info, source_video)
     if audio is not None:
-        rate = out_audio.sample_rate if out_audio is not None else audio.sample_rate
-        channels = out_audio.channels if out_audio is not None else audio.channels
-        base = out_audio.samples.copy() if out_audio is not None else None
-        if base is None:
-            base = np.zeros((channels, sample_at(video.frame_count, video.fps, rate)), np.float32)
-        new = convert_audio(audio, sample_rate=rate, channels=channels).samples
-        out_audio = AudioTrack(_splice_samples(base, new, window, video.fps, rate, crossfade), rate)
-    source_frames = iter_frames(source)
-    _write(output, _replaced(source_frames, window, frames), video, out_audio, options)
+        if audio.start < 0 or audio.start >= source_video.duration:
+            length = float(source_video.duration)
+            raise ValueError(f"audio patch at {float(audio.start):g} s is outside the {length:g} s video")
+        rate = out_audio.sample_rate if out_audio is not None else audio.track.sample_rate
+        channels = out_audio.channels if out_audio is not None else audio.track.channels
+        total = sample_at(source_video.frame_count, source_video.fps, rate)
+        base = out_audio.samples.copy() if out_audio is not None else np.zeros((channels, total), np.float32)
+        new = convert_audio(audio.track, sample_rate=rate, channels=channels).samples
+        first = round(audio.start * rate)
+        out_audio = AudioTrack(
+            _splice_samples(base, new, first, min(total, first + new.shape[1]), rate, crossfade), rate
+        )
+    frames = iter_frames(source)
+    if video is not None:
+        frames = _replaced(frames, video.window, video.frames)
+    _write(output, frames, source_video, out_audio, options)
 
 
-def _replaced(source: Iterator[Frames], window: FrameWindow, new: Frames | None) -> Iterator[Frames]:
+def _replaced(source: Iterator[Frames], window: FrameWindow, new: Frames) -> Iterator[Frames]:
     for index, frame in enumerate(source):
-        yield new[index - window.start] if new is not None and window.start <= index < window.stop else frame
+        yield new[index - window.start] if window.start <= index < window.stop else frame
 
 
-def _splice_samples(
-    base: Samples, new: Samples, window: FrameWindow, fps: Fraction, rate: int, crossfade: Fraction
-) -> Samples:
-    lo, hi = sample_at(window.start, fps, rate), sample_at(window.stop, fps, rate)
+def _splice_samples(base: Samples, new: Samples, lo: int, hi: int, rate: int, crossfade: Fraction) -> Samples:
     segment = fit_samples(new, hi - lo).copy()
     fade = min(int(crossfade * rate), (hi - lo) // 2)
     if fade > 0:

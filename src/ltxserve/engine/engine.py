@@ -1,0 +1,398 @@
+"""The engine: plan a request against the loaded weights, then run it on decoded inputs.
+
+`plan` is cheap and touches no model: it checks every knob against the pipeline and the weights and
+fixes every size and window. `run` takes decoded arrays (frames, audio at 16 kHz, images) and returns
+decoded arrays; reading and writing files is the media layer's job, on either side.
+"""
+
+import math
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from ltx_core.components.guiders import MultiModalGuiderParams
+from ltx_core.loader import SafetensorsModelStateDictLoader
+from ltx_pipelines.utils.constants import DEFAULT_NEGATIVE_PROMPT
+
+from ltxserve.engine.conditioning import compress_like_video, crop_to, pad_to
+from ltxserve.engine.generation import MODEL_AUDIO_RATE, Conditioning, Decoded, ImagePin, Stage, generate_clip
+from ltxserve.engine.loras import LoraSpec
+from ltxserve.engine.models import EngineOptions, ResidentModels
+from ltxserve.engine.planning import (
+    ClipPlan,
+    ExtendPlan,
+    GenerationPlan,
+    RetakePlan,
+    plan_extend,
+    plan_generation,
+    plan_retake,
+)
+from ltxserve.engine.sampling import DISTILLED_SIGMAS, REFINE_SIGMAS, schedule
+from ltxserve.engine.weights import WeightsError, WeightSet
+from ltxserve.media import VideoInfo, sample_at, samples_for
+from ltxserve.media.splice import Edge
+from ltxserve.request import (
+    GenerationRequest,
+    Guidance,
+    InvalidRequestError,
+    Pipeline,
+    Sampling,
+    Scheduler,
+    Task,
+)
+
+DEFAULT_STEPS = 30
+"""LTX-2.3's default for the guided dev model."""
+DEFAULT_VIDEO_GUIDANCE = Guidance(cfg=3.0, stg=1.0, rescale=0.7, modality=3.0, skip_step=0)
+DEFAULT_AUDIO_GUIDANCE = Guidance(cfg=7.0, stg=1.0, rescale=0.7, modality=3.0, skip_step=0)
+DEFAULT_DISTILLED_LORA_SCALES = (0.0, 1.0)
+"""The official two-stage pipeline: no distilled LoRA in the guided pass, full strength refining."""
+MAX_STEPS = 200
+MAX_LORA_SCALE = 4.0
+SEED_RANGE = 2**31
+
+
+class CancelledError(Exception):
+    """The request was cancelled; the engine stopped between two steps and is ready for the next."""
+
+
+class CancelToken:
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str
+    step: int
+    total: int
+
+
+ProgressCallback = Callable[[Progress], None]
+Plan = GenerationPlan | ExtendPlan | RetakePlan
+
+
+@dataclass(frozen=True)
+class EngineInputs:
+    """Decoded inputs, read by the media layer as the plan says."""
+
+    first_image: np.ndarray | None = None
+    last_image: np.ndarray | None = None
+    end_image: np.ndarray | None = None
+    audio: np.ndarray | None = None
+    """Audio-to-video: float32 (2, samples) at 16 kHz from the start of the audio."""
+    video: np.ndarray | None = None
+    """Extend: the context frames; retake: the clip's source frames. uint8 at the source's display size."""
+    video_audio: np.ndarray | None = None
+    """float32 (2, samples) at 16 kHz under `video`; None when the source is silent."""
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    frames: np.ndarray | None
+    """uint8 (N, H, W, 3): the whole video, the extension, or the retake window (None: video kept)."""
+    audio: np.ndarray | None
+    """float32 (2, samples) at `sample_rate` under `frames` (retake: under the audio window)."""
+    sample_rate: int
+    seed: int
+    demo: bool
+
+
+class Engine:
+    """Runs one request at a time on models that stay loaded for the life of the process."""
+
+    def __init__(self, weights: WeightSet, options: EngineOptions | None = None) -> None:
+        self.weights = weights
+        self.models = ResidentModels(weights, options or EngineOptions())
+        self._lock = threading.Lock()
+
+    @property
+    def demo(self) -> bool:
+        return self.weights.demo
+
+    # --- planning ------------------------------------------------------------------------------
+
+    def plan(self, request: GenerationRequest, source: VideoInfo | None = None) -> Plan:
+        """Every size and window, with every knob checked. Raises InvalidRequestError naming the field."""
+        self._stages(request)  # the knobs are checked before the shapes
+        pipeline = request.sampling.pipeline
+        if request.task is Task.EXTEND:
+            assert request.extend is not None
+            return plan_extend(request.extend, _need(source), pipeline)
+        if request.task is Task.RETAKE:
+            assert request.retake is not None
+            return plan_retake(request.retake, _need(source), pipeline)
+        plan = plan_generation(request)
+        if request.task is Task.AUDIO_TO_VIDEO:  # the given audio is held, only video is generated
+            clip = plan.clip
+            plan = GenerationPlan(
+                ClipPlan(
+                    clip.frames,
+                    clip.fps,
+                    clip.size,
+                    clip.stages,
+                    clip.video_mask,
+                    (0.0,) * len(clip.audio_mask),
+                ),
+                plan.output_size,
+                plan.output_frames,
+                plan.last_frame_index,
+            )
+        return plan
+
+    def _stages(self, request: GenerationRequest) -> list[Stage]:
+        sampling = request.sampling
+        try:
+            checkpoint = self.weights.checkpoint(sampling.pipeline)
+        except WeightsError as error:
+            raise InvalidRequestError("sampling.pipeline", str(error).split("; expected")[0]) from None
+        loras = self._user_loras(request)
+        if sampling.pipeline is Pipeline.DISTILLED:
+            _refuse_knobs(
+                sampling, "the distilled pipeline runs a fixed 8 + 3 step schedule without guidance"
+            )
+            return [
+                Stage("denoising", checkpoint, loras, DISTILLED_SIGMAS, None),
+                Stage("refining", checkpoint, loras, REFINE_SIGMAS, None),
+            ]
+        steps = sampling.steps or DEFAULT_STEPS
+        if steps > MAX_STEPS:
+            raise InvalidRequestError("sampling.steps", f"at most {MAX_STEPS}, got {steps}")
+        sigmas = schedule(sampling.scheduler or Scheduler.LTX2, steps)
+        guidance = (self._guidance(sampling.video, DEFAULT_VIDEO_GUIDANCE, checkpoint, "video"),
+                    self._guidance(sampling.audio, DEFAULT_AUDIO_GUIDANCE, checkpoint, "audio"))  # fmt: skip
+        gamma = sampling.gradient_estimation_gamma or 0.0
+        if sampling.pipeline is Pipeline.ONE_STAGE:
+            if sampling.distilled_lora_scales is not None:
+                raise InvalidRequestError(
+                    "sampling.distilled_lora_scales",
+                    "the one-stage pipeline has no distilled-LoRA pass; use two_stage",
+                )
+            return [Stage("denoising", checkpoint, loras, sigmas, guidance, gamma)]
+        assert self.weights.distilled_lora is not None
+        first, second = sampling.distilled_lora_scales or DEFAULT_DISTILLED_LORA_SCALES
+        distilled = self.weights.distilled_lora
+        return [
+            Stage("denoising", checkpoint, (*loras, LoraSpec(distilled, first)), sigmas, guidance, gamma),
+            Stage("refining", checkpoint, (*loras, LoraSpec(distilled, second)), REFINE_SIGMAS, None),
+        ]
+
+    def _guidance(
+        self, given: Guidance, default: Guidance, checkpoint: Path, modality: str
+    ) -> MultiModalGuiderParams:
+        blocks = _transformer_blocks(checkpoint)
+        stg_blocks = given.stg_blocks if given.stg_blocks is not None else (min(28, blocks - 1),)
+        for block in stg_blocks:
+            if not 0 <= block < blocks:
+                raise InvalidRequestError(
+                    f"sampling.{modality}.stg_blocks",
+                    f"block {block} does not exist; the model has blocks 0-{blocks - 1}",
+                )
+
+        def pick(name: str) -> float:
+            value = getattr(given, name)
+            return float(value if value is not None else getattr(default, name))
+
+        return MultiModalGuiderParams(
+            cfg_scale=pick("cfg"),
+            stg_scale=pick("stg"),
+            stg_blocks=list(stg_blocks),
+            rescale_scale=pick("rescale"),
+            modality_scale=pick("modality"),
+            skip_step=int(pick("skip_step")),
+        )
+
+    def _user_loras(self, request: GenerationRequest) -> tuple[LoraSpec, ...]:
+        specs = []
+        if request.camera is not None:
+            try:
+                specs.append(LoraSpec(self.weights.camera_lora(request.camera), request.camera_scale))
+            except WeightsError as error:
+                raise InvalidRequestError("camera", str(error)) from None
+        for index, lora in enumerate(request.loras):
+            if not 0 <= lora.scale <= MAX_LORA_SCALE or not math.isfinite(lora.scale):
+                raise InvalidRequestError(f"loras[{index}].scale", f"must be between 0 and {MAX_LORA_SCALE}")
+            try:
+                specs.append(LoraSpec(self.weights.lora(lora.name), lora.scale))
+            except WeightsError as error:
+                raise InvalidRequestError(f"loras[{index}].name", str(error)) from None
+        return tuple(specs)
+
+    # --- running -------------------------------------------------------------------------------
+
+    def run(
+        self,
+        request: GenerationRequest,
+        plan: Plan,
+        inputs: EngineInputs,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> EngineResult:
+        """Generate. Raises CancelledError between steps when `cancel` is set; any failure leaves the
+        engine ready for the next request."""
+
+        def report(stage: str, step: int, total: int) -> None:
+            if cancel is not None and cancel.cancelled:
+                raise CancelledError("cancelled")
+            if progress is not None:
+                progress(Progress(stage, step, total))
+
+        stages = self._stages(request)
+        seed = request.seed if request.seed is not None else random.randrange(SEED_RANGE)
+        with self._lock, torch.inference_mode():
+            report("encoding prompt", 0, 1)
+            checkpoint = stages[0].checkpoint
+            prompt = self.models.encode_prompt(request.prompt, checkpoint)
+            negative = None
+            if any(stage.guidance is not None for stage in stages):
+                text = request.negative_prompt
+                negative_text = text if text is not None else DEFAULT_NEGATIVE_PROMPT
+                negative = self.models.encode_prompt(negative_text, checkpoint)
+            conditioning = self._conditioning(request, plan, inputs)
+            decoded = generate_clip(
+                self.models, plan.clip, conditioning, stages, prompt, negative, seed, report
+            )
+            return self._result(request, plan, inputs, decoded, seed)
+
+    def _conditioning(self, request: GenerationRequest, plan: Plan, inputs: EngineInputs) -> Conditioning:
+        if isinstance(plan, GenerationPlan):
+            return _generation_conditioning(request, plan, inputs)
+        if isinstance(plan, ExtendPlan):
+            return _extend_conditioning(request, plan, inputs)
+        frames = _need_array(inputs.video, "video")
+        missing = plan.clip.frames - len(frames)  # the clip is 8k+1 frames: the last one repeats
+        video = np.concatenate([frames, np.repeat(frames[-1:], missing, axis=0)]) if missing > 0 else frames
+        return Conditioning(
+            pad_to(video, plan.clip.size), _fit(_source_audio(inputs), _audio_samples(plan.clip))
+        )
+
+    def _result(
+        self, request: GenerationRequest, plan: Plan, inputs: EngineInputs, decoded: Decoded, seed: int
+    ) -> EngineResult:
+        fps, rate = plan.clip.fps, decoded.sample_rate
+
+        def frames_between(start: int, stop: int, size: tuple[int, int]) -> np.ndarray:
+            return crop_to(decoded.frames[start:stop], *size)
+
+        def audio_between(start: int, count: int) -> np.ndarray:
+            segment = decoded.audio[:, start : start + count]
+            return np.pad(segment, ((0, 0), (0, count - segment.shape[1])))
+
+        if isinstance(plan, GenerationPlan):
+            size = (plan.output_size.width, plan.output_size.height)
+            frames = frames_between(0, plan.output_frames, size)
+            audio = None
+            if request.generate_audio and request.task is not Task.AUDIO_TO_VIDEO:
+                audio = audio_between(0, samples_for(plan.output_frames, fps, rate))
+            return EngineResult(frames, audio, rate, seed, self.demo)
+        source = _need_array(inputs.video, "video")
+        size = (source.shape[2], source.shape[1])
+        if isinstance(plan, ExtendPlan):
+            start, stop = plan.kept
+            audio = None
+            if inputs.video_audio is not None and request.generate_audio:
+                audio = audio_between(sample_at(start, fps, rate), samples_for(stop - start, fps, rate))
+            return EngineResult(frames_between(start, stop, size), audio, rate, seed, self.demo)
+        window_frames = None
+        if plan.window is not None:
+            window_frames = frames_between(
+                plan.window.start - plan.clip_start, plan.window.stop - plan.clip_start, size
+            )
+        audio = None
+        if plan.audio_window is not None:
+            offset = plan.clip_start / fps
+            first = round((plan.audio_window[0] - offset) * rate)
+            audio = audio_between(first, round((plan.audio_window[1] - offset) * rate) - first)
+        return EngineResult(window_frames, audio, rate, seed, self.demo)
+
+
+def _generation_conditioning(
+    request: GenerationRequest, plan: GenerationPlan, inputs: EngineInputs
+) -> Conditioning:
+    images = []
+    if inputs.first_image is not None and request.first_frame is not None:
+        images.append(ImagePin(compress_like_video(inputs.first_image), 0, request.first_frame.strength))
+    if inputs.last_image is not None and request.last_frame is not None:
+        last = compress_like_video(inputs.last_image)
+        images.append(ImagePin(last, plan.last_frame_index, request.last_frame.strength))
+    audio = None
+    if request.task is Task.AUDIO_TO_VIDEO:
+        audio = _fit(_need_array(inputs.audio, "audio"), _audio_samples(plan.clip))
+    return Conditioning(video=None, audio=audio, images=tuple(images))
+
+
+def _extend_conditioning(request: GenerationRequest, plan: ExtendPlan, inputs: EngineInputs) -> Conditioning:
+    """The clip is the context plus, where the new part goes, copies of the nearest context frame
+    (and silence): they only fill the shape, the mask regenerates them."""
+    clip = plan.clip
+    frames = _need_array(inputs.video, "video")
+    new = plan.new_region[1] - plan.new_region[0]
+    end = plan.edge is Edge.END
+    filler = np.repeat(frames[-1:] if end else frames[:1], new, axis=0)
+    video = np.concatenate([frames, filler] if end else [filler, frames])
+    silence = np.zeros((2, round(new / clip.fps * MODEL_AUDIO_RATE)), np.float32)
+    source_audio = _source_audio(inputs)
+    audio = np.concatenate([source_audio, silence] if end else [silence, source_audio], axis=1)
+    pins: tuple[ImagePin, ...] = ()
+    end_image = request.extend.end_image if request.extend is not None else None
+    if end_image is not None and inputs.end_image is not None:
+        pins = (ImagePin(compress_like_video(inputs.end_image), plan.outer_frame, end_image.strength),)
+    return Conditioning(pad_to(video, clip.size), _fit(audio, _audio_samples(clip)), pins)
+
+
+def _source_audio(inputs: EngineInputs) -> np.ndarray:
+    """The source's audio under the given frames; a silent source is held as silence."""
+    return inputs.video_audio if inputs.video_audio is not None else np.zeros((2, 0), np.float32)
+
+
+def _audio_samples(clip: ClipPlan) -> int:
+    return round(clip.duration * MODEL_AUDIO_RATE)
+
+
+def _need(source: VideoInfo | None) -> VideoInfo:
+    if source is None:
+        raise ValueError("extend and retake are planned against the probed source video")
+    return source
+
+
+def _need_array(array: np.ndarray | None, name: str) -> np.ndarray:
+    if array is None:
+        raise ValueError(f"the plan needs the decoded {name} input")
+    return array
+
+
+def _fit(samples: np.ndarray, count: int) -> np.ndarray:
+    samples = samples[:, :count]
+    return np.pad(samples, ((0, 0), (0, count - samples.shape[1]))).astype(np.float32, copy=False)
+
+
+def _refuse_knobs(sampling: Sampling, why: str) -> None:
+    given = {
+        "sampling.steps": sampling.steps,
+        "sampling.scheduler": sampling.scheduler,
+        "sampling.distilled_lora_scales": sampling.distilled_lora_scales,
+        "sampling.gradient_estimation_gamma": sampling.gradient_estimation_gamma,
+        "sampling.video": None if sampling.video.is_default else sampling.video,
+        "sampling.audio": None if sampling.audio.is_default else sampling.audio,
+    }
+    for field, value in given.items():
+        if value is not None:
+            raise InvalidRequestError(field, f"cannot be set: {why}")
+
+
+@cache
+def _transformer_blocks(checkpoint: Path) -> int:
+    config = SafetensorsModelStateDictLoader().metadata(str(checkpoint))
+    return int(config["transformer"]["num_layers"])

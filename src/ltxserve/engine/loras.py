@@ -1,0 +1,106 @@
+"""LoRAs on a resident transformer: fused into its weights in place, undone exactly when they change.
+
+ltx-core fuses LoRAs while building a model, which would mean rebuilding the 22B transformer from
+disk for every change of camera LoRA, user LoRA or distilled-LoRA strength. Here the model is built
+once; before a pass, the weights a new LoRA set touches are computed with ltx-core's own
+`apply_loras` (so the numbers are those of a fresh build) and copied in. The untouched originals of
+every changed weight are kept in CPU memory and copied back before the next set is applied.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from ltx_core.loader import (
+    LTXV_LORA_COMFY_RENAMING_MAP,
+    LoraStateDictWithStrength,
+    SafetensorsStateDictLoader,
+    StateDict,
+    apply_loras,
+)
+
+from ltxserve.engine.weights import WeightsError
+
+_A, _B = ".lora_A.weight", ".lora_B.weight"
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    path: Path
+    strength: float
+
+
+class LoraFusion:
+    """Keeps `model`'s weights equal to its base weights plus the currently applied LoRAs."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self._parameters = dict(model.named_parameters())
+        self._originals: dict[str, torch.Tensor] = {}
+        self._applied: tuple[LoraSpec, ...] = ()
+        self._files: dict[Path, StateDict] = {}
+
+    @property
+    def applied(self) -> tuple[LoraSpec, ...]:
+        return self._applied
+
+    def apply(self, loras: tuple[LoraSpec, ...]) -> None:
+        """Make the model base + these LoRAs. A failure leaves the plain base weights in place."""
+        wanted = tuple(lora for lora in loras if lora.strength != 0)
+        if wanted == self._applied:
+            return
+        try:
+            self._restore()
+            if wanted:
+                self._fuse(wanted)
+        except BaseException:
+            self._restore()
+            raise
+        self._applied = wanted
+
+    def _restore(self) -> None:
+        with torch.no_grad():
+            for key, original in self._originals.items():
+                self._parameters[key].copy_(original)
+        self._originals.clear()
+        self._applied = ()
+
+    def _fuse(self, loras: tuple[LoraSpec, ...]) -> None:
+        files = [LoraStateDictWithStrength(self._load(lora.path), lora.strength) for lora in loras]
+        keys = sorted(
+            {
+                key.removesuffix(_A) + ".weight"
+                for file in files
+                for key in file.state_dict.sd
+                if key.endswith(_A)
+            }
+        )
+        with torch.no_grad():
+            for key in keys:
+                parameter = self._parameters[key]
+                self._originals[key] = parameter.detach().to("cpu", copy=True)
+                # One weight at a time keeps the extra memory to a single layer.
+                base = StateDict(
+                    {key: parameter.detach()}, parameter.device, parameter.nbytes, {parameter.dtype}
+                )
+                fused = apply_loras(base, files).sd[key]
+                parameter.copy_(fused)
+
+    def _load(self, path: Path) -> StateDict:
+        if path not in self._files:
+            state = SafetensorsStateDictLoader().load(
+                str(path), LTXV_LORA_COMFY_RENAMING_MAP, torch.device("cpu")
+            )
+            layers = {key.removesuffix(_A) + ".weight" for key in state.sd if key.endswith(_A)}
+            if not layers:
+                raise WeightsError(f"{path.name} holds no LoRA layers (lora_A / lora_B weights)")
+            unknown = sorted(layer for layer in layers if layer not in self._parameters)
+            if unknown:
+                raise WeightsError(
+                    f"{path.name} does not fit this model: {len(unknown)} of its {len(layers)} layers are "
+                    f"unknown (e.g. {unknown[0]}); it was probably trained for another LTX version"
+                )
+            missing_b = [layer for layer in layers if layer.removesuffix(".weight") + _B not in state.sd]
+            if missing_b:
+                raise WeightsError(f"{path.name} is incomplete: {missing_b[0]} has lora_A but no lora_B")
+            self._files[path] = state
+        return self._files[path]

@@ -1,0 +1,371 @@
+"""Shape planning: every size, frame count, window and denoise mask a request will use, decided
+before any model runs. Pure functions of the request and the probed source.
+
+The rules come from the model (research/ltx2-official.md §3.4):
+- Video frames come in 8k+1: latent frame 0 holds pixel frame 0 alone, latent j ≥ 1 holds frames
+  8j-7 … 8j. Sizes are multiples of 32 (one stage) or 64 (two stages: the first runs at half size).
+- Audio latents are 40 ms each, causally shifted: latent i covers [(4i-3)·10 ms, (4i+1)·10 ms),
+  clipped at 0, and there are round(frames / fps × 25) of them.
+- Positions are seconds, so fps is a real input; it stays a Fraction here.
+Sizes the model cannot make exactly (1080 is not a multiple of 32) are generated slightly larger
+and cropped back, never scaled: the output is the size that was asked for.
+"""
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+from ltxserve.media import FrameWindow, VideoInfo
+from ltxserve.media.splice import Edge
+from ltxserve.request import (
+    AspectRatio,
+    Duration,
+    ExtendOptions,
+    GenerationRequest,
+    InvalidRequestError,
+    Pipeline,
+    Resolution,
+    RetakeOptions,
+)
+
+TIME_STRIDE = 8
+SPATIAL_STRIDE = 32
+MAX_MODEL_FRAMES = 505
+"""64 latent frames: the most one pass generates (the LTX API's context + duration cap)."""
+MAX_LATENTS = (MAX_MODEL_FRAMES - 1) // TIME_STRIDE + 1
+MAX_CONTEXT = Fraction(20)
+AUDIO_LATENTS_PER_SECOND = 25
+AUDIO_HOP_SECONDS = Fraction(1, 100)
+DEFAULT_FPS = Fraction(24)
+DEFAULT_FRAMES = 121
+MAX_OUTPUT = (3840, 2160)
+
+
+@dataclass(frozen=True)
+class Size:
+    width: int
+    height: int
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    def rounded_up(self, multiple: int) -> "Size":
+        return Size(_round_up(self.width, multiple), _round_up(self.height, multiple))
+
+    def halved(self) -> "Size":
+        return Size(self.width // 2, self.height // 2)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+# --- frames and latents ------------------------------------------------------------------------
+
+
+def is_model_frame_count(frames: int) -> bool:
+    return frames >= 1 and (frames - 1) % TIME_STRIDE == 0
+
+
+def model_frames_for(frames: int) -> int:
+    """The smallest 8k+1 frame count that holds `frames` frames."""
+    return _round_up(max(frames, 1) - 1, TIME_STRIDE) + 1
+
+
+def latent_count(frames: int) -> int:
+    return (frames - 1) // TIME_STRIDE + 1
+
+
+def latent_span(latent: int) -> tuple[int, int]:
+    """Pixel frames [start, stop) that video latent frame `latent` holds."""
+    if latent == 0:
+        return 0, 1
+    return TIME_STRIDE * latent - TIME_STRIDE + 1, TIME_STRIDE * latent + 1
+
+
+def latents_touching(start: int, stop: int) -> range:
+    """Video latent frames holding any of the pixel frames [start, stop)."""
+    first = 0 if start == 0 else (start - 1) // TIME_STRIDE + 1
+    last = 0 if stop - 1 == 0 else (stop - 2) // TIME_STRIDE + 1
+    return range(first, last + 1)
+
+
+def audio_latent_count(frames: int, fps: Fraction) -> int:
+    # The same float expression ltx-core uses (AudioLatentShape.from_duration), so counts agree.
+    return round(float(frames) / float(fps) * AUDIO_LATENTS_PER_SECOND)
+
+
+def audio_latent_span(latent: int) -> tuple[Fraction, Fraction]:
+    """Seconds [start, end) that audio latent `latent` covers."""
+    start = max(Fraction(0), (4 * latent - 3) * AUDIO_HOP_SECONDS)
+    end = max(Fraction(0), (4 * latent + 1) * AUDIO_HOP_SECONDS)
+    return start, end
+
+
+def audio_latents_touching(start: Fraction, end: Fraction, count: int) -> range:
+    """Audio latents overlapping the seconds [start, end)."""
+    touching = [i for i in range(count) if audio_latent_span(i)[1] > start and audio_latent_span(i)[0] < end]
+    return range(touching[0], touching[-1] + 1) if touching else range(0)
+
+
+# --- sizes -------------------------------------------------------------------------------------
+
+
+def output_size(resolution: Resolution, aspect: AspectRatio) -> Size:
+    """The size a resolution tier means at an aspect ratio: the short side is the tier, the long side
+    follows the ratio, both even (1080p at 16:9 is 1920x1080, at 9:16 1080x1920)."""
+    short = resolution.short_side
+    ratio = aspect.ratio if aspect.ratio >= 1 else 1 / aspect.ratio
+    long = 2 * math.floor(short * ratio / 2 + Fraction(1, 2))
+    return Size(long, short) if aspect.ratio >= 1 else Size(short, long)
+
+
+def size_stride(pipeline: Pipeline) -> int:
+    return SPATIAL_STRIDE if pipeline is Pipeline.ONE_STAGE else 2 * SPATIAL_STRIDE
+
+
+def stage_sizes(model: Size, pipeline: Pipeline) -> tuple[Size, ...]:
+    """The size each denoising stage runs at, last one full size."""
+    return (model,) if pipeline is Pipeline.ONE_STAGE else (model.halved(), model)
+
+
+# --- plans -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """The clip the model denoises."""
+
+    frames: int
+    fps: Fraction
+    size: Size
+    """Model size: the output (or source) size rounded up to the pipeline's stride."""
+    stages: tuple[Size, ...]
+    video_mask: tuple[float, ...]
+    """Denoise strength per video latent frame: 1 generates, 0 keeps the reference."""
+    audio_mask: tuple[float, ...]
+    """Denoise strength per audio latent."""
+
+    @property
+    def latent_frames(self) -> int:
+        return latent_count(self.frames)
+
+    @property
+    def duration(self) -> Fraction:
+        return self.frames / self.fps
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    clip: ClipPlan
+    output_size: Size
+    output_frames: int
+    last_frame_index: int
+    """Clip frame the last-frame image is pinned to: the last frame of the output."""
+
+
+@dataclass(frozen=True)
+class ExtendPlan:
+    clip: ClipPlan
+    edge: Edge
+    new_frames: int
+    context_frames: int
+    context_start: int
+    """First source frame of the context."""
+    new_region: tuple[int, int]
+    """Clip frames [start, stop) the model generates."""
+    kept: tuple[int, int]
+    """Clip frames [start, stop) that become the output's new part."""
+
+    @property
+    def outer_frame(self) -> int:
+        """The new part's outer edge in the clip, where an end image is pinned."""
+        return self.kept[1] - 1 if self.edge is Edge.END else self.kept[0]
+
+
+@dataclass(frozen=True)
+class RetakePlan:
+    clip: ClipPlan
+    clip_start: int
+    """Source frame the clip starts at."""
+    source_frames_in_clip: int
+    """Real source frames in the clip; the rest (to make 8k+1) repeat the last one."""
+    window: FrameWindow | None
+    """Source frames regenerated, snapped outward to whole latent frames (None: video kept)."""
+    audio_window: tuple[Fraction, Fraction] | None
+    """Source seconds of audio regenerated: the requested window snapped outward to 40 ms latents
+    (None: audio kept)."""
+    requested: tuple[Fraction, Fraction]
+
+
+def plan_generation(request: GenerationRequest) -> GenerationPlan:
+    pipeline = request.sampling.pipeline
+    fps = request.fps or DEFAULT_FPS
+    if request.width is not None and request.height is not None:
+        size = Size(request.width, request.height)
+        if size.width <= 0 or size.height <= 0 or size.width % 2 or size.height % 2:
+            raise InvalidRequestError("width", f"width and height must be positive and even, got {size}")
+    else:
+        size = output_size(
+            request.resolution or Resolution.P1080, request.aspect_ratio or AspectRatio.LANDSCAPE
+        )
+    _check_output_size(size, "width" if request.width is not None else "resolution")
+    frames = (request.duration or Duration.of_frames(DEFAULT_FRAMES)).frames_at(fps)
+    if frames < 1:
+        raise InvalidRequestError("duration", f"{request.duration} is less than one frame at {fps} fps")
+    model_frames = model_frames_for(frames)
+    if model_frames > MAX_MODEL_FRAMES:
+        raise InvalidRequestError(
+            "duration",
+            f"{frames} frames at {fps} fps is longer than the {MAX_MODEL_FRAMES - 1} one pass makes",
+        )
+    clip = _clip(model_frames, fps, size, pipeline, video_mask=None, audio_mask=None)
+    return GenerationPlan(clip, size, frames, last_frame_index=frames - 1)
+
+
+def _check_output_size(size: Size, field: str) -> None:
+    long_side, short_side = max(size.width, size.height), min(size.width, size.height)
+    if long_side > MAX_OUTPUT[0] or short_side > MAX_OUTPUT[1]:
+        raise InvalidRequestError(field, f"{size} is larger than {MAX_OUTPUT[0]}x{MAX_OUTPUT[1]}")
+
+
+def _clip(
+    frames: int,
+    fps: Fraction,
+    size: Size,
+    pipeline: Pipeline,
+    video_mask: tuple[float, ...] | None,
+    audio_mask: tuple[float, ...] | None,
+) -> ClipPlan:
+    model = size.rounded_up(size_stride(pipeline))
+    return ClipPlan(
+        frames=frames,
+        fps=fps,
+        size=model,
+        stages=stage_sizes(model, pipeline),
+        video_mask=video_mask if video_mask is not None else (1.0,) * latent_count(frames),
+        audio_mask=audio_mask if audio_mask is not None else (1.0,) * audio_latent_count(frames, fps),
+    )
+
+
+def plan_extend(extend: ExtendOptions, source: VideoInfo, pipeline: Pipeline) -> ExtendPlan:
+    fps, available = source.fps, source.frame_count
+    new = extend.duration.frames_at(fps)
+    if new < 1:
+        raise InvalidRequestError("extend.duration", f"{extend.duration} is less than one frame at {fps} fps")
+    at_end = extend.edge is Edge.END
+    # At the end the context starts the clip, so it is 8a+1 frames and the new part 8b; at the start
+    # the new part comes first and is 8b+1, the context 8a.
+    model_new = _round_up(new, TIME_STRIDE) if at_end else model_frames_for(new)
+    smallest_context = 1 if at_end else TIME_STRIDE
+    budget = MAX_MODEL_FRAMES - model_new
+    if budget < smallest_context:
+        raise InvalidRequestError(
+            "extend.duration", f"{new} new frames leave no room for context within {MAX_MODEL_FRAMES} frames"
+        )
+    most = min(available, budget, math.floor(MAX_CONTEXT * fps))
+    if extend.context is None:
+        wanted = most
+    else:
+        wanted = extend.context.frames_at(fps)
+        if wanted > available:
+            raise InvalidRequestError("extend.context", f"{wanted} frames asked, the video has {available}")
+        if wanted > budget:
+            raise InvalidRequestError(
+                "extend.context",
+                f"context ({wanted} frames) + duration ({model_new} frames) exceed {MAX_MODEL_FRAMES} frames "
+                f"at the video's {fps} fps",
+            )
+        if wanted > MAX_CONTEXT * fps:
+            raise InvalidRequestError("extend.context", f"at most {MAX_CONTEXT} s of context")
+    context = (wanted - 1) // TIME_STRIDE * TIME_STRIDE + 1 if at_end else wanted // TIME_STRIDE * TIME_STRIDE
+    if context < smallest_context:
+        raise InvalidRequestError(
+            "extend.context", f"at least {smallest_context} frame(s) of context are needed, got {wanted}"
+        )
+    total = context + model_new
+    new_region = (context, total) if at_end else (0, model_new)
+    kept = (context, context + new) if at_end else (model_new - new, model_new)
+    new_latents = latents_touching(*new_region)
+    video_mask = tuple(
+        1.0 if j in new_latents else 1.0 - extend.video_strength for j in range(latent_count(total))
+    )
+    audio_count = audio_latent_count(total, fps)
+    new_audio = audio_latents_touching(new_region[0] / fps, new_region[1] / fps, audio_count)
+    audio_mask = tuple(1.0 if i in new_audio else 1.0 - extend.audio_strength for i in range(audio_count))
+    size = Size(source.display_width, source.display_height)
+    return ExtendPlan(
+        clip=_clip(total, fps, size, pipeline, video_mask, audio_mask),
+        edge=extend.edge,
+        new_frames=new,
+        context_frames=context,
+        context_start=available - context if at_end else 0,
+        new_region=new_region,
+        kept=kept,
+    )
+
+
+def plan_retake(retake: RetakeOptions, source: VideoInfo, pipeline: Pipeline) -> RetakePlan:
+    fps, available = source.fps, source.frame_count
+    start, end = retake.start, retake.start + retake.duration
+    if start >= source.duration:
+        raise InvalidRequestError(
+            "retake.start", f"{float(start):g} s is not inside the {float(source.duration):.3f} s video"
+        )
+    if end > source.duration:
+        raise InvalidRequestError(
+            "retake.duration",
+            f"the window ends at {float(end):.3f} s, after the video's end at {float(source.duration):.3f} s",
+        )
+    first = math.floor(start * fps)
+    stop = min(available, math.ceil(end * fps))
+    clip_start, clip_frames = _retake_clip(first, stop, available)
+    window_latents = latents_touching(first - clip_start, stop - clip_start)
+    span_start, span_stop = latent_span(window_latents[0])[0], latent_span(window_latents[-1])[1]
+    snapped = FrameWindow(clip_start + span_start, min(available, clip_start + span_stop))
+    video_mask = tuple(
+        1.0 if retake.mode.video and j in window_latents else 0.0 for j in range(latent_count(clip_frames))
+    )
+    audio_count = audio_latent_count(clip_frames, fps)
+    offset = clip_start / fps
+    audio_window = None
+    audio_mask = (0.0,) * audio_count
+    if retake.mode.audio:
+        touching = audio_latents_touching(start - offset, end - offset, audio_count)
+        audio_mask = tuple(1.0 if i in touching else 0.0 for i in range(audio_count))
+        audio_window = (
+            offset + audio_latent_span(touching[0])[0],
+            min(source.duration, offset + audio_latent_span(touching[-1])[1]),
+        )
+    size = Size(source.display_width, source.display_height)
+    return RetakePlan(
+        clip=_clip(clip_frames, fps, size, pipeline, video_mask, audio_mask),
+        clip_start=clip_start,
+        source_frames_in_clip=min(clip_frames, available - clip_start),
+        window=snapped if retake.mode.video else None,
+        audio_window=audio_window,
+        requested=(start, end),
+    )
+
+
+def _retake_clip(first: int, stop: int, available: int) -> tuple[int, int]:
+    """(source frame the clip starts at, clip frames) for a window [first, stop): the whole video when
+    it fits one pass, else the window with as much context around it as fits, balanced on both sides,
+    the window starting on a latent boundary."""
+    whole = model_frames_for(available)
+    if whole <= MAX_MODEL_FRAMES:
+        return 0, whole
+    too_long = InvalidRequestError("retake.duration", f"at most {MAX_MODEL_FRAMES - 1} frames in one retake")
+    if first == 0:
+        if len(latents_touching(0, stop)) > MAX_LATENTS:
+            raise too_long
+        return 0, MAX_MODEL_FRAMES
+    window = -(-(stop - first) // TIME_STRIDE)
+    spare = MAX_LATENTS - 1 - window
+    if spare < 0:
+        raise too_long
+    most_before = (first - 1) // TIME_STRIDE
+    most_after = max(0, -(-(available - first - TIME_STRIDE * window) // TIME_STRIDE))
+    before = min(most_before, max(spare - most_after, spare // 2))
+    after = min(most_after, spare - before)
+    return first - 1 - TIME_STRIDE * before, 1 + TIME_STRIDE * (before + window + after)

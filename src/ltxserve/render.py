@@ -1,0 +1,194 @@
+"""One request from local input files to a finished output file, following the flow one way:
+probe (sandboxed) → plan → read the inputs the plan needs → engine → assemble and encode.
+
+The CLI calls this directly; the service's worker calls it after fetching inputs and before storing
+the result.
+"""
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+from ltxserve import media
+from ltxserve.engine.engine import (
+    CancelToken,
+    Engine,
+    EngineInputs,
+    EngineResult,
+    Plan,
+    Progress,
+    ProgressCallback,
+)
+from ltxserve.engine.generation import MODEL_AUDIO_RATE
+from ltxserve.engine.planning import ExtendPlan, GenerationPlan, RetakePlan
+from ltxserve.media import MediaInfo, MediaKind, MediaLimits
+from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, Task
+
+DEMO_LABEL = "ltxserve demo: tiny random weights, the picture and sound are noise"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What was made, for the caller's report: the output and what the plan decided."""
+
+    output: Path
+    info: MediaInfo
+    seed: int
+    demo: bool
+    plan: Plan
+
+    @property
+    def notes(self) -> dict[str, object]:
+        """Decisions the caller did not spell out: snapping, context, sizes."""
+        plan = self.plan
+        notes: dict[str, object] = {
+            "seed": self.seed,
+            "model_size": str(plan.clip.size),
+            "model_frames": plan.clip.frames,
+        }
+        if isinstance(plan, ExtendPlan):
+            notes |= {
+                "new_frames": plan.new_frames,
+                "context_frames": plan.context_frames,
+                "edge": plan.edge.value,
+            }
+        if isinstance(plan, RetakePlan):
+            fps = plan.clip.fps
+            notes["requested_window_seconds"] = [float(t) for t in plan.requested]
+            if plan.window is not None:
+                notes["video_window_frames"] = [plan.window.start, plan.window.stop]
+                notes["video_window_seconds"] = [
+                    float(plan.window.start / fps),
+                    float(plan.window.stop / fps),
+                ]
+            if plan.audio_window is not None:
+                notes["audio_window_seconds"] = [float(t) for t in plan.audio_window]
+        return notes
+
+
+_REQUIRED_KIND = {
+    "first_frame.image": MediaKind.IMAGE,
+    "last_frame.image": MediaKind.IMAGE,
+    "extend.end_image.image": MediaKind.IMAGE,
+    "audio": MediaKind.AUDIO,
+    "extend.video": MediaKind.VIDEO,
+    "retake.video": MediaKind.VIDEO,
+}
+
+
+def probe_inputs(request: GenerationRequest, limits: MediaLimits) -> dict[str, MediaInfo]:
+    """Every media input probed in the sandbox; a bad file is an InvalidRequestError on its field."""
+    infos = {}
+    for field, ref in request.media_inputs.items():
+        try:
+            infos[field] = media.probe(ref.path, limits=limits, require=_REQUIRED_KIND[field])
+        except media.MediaError as error:
+            raise InvalidRequestError(field, f"{error} [{error.code}]") from None
+    return infos
+
+
+def render(
+    engine: Engine,
+    request: GenerationRequest,
+    output: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    limits: MediaLimits | None = None,
+) -> Rendered:
+    def step(stage: str) -> None:
+        if progress is not None:
+            progress(Progress(stage, 0, 1))
+
+    step("probing inputs")
+    infos = probe_inputs(request, limits or MediaLimits())
+    source = request.source
+    source_info = infos[_source_field(request)] if source is not None else None
+    plan = engine.plan(request, source_info.video if source_info else None)
+    step("reading inputs")
+    inputs = _read_inputs(request, plan, infos)
+    result = engine.run(request, plan, inputs, progress=progress, cancel=cancel)
+    step("writing output")
+    _assemble(request, plan, result, infos, output)
+    return Rendered(output, media.probe(output), result.seed, result.demo, plan)
+
+
+def _source_field(request: GenerationRequest) -> str:
+    return "extend.video" if request.task is Task.EXTEND else "retake.video"
+
+
+def _read_inputs(request: GenerationRequest, plan: Plan, infos: dict[str, MediaInfo]) -> EngineInputs:
+    def image(ref: MediaRef | None) -> "media.Frames | None":
+        return media.read_image(ref.path) if ref is not None else None
+
+    if isinstance(plan, GenerationPlan):
+        audio = None
+        if request.audio is not None:
+            audio = media.read_audio(
+                request.audio.path, sample_rate=MODEL_AUDIO_RATE, duration=plan.clip.duration
+            )
+        return EngineInputs(
+            first_image=image(request.first_frame.image if request.first_frame else None),
+            last_image=image(request.last_frame.image if request.last_frame else None),
+            audio=audio,
+        )
+    source = request.source
+    assert source is not None
+    info = infos[_source_field(request)]
+    assert info.video is not None
+    if isinstance(plan, ExtendPlan):
+        start, stop = plan.context_start, plan.context_start + plan.context_frames
+    else:
+        start, stop = plan.clip_start, plan.clip_start + plan.source_frames_in_clip
+    rate = MODEL_AUDIO_RATE if info.has_audio else None
+    context = media.read_clip(source.path, info.video.fps, start=start, stop=stop, sample_rate=rate)
+    end_image = request.extend.end_image if request.extend else None
+    return EngineInputs(
+        video=context.frames,
+        video_audio=context.audio.samples if context.audio is not None else None,
+        end_image=image(end_image.image if end_image else None),
+    )
+
+
+def _assemble(
+    request: GenerationRequest, plan: Plan, result: EngineResult, infos: dict[str, MediaInfo], output: Path
+) -> None:
+    options = replace(request.output, comment=DEMO_LABEL) if result.demo else request.output
+    audio = media.AudioTrack(result.audio, result.sample_rate) if result.audio is not None else None
+    if isinstance(plan, GenerationPlan):
+        assert result.frames is not None
+        fps = plan.clip.fps
+        if request.audio is not None:  # audio-to-video keeps the given audio, as it was
+            audio = _input_audio(request.audio.path, infos["audio"], plan.output_frames, fps)
+        media.encode_clip(output, media.Clip(result.frames, fps, audio), options)
+        return
+    source = request.source
+    assert source is not None
+    info = infos[_source_field(request)]
+    if isinstance(plan, ExtendPlan):
+        assert result.frames is not None
+        media.extend(
+            source.path,
+            info,
+            media.Clip(result.frames, plan.clip.fps, audio),
+            output,
+            at=plan.edge,
+            options=options,
+        )
+        return
+    video_patch = (
+        media.VideoPatch(plan.window, result.frames) if plan.window and result.frames is not None else None
+    )
+    audio_patch = None
+    if plan.audio_window is not None and audio is not None:
+        audio_patch = media.AudioPatch(plan.audio_window[0], audio)
+    media.replace_window(source.path, info, output, video=video_patch, audio=audio_patch, options=options)
+
+
+def _input_audio(path: Path, info: MediaInfo, frames: int, fps: Fraction) -> media.AudioTrack:
+    assert info.audio is not None
+    rate, channels = info.audio.sample_rate, min(info.audio.channels, 2)
+    duration = Fraction(media.samples_for(frames, fps, rate), rate)
+    return media.AudioTrack(
+        media.read_audio(path, sample_rate=rate, channels=channels, duration=duration), rate
+    )

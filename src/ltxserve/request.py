@@ -1,0 +1,357 @@
+"""GenerationRequest: the one typed, dialect-neutral request every surface translates into.
+
+It says what is wanted, not how: sizes may be a resolution tier, lengths may be seconds or frames,
+knobs left as None take the pipeline's defaults. Structural rules (which fields a task needs) are
+checked here; rules that need the weights or a probed source are checked by the engine's planner.
+Every refusal is an InvalidRequestError naming the field.
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from fractions import Fraction
+from pathlib import Path
+
+from ltxserve.media import EncodeOptions
+from ltxserve.media.splice import Edge
+
+
+class InvalidRequestError(ValueError):
+    """A request that cannot be run as given; `field` is the dotted path of the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class Task(StrEnum):
+    TEXT_TO_VIDEO = "text_to_video"
+    IMAGE_TO_VIDEO = "image_to_video"
+    AUDIO_TO_VIDEO = "audio_to_video"
+    EXTEND = "extend"
+    RETAKE = "retake"
+
+
+class Pipeline(StrEnum):
+    ONE_STAGE = "one_stage"
+    """Dev model at full size, guided, N steps."""
+    TWO_STAGE = "two_stage"
+    """Dev model at half size (guided), latent ×2 upscale, refined with the distilled LoRA."""
+    DISTILLED = "distilled"
+    """Distilled model: 8 unguided steps at half size, upscale, 3 refining steps."""
+
+
+class Scheduler(StrEnum):
+    LTX2 = "ltx2"
+    LINEAR_QUADRATIC = "linear_quadratic"
+    BETA = "beta"
+
+
+class CameraMotion(StrEnum):
+    DOLLY_IN = "dolly_in"
+    DOLLY_OUT = "dolly_out"
+    DOLLY_LEFT = "dolly_left"
+    DOLLY_RIGHT = "dolly_right"
+    JIB_UP = "jib_up"
+    JIB_DOWN = "jib_down"
+    STATIC = "static"
+
+
+class RetakeMode(StrEnum):
+    REPLACE_AUDIO = "replace_audio"
+    REPLACE_VIDEO = "replace_video"
+    REPLACE_AUDIO_AND_VIDEO = "replace_audio_and_video"
+
+    @property
+    def video(self) -> bool:
+        return self is not RetakeMode.REPLACE_AUDIO
+
+    @property
+    def audio(self) -> bool:
+        return self is not RetakeMode.REPLACE_VIDEO
+
+
+class Resolution(StrEnum):
+    P480 = "480p"
+    P720 = "720p"
+    P1080 = "1080p"
+    P1440 = "1440p"
+    P2160 = "2160p"
+
+    @property
+    def short_side(self) -> int:
+        return int(self.value.removesuffix("p"))
+
+
+class AspectRatio(StrEnum):
+    LANDSCAPE = "16:9"
+    PORTRAIT = "9:16"
+    SQUARE = "1:1"
+    CLASSIC = "4:3"
+    CLASSIC_PORTRAIT = "3:4"
+    CINEMA = "21:9"
+
+    @property
+    def ratio(self) -> Fraction:
+        width, height = self.value.split(":")
+        return Fraction(int(width), int(height))
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """A media input: a URL, a data URI or an upload reference as given, or a local file once resolved."""
+
+    uri: str
+
+    @classmethod
+    def file(cls, path: Path) -> "MediaRef":
+        return cls(str(path.resolve()))
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.uri and not self.uri.startswith("data:")
+
+    @property
+    def path(self) -> Path:
+        if not self.is_local:
+            raise ValueError(f"{self.uri[:60]} has not been fetched to a local file")
+        return Path(self.uri)
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A length given in seconds or in frames; frames are counted at whatever rate applies."""
+
+    seconds: Fraction | None = None
+    frames: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.seconds is None) == (self.frames is None):
+            raise ValueError("a Duration is seconds or frames, exactly one")
+
+    @classmethod
+    def of_seconds(cls, seconds: float | Fraction | str) -> "Duration":
+        return cls(seconds=Fraction(seconds))
+
+    @classmethod
+    def of_frames(cls, frames: int) -> "Duration":
+        return cls(frames=frames)
+
+    def frames_at(self, fps: Fraction) -> int:
+        """Frame count at `fps`: seconds are rounded to the nearest whole frame."""
+        if self.frames is not None:
+            return self.frames
+        assert self.seconds is not None
+        return int((self.seconds * fps + Fraction(1, 2)) // 1)
+
+    def __str__(self) -> str:
+        return f"{float(self.seconds):g} s" if self.seconds is not None else f"{self.frames} frames"
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Guidance for one modality; None keeps the pipeline's default."""
+
+    cfg: float | None = None
+    stg: float | None = None
+    rescale: float | None = None
+    modality: float | None = None
+    stg_blocks: tuple[int, ...] | None = None
+    skip_step: int | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return self == Guidance()
+
+
+@dataclass(frozen=True)
+class Sampling:
+    pipeline: Pipeline = Pipeline.TWO_STAGE
+    steps: int | None = None
+    scheduler: Scheduler | None = None
+    video: Guidance = Guidance()
+    audio: Guidance = Guidance()
+    distilled_lora_scales: tuple[float, float] | None = None
+    """Strength of the distilled LoRA in the first (half-size) and second (refining) pass."""
+    gradient_estimation_gamma: float | None = None
+
+
+@dataclass(frozen=True)
+class LoraChoice:
+    """A user LoRA by file path or by name (a file under the weights directory's loras/)."""
+
+    name: str
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class ImageCondition:
+    image: MediaRef
+    strength: float = 1.0
+
+
+@dataclass(frozen=True)
+class ExtendOptions:
+    video: MediaRef
+    duration: Duration
+    edge: Edge = Edge.END
+    context: Duration | None = None
+    """How much of the source the model sees; None takes the most that fits."""
+    video_strength: float = 1.0
+    audio_strength: float = 1.0
+    end_image: ImageCondition | None = None
+    """The frame the new part reaches at its outer edge: its last frame at the end, its first at the start."""
+
+
+@dataclass(frozen=True)
+class RetakeOptions:
+    video: MediaRef
+    start: Fraction
+    duration: Fraction
+    mode: RetakeMode = RetakeMode.REPLACE_AUDIO_AND_VIDEO
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    task: Task
+    prompt: str = ""
+    negative_prompt: str | None = None
+    seed: int | None = None
+    resolution: Resolution | None = None
+    aspect_ratio: AspectRatio | None = None
+    width: int | None = None
+    height: int | None = None
+    duration: Duration | None = None
+    fps: Fraction | None = None
+    generate_audio: bool = True
+    first_frame: ImageCondition | None = None
+    last_frame: ImageCondition | None = None
+    audio: MediaRef | None = None
+    extend: ExtendOptions | None = None
+    retake: RetakeOptions | None = None
+    sampling: Sampling = Sampling()
+    camera: CameraMotion | None = None
+    camera_scale: float = 1.0
+    loras: tuple[LoraChoice, ...] = ()
+    output: EncodeOptions = field(default_factory=EncodeOptions)
+
+    def __post_init__(self) -> None:
+        _check_structure(self)
+
+    @property
+    def source(self) -> MediaRef | None:
+        """The video being edited (extend, retake)."""
+        if self.extend is not None:
+            return self.extend.video
+        if self.retake is not None:
+            return self.retake.video
+        return None
+
+    @property
+    def media_inputs(self) -> dict[str, MediaRef]:
+        """Every media reference, by the field it came from."""
+        refs = {
+            "first_frame.image": self.first_frame.image if self.first_frame else None,
+            "last_frame.image": self.last_frame.image if self.last_frame else None,
+            "audio": self.audio,
+            "extend.video": self.extend.video if self.extend else None,
+            "extend.end_image.image": self.extend.end_image.image
+            if self.extend and self.extend.end_image
+            else None,
+            "retake.video": self.retake.video if self.retake else None,
+        }
+        return {name: ref for name, ref in refs.items() if ref is not None}
+
+
+def _check_structure(request: GenerationRequest) -> None:
+    task = request.task
+    is_edit = task in (Task.EXTEND, Task.RETAKE)
+    needs = {
+        Task.IMAGE_TO_VIDEO: ("first_frame or last_frame", request.first_frame or request.last_frame),
+        Task.AUDIO_TO_VIDEO: ("audio", request.audio),
+        Task.EXTEND: ("extend", request.extend),
+        Task.RETAKE: ("retake", request.retake),
+    }
+    if task in needs and not needs[task][1]:
+        raise InvalidRequestError(needs[task][0], f"required for {task.value}")
+    if task is Task.TEXT_TO_VIDEO and (request.first_frame or request.last_frame):
+        raise InvalidRequestError("first_frame", "text_to_video takes no image; use image_to_video")
+    if request.extend is not None and task is not Task.EXTEND:
+        raise InvalidRequestError("extend", f"only for the extend task, not {task.value}")
+    if request.retake is not None and task is not Task.RETAKE:
+        raise InvalidRequestError("retake", f"only for the retake task, not {task.value}")
+    if request.audio is not None and task not in (Task.AUDIO_TO_VIDEO,):
+        raise InvalidRequestError("audio", f"only for audio_to_video, not {task.value}")
+    if is_edit:
+        for name in ("resolution", "aspect_ratio", "width", "height", "duration", "fps"):
+            if getattr(request, name) is not None:
+                raise InvalidRequestError(name, f"{task.value} keeps the source's size, rate and length")
+        if request.first_frame or request.last_frame:
+            raise InvalidRequestError("first_frame", f"{task.value} takes no first or last frame")
+    elif not request.prompt.strip() and task is Task.TEXT_TO_VIDEO:
+        raise InvalidRequestError("prompt", "required for text_to_video")
+    if (request.width is None) != (request.height is None):
+        raise InvalidRequestError(
+            "width" if request.width is None else "height", "width and height go together"
+        )
+    if request.width is not None and (request.resolution or request.aspect_ratio):
+        raise InvalidRequestError(
+            "resolution", "give either width and height or a resolution and aspect ratio"
+        )
+    if request.fps is not None and request.fps <= 0:
+        raise InvalidRequestError("fps", f"must be positive, got {request.fps}")
+    if request.seed is not None and not 0 <= request.seed < 2**63:
+        raise InvalidRequestError("seed", "must be between 0 and 2^63 - 1")
+    for name, condition in (("first_frame", request.first_frame), ("last_frame", request.last_frame)):
+        if condition is not None and not 0 <= condition.strength <= 1:
+            raise InvalidRequestError(
+                f"{name}.strength", f"must be between 0 and 1, got {condition.strength}"
+            )
+    if request.extend is not None:
+        _check_extend(request.extend)
+    if request.retake is not None:
+        _check_retake(request.retake)
+    if not 0 <= request.camera_scale <= 1:
+        raise InvalidRequestError("camera_scale", f"must be between 0 and 1, got {request.camera_scale}")
+    _check_sampling(request.sampling)
+
+
+def _check_extend(extend: ExtendOptions) -> None:
+    for name in ("video_strength", "audio_strength"):
+        value = getattr(extend, name)
+        if not 0 <= value <= 1:
+            raise InvalidRequestError(f"extend.{name}", f"must be between 0 and 1, got {value}")
+    if extend.end_image is not None and not 0 <= extend.end_image.strength <= 1:
+        raise InvalidRequestError("extend.end_image.strength", "must be between 0 and 1")
+    for name in ("duration", "context"):
+        length: Duration | None = getattr(extend, name)
+        if length is not None and ((length.seconds or 0) < 0 or (length.frames or 0) < 0):
+            raise InvalidRequestError(f"extend.{name}", f"must not be negative, got {length}")
+
+
+def _check_retake(retake: RetakeOptions) -> None:
+    if retake.start < 0:
+        raise InvalidRequestError("retake.start", f"must be 0 or more, got {float(retake.start):g}")
+    if retake.duration <= 0:
+        raise InvalidRequestError("retake.duration", f"must be positive, got {float(retake.duration):g}")
+
+
+def _check_sampling(sampling: Sampling) -> None:
+    if sampling.steps is not None and sampling.steps < 1:
+        raise InvalidRequestError("sampling.steps", f"must be at least 1, got {sampling.steps}")
+    if sampling.distilled_lora_scales is not None and not all(
+        0 <= s <= 1 for s in sampling.distilled_lora_scales
+    ):
+        raise InvalidRequestError("sampling.distilled_lora_scales", "each must be between 0 and 1")
+    if sampling.gradient_estimation_gamma is not None and sampling.gradient_estimation_gamma < 0:
+        raise InvalidRequestError("sampling.gradient_estimation_gamma", "must be 0 or more")
+    for modality in ("video", "audio"):
+        guidance: Guidance = getattr(sampling, modality)
+        if guidance.cfg is not None and guidance.cfg < 1:
+            raise InvalidRequestError(f"sampling.{modality}.cfg", f"must be 1 or more, got {guidance.cfg}")
+        if guidance.stg is not None and guidance.stg < 0:
+            raise InvalidRequestError(f"sampling.{modality}.stg", f"must be 0 or more, got {guidance.stg}")
+        if guidance.rescale is not None and not 0 <= guidance.rescale <= 1:
+            raise InvalidRequestError(f"sampling.{modality}.rescale", "must be between 0 and 1")
+        if guidance.skip_step is not None and guidance.skip_step < 0:
+            raise InvalidRequestError(f"sampling.{modality}.skip_step", "must be 0 or more")

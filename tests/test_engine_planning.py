@@ -1,0 +1,360 @@
+"""Shape planning, checked exhaustively against the model's rules wherever the space is small."""
+
+import itertools
+import math
+from fractions import Fraction
+
+import pytest
+from ltx_core.types import AudioLatentShape, VideoPixelShape
+
+from ltxserve.engine import planning
+from ltxserve.engine.planning import Size
+from ltxserve.media import FrameWindow, VideoInfo
+from ltxserve.media.splice import Edge
+from ltxserve.request import (
+    AspectRatio,
+    Duration,
+    ExtendOptions,
+    GenerationRequest,
+    InvalidRequestError,
+    MediaRef,
+    Pipeline,
+    Resolution,
+    RetakeMode,
+    RetakeOptions,
+    Sampling,
+    Task,
+)
+
+RATES = [Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(50), Fraction(24000, 1001)]
+SOURCE = MediaRef("source.mp4")
+
+
+def video(frames: int, fps: Fraction = Fraction(24), width: int = 1920, height: int = 1080) -> VideoInfo:
+    return VideoInfo("h264", width, height, 0, fps, frames, False, frames / fps)
+
+
+# --- frames and latents ------------------------------------------------------------------------
+
+
+def test_model_frame_counts_are_the_smallest_8k_plus_1() -> None:
+    for frames in range(1, 700):
+        model = planning.model_frames_for(frames)
+        assert planning.is_model_frame_count(model) and model >= frames
+        assert model - 8 < frames
+
+
+def test_latent_spans_tile_the_frames() -> None:
+    covered: list[int] = []
+    for latent in range(64):
+        start, stop = planning.latent_span(latent)
+        covered.extend(range(start, stop))
+    assert covered == list(range(505))
+    assert (
+        planning.latent_count(505) == 64 and planning.latent_count(1) == 1 and planning.latent_count(9) == 2
+    )
+
+
+def test_latents_touching_matches_the_definition() -> None:
+    for start, stop in itertools.combinations(range(98), 2):
+        expected = [j for j in range(13) if set(range(*planning.latent_span(j))) & set(range(start, stop))]
+        assert list(planning.latents_touching(start, stop)) == expected, (start, stop)
+
+
+@pytest.mark.parametrize("fps", RATES)
+def test_audio_latent_count_agrees_with_ltx_core(fps: Fraction) -> None:
+    for frames in range(1, 506):
+        shape = AudioLatentShape.from_video_pixel_shape(VideoPixelShape(1, frames, 64, 64, float(fps)))
+        assert planning.audio_latent_count(frames, fps) == shape.frames
+
+
+def test_audio_latents_are_40_ms_shifted_by_10() -> None:
+    assert planning.audio_latent_span(0) == (Fraction(0), Fraction(1, 100))
+    for latent in range(1, 200):
+        start, end = planning.audio_latent_span(latent)
+        assert end - start == Fraction(1, 25)
+        assert start == planning.audio_latent_span(latent - 1)[1]
+
+
+def test_audio_latents_touching_matches_the_definition() -> None:
+    for start, end in itertools.combinations([Fraction(k, 100) for k in range(0, 60, 3)], 2):
+        expected = [
+            i
+            for i in range(15)
+            if planning.audio_latent_span(i)[1] > start and planning.audio_latent_span(i)[0] < end
+        ]
+        assert list(planning.audio_latents_touching(start, end, 15)) == expected
+
+
+# --- sizes -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resolution", "aspect", "expected"),
+    [
+        (Resolution.P1080, AspectRatio.LANDSCAPE, Size(1920, 1080)),
+        (Resolution.P1080, AspectRatio.PORTRAIT, Size(1080, 1920)),
+        (Resolution.P720, AspectRatio.LANDSCAPE, Size(1280, 720)),
+        (Resolution.P1440, AspectRatio.LANDSCAPE, Size(2560, 1440)),
+        (Resolution.P2160, AspectRatio.LANDSCAPE, Size(3840, 2160)),
+        (Resolution.P2160, AspectRatio.PORTRAIT, Size(2160, 3840)),
+        (Resolution.P480, AspectRatio.LANDSCAPE, Size(854, 480)),
+        (Resolution.P1080, AspectRatio.SQUARE, Size(1080, 1080)),
+        (Resolution.P1080, AspectRatio.CLASSIC, Size(1440, 1080)),
+        (Resolution.P1080, AspectRatio.CINEMA, Size(2520, 1080)),
+    ],
+)
+def test_resolution_tiers(resolution: Resolution, aspect: AspectRatio, expected: Size) -> None:
+    assert planning.output_size(resolution, aspect) == expected
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "model", "stages"),
+    [
+        (Pipeline.ONE_STAGE, Size(1920, 1088), (Size(1920, 1088),)),
+        (Pipeline.TWO_STAGE, Size(1920, 1088), (Size(960, 544), Size(1920, 1088))),
+        (Pipeline.DISTILLED, Size(1920, 1088), (Size(960, 544), Size(1920, 1088))),
+    ],
+)
+def test_1080p_is_generated_at_1088_and_cropped(
+    pipeline: Pipeline, model: Size, stages: tuple[Size, ...]
+) -> None:
+    plan = planning.plan_generation(
+        GenerationRequest(Task.TEXT_TO_VIDEO, "x", sampling=Sampling(pipeline=pipeline))
+    )
+    assert plan.output_size == Size(1920, 1080)
+    assert plan.clip.size == model and plan.clip.stages == stages
+
+
+@pytest.mark.parametrize("width", range(64, 1000, 2))
+def test_model_sizes_are_strides_and_never_smaller(width: int) -> None:
+    for pipeline in Pipeline:
+        model = Size(width, 96).rounded_up(planning.size_stride(pipeline))
+        stride = planning.size_stride(pipeline)
+        assert model.width % stride == 0 and 0 <= model.width - width < stride
+
+
+# --- generation --------------------------------------------------------------------------------
+
+
+def generation(**fields: object) -> GenerationRequest:
+    return GenerationRequest(Task.TEXT_TO_VIDEO, "a prompt", **fields)  # type: ignore[arg-type]
+
+
+def test_generation_defaults() -> None:
+    plan = planning.plan_generation(generation())
+    assert (plan.output_frames, plan.clip.frames, plan.clip.fps) == (121, 121, Fraction(24))
+    assert plan.last_frame_index == 120
+    assert all(m == 1.0 for m in plan.clip.video_mask + plan.clip.audio_mask)
+    assert len(plan.clip.audio_mask) == 126
+
+
+@pytest.mark.parametrize(
+    ("seconds", "fps", "output", "model"),
+    [
+        (6, Fraction(24), 144, 145),
+        (6, Fraction(25), 150, 153),
+        (5, Fraction(30000, 1001), 150, 153),
+        (10, Fraction(50), 500, 505),
+    ],
+)
+def test_seconds_become_exact_frame_counts(seconds: int, fps: Fraction, output: int, model: int) -> None:
+    plan = planning.plan_generation(generation(duration=Duration.of_seconds(seconds), fps=fps))
+    assert (plan.output_frames, plan.clip.frames) == (output, model)
+
+
+def test_longest_generation_is_504_frames() -> None:
+    assert planning.plan_generation(generation(duration=Duration.of_frames(504))).clip.frames == 505
+    with pytest.raises(InvalidRequestError, match="longer than the 504") as raised:
+        planning.plan_generation(generation(duration=Duration.of_frames(505 + 8)))
+    assert raised.value.field == "duration"
+
+
+def test_explicit_sizes_are_checked() -> None:
+    with pytest.raises(InvalidRequestError, match="even") as raised:
+        planning.plan_generation(generation(width=641, height=360))
+    assert raised.value.field == "width"
+    with pytest.raises(InvalidRequestError, match="larger than 3840x2160"):
+        planning.plan_generation(generation(width=4096, height=2160))
+    assert planning.plan_generation(generation(width=2160, height=3840)).output_size == Size(2160, 3840)
+
+
+# --- extend ------------------------------------------------------------------------------------
+
+
+def extend_options(
+    seconds: float | Fraction,
+    edge: Edge = Edge.END,
+    context: Duration | None = None,
+    video_strength: float = 1.0,
+    audio_strength: float = 1.0,
+) -> ExtendOptions:
+    return ExtendOptions(
+        SOURCE,
+        Duration.of_seconds(seconds),
+        edge=edge,
+        context=context,
+        video_strength=video_strength,
+        audio_strength=audio_strength,
+    )
+
+
+@pytest.mark.parametrize("fps", RATES)
+@pytest.mark.parametrize("source_frames", [73, 121, 240, 1000])
+@pytest.mark.parametrize("seconds", [2, 5, Fraction(37, 4), 20])
+@pytest.mark.parametrize("edge", list(Edge))
+def test_extend_plans_keep_every_rule(
+    fps: Fraction, source_frames: int, seconds: Fraction, edge: Edge
+) -> None:
+    new = math.floor(seconds * fps + Fraction(1, 2))  # nearest frame, ties up
+    options = extend_options(seconds, edge, video_strength=0.75)
+    smallest_context = 1 if edge is Edge.END else 8
+    if new + smallest_context > 505:  # 20 s at 30 or 50 fps: the new part alone fills the pass
+        with pytest.raises(InvalidRequestError, match="no room for context"):
+            planning.plan_extend(options, video(source_frames, fps), Pipeline.ONE_STAGE)
+        return
+    plan = planning.plan_extend(options, video(source_frames, fps), Pipeline.ONE_STAGE)
+    clip = plan.clip
+    assert plan.new_frames == new == plan.kept[1] - plan.kept[0]
+    assert planning.is_model_frame_count(clip.frames) and clip.frames <= 505
+    assert clip.frames == plan.context_frames + plan.new_region[1] - plan.new_region[0]
+    assert 1 <= plan.context_frames <= min(Fraction(source_frames), 20 * fps)
+    if edge is Edge.END:
+        assert plan.context_start + plan.context_frames == source_frames
+        assert plan.new_region == (plan.context_frames, clip.frames) and plan.kept[0] == plan.context_frames
+        context_frames = set(range(plan.context_frames))
+    else:
+        assert plan.context_start == 0
+        assert plan.new_region[0] == 0 and plan.kept[1] == plan.new_region[1]
+        context_frames = set(range(plan.new_region[1], clip.frames))
+    # every latent frame is all context (held at 1 - strength) or all new (generated)
+    for latent, mask in enumerate(clip.video_mask):
+        frames = set(range(*planning.latent_span(latent)))
+        assert frames <= context_frames or not frames & context_frames
+        assert mask == (0.25 if frames <= context_frames else 1.0)
+    # the default context is the most that fits: 8 more frames would break a limit
+    bigger = plan.context_frames + 8
+    assert bigger > source_frames or bigger + clip.frames - plan.context_frames > 505 or bigger > 20 * fps
+
+
+def test_extend_audio_mask_covers_the_new_time() -> None:
+    plan = planning.plan_extend(extend_options(2, audio_strength=0.5), video(121), Pipeline.ONE_STAGE)
+    boundary = Fraction(plan.context_frames, 24)
+    for latent, mask in enumerate(plan.clip.audio_mask):
+        _, end = planning.audio_latent_span(latent)
+        assert mask == (0.5 if end <= boundary else 1.0)
+
+
+def test_extend_example_from_the_ltx_api() -> None:
+    """5 s onto a 10 s 24 fps clip: 120 new frames, the most context that fits is 233 frames (9.7 s)."""
+    plan = planning.plan_extend(extend_options(5), video(240), Pipeline.TWO_STAGE)
+    assert (plan.new_frames, plan.context_frames, plan.clip.frames) == (120, 233, 353)
+    assert plan.clip.size == Size(1920, 1088) and plan.clip.stages[0] == Size(960, 544)
+
+
+def test_extend_context_and_duration_are_limited_together() -> None:
+    with pytest.raises(InvalidRequestError, match="exceed 505 frames") as raised:
+        planning.plan_extend(
+            extend_options(15, context=Duration.of_seconds(10)), video(1000), Pipeline.ONE_STAGE
+        )
+    assert raised.value.field == "extend.context"
+    plan = planning.plan_extend(
+        extend_options(10, context=Duration.of_seconds(10)), video(1000), Pipeline.ONE_STAGE
+    )
+    assert plan.clip.frames == 473 and plan.context_frames == 233  # 240 context frames, rounded to 8a+1
+
+
+def test_extend_context_cannot_exceed_the_source() -> None:
+    with pytest.raises(InvalidRequestError, match="the video has 100") as raised:
+        planning.plan_extend(
+            extend_options(2, context=Duration.of_frames(120)), video(100), Pipeline.ONE_STAGE
+        )
+    assert raised.value.field == "extend.context"
+
+
+def test_extend_too_long_to_leave_context() -> None:
+    with pytest.raises(InvalidRequestError, match="no room for context") as raised:
+        planning.plan_extend(extend_options(22), video(1000), Pipeline.ONE_STAGE)
+    assert raised.value.field == "extend.duration"
+
+
+# --- retake ------------------------------------------------------------------------------------
+
+
+def retake(
+    start: Fraction, duration: Fraction, mode: RetakeMode = RetakeMode.REPLACE_AUDIO_AND_VIDEO
+) -> RetakeOptions:
+    return RetakeOptions(SOURCE, Fraction(start), Fraction(duration), mode)
+
+
+def test_retake_snaps_outward_to_whole_latent_frames() -> None:
+    plan = planning.plan_retake(retake(Fraction(2), Fraction(2)), video(121), Pipeline.ONE_STAGE)
+    assert plan.window == FrameWindow(41, 97)  # frames 48..95 asked; latents hold 41..48 and 89..96
+    assert plan.audio_window == (Fraction(197, 100), Fraction(401, 100))  # 2.0-4.0 s on the 40 ms grid
+    assert plan.clip.frames == 121 and plan.clip_start == 0
+
+
+@pytest.mark.parametrize("fps", RATES)
+@pytest.mark.parametrize("mode", list(RetakeMode))
+def test_retake_windows_contain_the_request_and_sit_on_latent_boundaries(
+    fps: Fraction, mode: RetakeMode
+) -> None:
+    source = video(300, fps)
+    for start_frame in range(0, 250, 7):
+        start, duration = start_frame / fps, Fraction(2) + Fraction(start_frame % 5, 10)
+        if start + duration > source.duration:
+            continue
+        plan = planning.plan_retake(retake(start, duration, mode), source, Pipeline.ONE_STAGE)
+        end = start + duration
+        if mode.video:
+            assert plan.window is not None
+            assert plan.window.start / fps <= start and (
+                plan.window.stop / fps >= end or plan.window.stop == 300
+            )
+            relative = plan.window.start - plan.clip_start
+            assert relative == 0 or relative % 8 == 1
+            assert plan.clip.video_mask.count(1.0) == len(
+                planning.latents_touching(relative, plan.window.stop - plan.clip_start)
+            )
+        else:
+            assert plan.window is None and set(plan.clip.video_mask) == {0.0}
+        if mode.audio:
+            assert plan.audio_window is not None
+            assert plan.audio_window[0] <= start and plan.audio_window[1] >= min(end, source.duration)
+            assert plan.audio_window[0] > start - Fraction(1, 25) and plan.audio_window[1] < end + Fraction(
+                1, 25
+            )
+            assert (plan.audio_window[0] * 100) % 4 in (0, 1)
+        else:
+            assert plan.audio_window is None and set(plan.clip.audio_mask) == {0.0}
+
+
+def test_retake_of_a_long_video_takes_a_balanced_context_window() -> None:
+    plan = planning.plan_retake(retake(Fraction(40), Fraction(3)), video(2000), Pipeline.ONE_STAGE)
+    assert plan.window == FrameWindow(960, 1032)
+    assert plan.clip.frames == 505 and plan.clip_start == 743
+    before, after = plan.window.start - plan.clip_start, plan.clip_start + plan.clip.frames - plan.window.stop
+    assert abs(before - after) <= 8
+
+
+def test_retake_near_the_end_of_a_long_video_puts_the_context_before() -> None:
+    source = video(2000)
+    plan = planning.plan_retake(retake(Fraction(1990, 24), Fraction(2, 5)), source, Pipeline.ONE_STAGE)
+    assert plan.window is not None and plan.window.stop == 2000
+    assert plan.clip_start + plan.clip.frames - 2000 < 8  # no latent lies wholly past the end
+    assert plan.source_frames_in_clip == 2000 - plan.clip_start
+
+
+def test_retake_window_must_be_inside_the_video() -> None:
+    with pytest.raises(InvalidRequestError, match="after the video's end") as raised:
+        planning.plan_retake(retake(Fraction(4), Fraction(2)), video(121), Pipeline.ONE_STAGE)
+    assert raised.value.field == "retake.duration"
+    with pytest.raises(InvalidRequestError, match="not inside") as raised:
+        planning.plan_retake(retake(Fraction(6), Fraction(1)), video(121), Pipeline.ONE_STAGE)
+    assert raised.value.field == "retake.start"
+
+
+def test_retake_window_longer_than_one_pass_is_refused() -> None:
+    with pytest.raises(InvalidRequestError, match="at most 504 frames") as raised:
+        planning.plan_retake(retake(Fraction(10), Fraction(30)), video(2000), Pipeline.ONE_STAGE)
+    assert raised.value.field == "retake.duration"
