@@ -10,17 +10,10 @@ from fractions import Fraction
 from pathlib import Path
 
 from ltxserve import media
-from ltxserve.engine.engine import (
-    CancelToken,
-    Engine,
-    EngineInputs,
-    EngineResult,
-    Plan,
-    Progress,
-    ProgressCallback,
-)
+from ltxserve.engine.engine import Engine, EngineInputs, EngineResult, Plan
 from ltxserve.engine.generation import MODEL_AUDIO_RATE
 from ltxserve.engine.planning import ExtendPlan, GenerationPlan, RetakePlan
+from ltxserve.engine.progress import CancelToken, Progress, ProgressCallback
 from ltxserve.media import MediaInfo, MediaKind, MediaLimits
 from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, Task
 
@@ -106,7 +99,7 @@ def render(
     source_info = infos[_source_field(request)] if source is not None else None
     plan = engine.plan(request, source_info.video if source_info else None)
     step("reading inputs")
-    inputs = _read_inputs(request, plan, infos)
+    inputs = read_inputs(request, plan, infos)
     result = engine.run(request, plan, inputs, progress=progress, cancel=cancel)
     step("writing output")
     _assemble(request, plan, result, infos, output)
@@ -117,7 +110,7 @@ def _source_field(request: GenerationRequest) -> str:
     return "extend.video" if request.task is Task.EXTEND else "retake.video"
 
 
-def _read_inputs(request: GenerationRequest, plan: Plan, infos: dict[str, MediaInfo]) -> EngineInputs:
+def read_inputs(request: GenerationRequest, plan: Plan, infos: dict[str, MediaInfo]) -> EngineInputs:
     def image(ref: MediaRef | None) -> "media.Frames | None":
         return media.read_image(ref.path) if ref is not None else None
 

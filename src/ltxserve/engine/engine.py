@@ -8,7 +8,6 @@ decoded arrays; reading and writing files is the media layer's job, on either si
 import math
 import random
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -17,11 +16,12 @@ import numpy as np
 import torch
 from ltx_core.components.guiders import MultiModalGuiderParams
 from ltx_core.loader import SafetensorsModelStateDictLoader
+from ltx_core.model.transformer import LTXV_MODEL_COMFY_RENAMING_MAP
 from ltx_pipelines.utils.constants import DEFAULT_NEGATIVE_PROMPT
 
 from ltxserve.engine.conditioning import compress_like_video, crop_to, pad_to
 from ltxserve.engine.generation import MODEL_AUDIO_RATE, Conditioning, Decoded, ImagePin, Stage, generate_clip
-from ltxserve.engine.loras import LoraSpec
+from ltxserve.engine.loras import LoraSpec, check_fits
 from ltxserve.engine.models import EngineOptions, ResidentModels
 from ltxserve.engine.planning import (
     ClipPlan,
@@ -32,6 +32,7 @@ from ltxserve.engine.planning import (
     plan_generation,
     plan_retake,
 )
+from ltxserve.engine.progress import CancelledError, CancelToken, Progress, ProgressCallback
 from ltxserve.engine.sampling import DISTILLED_SIGMAS, REFINE_SIGMAS, schedule
 from ltxserve.engine.weights import WeightsError, WeightSet
 from ltxserve.media import VideoInfo, sample_at, samples_for
@@ -57,30 +58,6 @@ MAX_LORA_SCALE = 4.0
 SEED_RANGE = 2**31
 
 
-class CancelledError(Exception):
-    """The request was cancelled; the engine stopped between two steps and is ready for the next."""
-
-
-class CancelToken:
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-
-@dataclass(frozen=True)
-class Progress:
-    stage: str
-    step: int
-    total: int
-
-
-ProgressCallback = Callable[[Progress], None]
 Plan = GenerationPlan | ExtendPlan | RetakePlan
 
 
@@ -158,7 +135,7 @@ class Engine:
             checkpoint = self.weights.checkpoint(sampling.pipeline)
         except WeightsError as error:
             raise InvalidRequestError("sampling.pipeline", str(error).split("; expected")[0]) from None
-        loras = self._user_loras(request)
+        loras = self._user_loras(request, checkpoint)
         if sampling.pipeline is Pipeline.DISTILLED:
             _refuse_knobs(
                 sampling, "the distilled pipeline runs a fixed 8 + 3 step schedule without guidance"
@@ -214,20 +191,25 @@ class Engine:
             skip_step=int(pick("skip_step")),
         )
 
-    def _user_loras(self, request: GenerationRequest) -> tuple[LoraSpec, ...]:
+    def _user_loras(self, request: GenerationRequest, checkpoint: Path) -> tuple[LoraSpec, ...]:
+        """The camera LoRA and the user's LoRAs, each found and checked to fit the checkpoint."""
         specs = []
         if request.camera is not None:
             try:
-                specs.append(LoraSpec(self.weights.camera_lora(request.camera), request.camera_scale))
+                path = self.weights.camera_lora(request.camera)
+                check_fits(path, _transformer_keys(checkpoint))
             except WeightsError as error:
                 raise InvalidRequestError("camera", str(error)) from None
+            specs.append(LoraSpec(path, request.camera_scale))
         for index, lora in enumerate(request.loras):
             if not 0 <= lora.scale <= MAX_LORA_SCALE or not math.isfinite(lora.scale):
                 raise InvalidRequestError(f"loras[{index}].scale", f"must be between 0 and {MAX_LORA_SCALE}")
             try:
-                specs.append(LoraSpec(self.weights.lora(lora.name), lora.scale))
+                path = self.weights.lora(lora.name)
+                check_fits(path, _transformer_keys(checkpoint))
             except WeightsError as error:
                 raise InvalidRequestError(f"loras[{index}].name", str(error)) from None
+            specs.append(LoraSpec(path, lora.scale))
         return tuple(specs)
 
     # --- running -------------------------------------------------------------------------------
@@ -390,6 +372,15 @@ def _refuse_knobs(sampling: Sampling, why: str) -> None:
     for field, value in given.items():
         if value is not None:
             raise InvalidRequestError(field, f"cannot be set: {why}")
+
+
+@cache
+def _transformer_keys(checkpoint: Path) -> set[str]:
+    from safetensors import safe_open
+
+    with safe_open(str(checkpoint), framework="pt") as handle:
+        renamed = (LTXV_MODEL_COMFY_RENAMING_MAP.apply_to_key(key) for key in handle.keys())  # noqa: SIM118 (not a dict)
+        return {key for key in renamed if key is not None}
 
 
 @cache

@@ -30,6 +30,28 @@ class LoraSpec:
     strength: float
 
 
+def lora_layers(path: Path) -> set[str]:
+    """The weights (model key names) a LoRA file changes, read from its header alone."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        keys = [LTXV_LORA_COMFY_RENAMING_MAP.apply_to_key(key) for key in handle.keys()]  # noqa: SIM118 (not a dict)
+    return {key.removesuffix(_A) + ".weight" for key in keys if key is not None and key.endswith(_A)}
+
+
+def check_fits(path: Path, model_keys: set[str]) -> None:
+    """Raise WeightsError unless every layer the LoRA changes exists in the model."""
+    layers = lora_layers(path)
+    if not layers:
+        raise WeightsError(f"{path.name} holds no LoRA layers (lora_A / lora_B weights)")
+    unknown = sorted(layers - model_keys)
+    if unknown:
+        raise WeightsError(
+            f"{path.name} does not fit this model: {len(unknown)} of its {len(layers)} layers are "
+            f"unknown (e.g. {unknown[0]}); it was probably trained for another LTX version"
+        )
+
+
 class LoraFusion:
     """Keeps `model`'s weights equal to its base weights plus the currently applied LoRAs."""
 
@@ -48,17 +70,19 @@ class LoraFusion:
         wanted = tuple(lora for lora in loras if lora.strength != 0)
         if wanted == self._applied:
             return
-        try:
-            self._restore()
-            if wanted:
-                self._fuse(wanted)
-        except BaseException:
-            self._restore()
-            raise
+        # Weights built during a request are inference tensors: only inference mode may write them.
+        with torch.inference_mode():
+            try:
+                self._restore()
+                if wanted:
+                    self._fuse(wanted)
+            except BaseException:
+                self._restore()
+                raise
         self._applied = wanted
 
     def _restore(self) -> None:
-        with torch.no_grad():
+        with torch.inference_mode():
             for key, original in self._originals.items():
                 self._parameters[key].copy_(original)
         self._originals.clear()
@@ -74,7 +98,7 @@ class LoraFusion:
                 if key.endswith(_A)
             }
         )
-        with torch.no_grad():
+        with torch.inference_mode():
             for key in keys:
                 parameter = self._parameters[key]
                 self._originals[key] = parameter.detach().to("cpu", copy=True)
@@ -87,20 +111,14 @@ class LoraFusion:
 
     def _load(self, path: Path) -> StateDict:
         if path not in self._files:
+            check_fits(path, set(self._parameters))
             state = SafetensorsStateDictLoader().load(
                 str(path), LTXV_LORA_COMFY_RENAMING_MAP, torch.device("cpu")
             )
-            layers = {key.removesuffix(_A) + ".weight" for key in state.sd if key.endswith(_A)}
-            if not layers:
-                raise WeightsError(f"{path.name} holds no LoRA layers (lora_A / lora_B weights)")
-            unknown = sorted(layer for layer in layers if layer not in self._parameters)
-            if unknown:
-                raise WeightsError(
-                    f"{path.name} does not fit this model: {len(unknown)} of its {len(layers)} layers are "
-                    f"unknown (e.g. {unknown[0]}); it was probably trained for another LTX version"
-                )
-            missing_b = [layer for layer in layers if layer.removesuffix(".weight") + _B not in state.sd]
-            if missing_b:
-                raise WeightsError(f"{path.name} is incomplete: {missing_b[0]} has lora_A but no lora_B")
+            incomplete = [
+                key for key in state.sd if key.endswith(_A) and key.removesuffix(_A) + _B not in state.sd
+            ]
+            if incomplete:
+                raise WeightsError(f"{path.name} is incomplete: {incomplete[0]} has no lora_B")
             self._files[path] = state
         return self._files[path]

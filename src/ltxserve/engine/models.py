@@ -9,6 +9,7 @@ and each is moved to the device only while it runs (small GPUs; still never relo
 `fp8` stores the transformer's linear weights as float8 (ltx-core's fp8-cast policy), halving it.
 """
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -64,6 +65,17 @@ class EngineOptions:
     """Decode video in overlapping tiles: lower peak memory at high resolution, slightly slower."""
     prompt_cache: int = 16
     """Encoded prompts kept (the negative prompt is nearly always the same)."""
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    logger = logging.getLogger("transformers")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def pick_device(name: str | None) -> torch.device:
@@ -147,7 +159,8 @@ class ResidentModels:
             root = self.weights.gemma
             shards = tuple(str(p) for p in sorted(root.rglob("model*.safetensors")))
             module_ops = (GEMMA_MODEL_OPS, *module_ops_from_gemma_root(str(root)))
-            with gemma_architecture(self._gemma):
+            # transformers warns about Gemma's image processor, which text encoding never uses
+            with gemma_architecture(self._gemma), _quiet_transformers():
                 return self._build(
                     GemmaTextEncoderConfigurator, shards, GEMMA_LLM_KEY_OPS, module_ops=module_ops
                 )

@@ -7,14 +7,18 @@ blocks, a 4-channel VAE decoder, a 2-layer Gemma). Its output is noise: it exist
 `ltxserve_demo` metadata so everything built on it is labelled a demo.
 """
 
+import copy
+import fcntl
 import json
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from ltxserve.engine.gemma import gemma_architecture
 from ltxserve.engine.weights import (
@@ -204,6 +208,25 @@ _WORDS = [
 ]  # fmt: skip
 
 
+def ensure_tiny_weights(directory: Path) -> Path:
+    """The tiny set in `directory`, written on first use. Safe when several processes start at once:
+    one writes into a temporary sibling and renames it into place; the others wait for the lock."""
+    if (directory / DEV_NAME).is_file():
+        return directory
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with (directory.parent / f".{directory.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (directory / DEV_NAME).is_file():
+            staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+            try:
+                write_tiny_weights(staging)
+                staging.rename(directory)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+    return directory
+
+
 def write_tiny_weights(directory: Path, seed: int = 0) -> Path:
     """Write the tiny set into `directory` (created if needed); the same seed writes the same bytes."""
     from ltx_core.model.audio_vae import (
@@ -217,12 +240,15 @@ def write_tiny_weights(directory: Path, seed: int = 0) -> Path:
     from ltx_core.text_encoders.gemma import EmbeddingsProcessorConfigurator
 
     directory.mkdir(parents=True, exist_ok=True)
-    config = {
-        "transformer": TRANSFORMER_CONFIG,
-        "vae": VAE_CONFIG,
-        "audio_vae": AUDIO_VAE_CONFIG,
-        "vocoder": VOCODER_CONFIG,
-    }
+    # the configurators add keys to the dicts they are given: they get copies
+    config = copy.deepcopy(
+        {
+            "transformer": TRANSFORMER_CONFIG,
+            "vae": VAE_CONFIG,
+            "audio_vae": AUDIO_VAE_CONFIG,
+            "vocoder": VOCODER_CONFIG,
+        }
+    )
     metadata = {
         "config": json.dumps(config),
         "model_version": "2.3.0",
@@ -239,18 +265,32 @@ def write_tiny_weights(directory: Path, seed: int = 0) -> Path:
                 "vocoder": _random(VocoderConfigurator.from_config(config), seed + offset + 6),
                 "text": _random(EmbeddingsProcessorConfigurator.from_config(config), seed + offset + 7),
             }
-            save_file(_checkpoint_tensors(transformer, parts), str(directory / name), metadata=metadata)
-        save_file(
-            _bf16(_random(LatentUpsamplerConfigurator.from_config(UPSCALER_CONFIG), seed + 8).state_dict()),
+            _save_file(_checkpoint_tensors(transformer, parts), str(directory / name), metadata=metadata)
+        _save_file(
+            _bf16(
+                _random(
+                    LatentUpsamplerConfigurator.from_config(copy.deepcopy(UPSCALER_CONFIG)), seed + 8
+                ).state_dict()
+            ),
             str(directory / UPSCALER_NAME),
             metadata={"config": json.dumps(UPSCALER_CONFIG)},
         )
         shapes = {k: v.shape for k, v in transformer.state_dict().items()}
-        save_file(_lora(shapes, seed + 9, _is_attention), str(directory / DISTILLED_LORA_NAME))
+        _save_file(_lora(shapes, seed + 9, _is_attention), str(directory / DISTILLED_LORA_NAME))
         for index, file_name in enumerate(CAMERA_LORA_NAMES.values()):
-            save_file(_lora(shapes, seed + 10 + index, _is_video_self_attention), str(directory / file_name))
+            _save_file(_lora(shapes, seed + 10 + index, _is_video_self_attention), str(directory / file_name))
         _write_gemma(directory / GEMMA_DIR_NAME, seed + 20)
     return directory
+
+
+def _save_file(tensors: dict[str, torch.Tensor], path: str, metadata: dict[str, str] | None = None) -> None:
+    """safetensors' own writer, with the JSON header's keys sorted: its metadata map is serialised in
+    a per-process random order, and the same seed must give the same bytes."""
+    data = save(tensors, metadata=metadata)
+    length = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8 : 8 + length]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the tensor data stays 8-byte aligned
+    Path(path).write_bytes(len(header).to_bytes(8, "little") + header + data[8 + length :])
 
 
 def _random(module: torch.nn.Module, seed: int) -> Any:
@@ -376,8 +416,8 @@ def _write_gemma(root: Path, seed: int) -> None:
         "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "do_convert_rgb": None,
     })  # fmt: skip
     _write_json(root / "config.json", GEMMA_CONFIG)
-    with _seeded(seed):
-        model = Gemma3ForConditionalGeneration(Gemma3Config.from_dict(GEMMA_CONFIG))
+    with _seeded(seed):  # from_dict adds keys to the dict it is given: give it a copy
+        model = Gemma3ForConditionalGeneration(Gemma3Config.from_dict(copy.deepcopy(GEMMA_CONFIG)))
     tensors = {}
     for key, value in model.state_dict().items():
         for ours, google in (
@@ -388,7 +428,7 @@ def _write_gemma(root: Path, seed: int) -> None:
             if key.startswith(ours):
                 tensors[google + key.removeprefix(ours)] = value
     # lm_head is tied to embed_tokens; ltx-core duplicates it at load time
-    save_file(_bf16(tensors), str(root / "model-00001-of-00001.safetensors"))
+    _save_file(_bf16(tensors), str(root / "model-00001-of-00001.safetensors"))
 
 
 @contextmanager

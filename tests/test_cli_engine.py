@@ -1,0 +1,118 @@
+"""`ltxserve generate | extend | retake` as a user runs them: real processes, demo weights."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from ltxserve import media
+from ltxserve.media.testsrc import read_code
+from tests.engine_support import write_source
+from tests.mediafiles import write_image
+from tests.test_media_probe import CLI
+
+
+def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CLI), *args, "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=300
+    )
+
+
+def notes(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    data: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    return data
+
+
+def test_generate_text_to_video(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cat.mp4"
+    fast = "--size 96x64 --duration 0.4 --pipeline one_stage --steps 2 --seed 4"
+    result = run(data_dir, "generate", "-p", "a cat", "-o", str(out), *fast.split())
+    assert result.returncode == 0, result.stderr
+    assert "demo weights" in result.stderr and "(demo: noise)" in result.stdout
+    info = media.probe(out)
+    assert info.video is not None and (info.video.width, info.video.height, info.video.frame_count) == (
+        96,
+        64,
+        10,
+    )
+    assert notes(result)["seed"] == 4
+    with av.open(str(out)) as container:
+        assert "ltxserve demo" in container.metadata.get("comment", "")
+
+
+def test_generate_from_images_and_audio(data_dir: Path, tmp_path: Path) -> None:
+    image = write_image(tmp_path / "first.png", np.full((64, 96, 3), 200, np.uint8), "png", "image2")
+    sound = write_source(tmp_path / "sound.mp4", frames=24)
+    out = tmp_path / "out.webm"
+    fast = ["--size", "96x64", "--duration", "0.5", "--pipeline", "one_stage", "--steps", "2"]
+    result = run(
+        data_dir,
+        "generate",
+        "-p",
+        "a cat",
+        "-o",
+        str(out),
+        "--image",
+        str(image),
+        "--last-image",
+        str(image),
+        *fast,
+    )
+    assert result.returncode == 0, result.stderr
+    assert media.probe(out).container == "webm"
+    out = tmp_path / "a2v.mp4"
+    result = run(data_dir, "generate", "-p", "music", "-o", str(out), "--audio", str(sound), *fast)
+    assert result.returncode == 0, result.stderr
+    assert media.probe(out).has_audio
+
+
+def test_extend(data_dir: Path, tmp_path: Path) -> None:
+    source = write_source(tmp_path / "source.mp4", frames=49)
+    out = tmp_path / "longer.mp4"
+    options = ["--duration", "1", "--mode", "start", "--pipeline", "one_stage", "--steps", "2"]
+    result = run(data_dir, "extend", str(source), *options, "-o", str(out), "-p", "the cat arrives")
+    assert result.returncode == 0, result.stderr
+    frames = media.read_frames(out)
+    assert len(frames) == 73 and [read_code(f) for f in frames[24:]] == list(range(49))
+    assert notes(result)["edge"] == "start"
+
+
+def test_retake(data_dir: Path, tmp_path: Path) -> None:
+    source = write_source(tmp_path / "source.mp4", frames=73)
+    out = tmp_path / "retaken.mp4"
+    window = ["--start", "1", "--duration", "1", "--mode", "replace_video", "--steps", "2"]
+    result = run(data_dir, "retake", str(source), *window, "-p", "a dog", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert notes(result)["video_window_frames"] == [17, 49]
+    codes = [read_code(f) for f in media.read_frames(out)]
+    assert codes[:17] == list(range(17)) and codes[49:] == list(range(49, 73))
+
+
+ERRORS = [
+    ("extend {missing} --duration 1 -o {out}", "extend.video: no such file"),
+    ("retake {source} --start 1 --duration 2 -p x -o {out}", "retake.duration: the window ends"),
+    ("generate -p x -o {out} --pipeline distilled --steps 5", "sampling.steps: cannot be set"),
+    ("generate -p x -o {avi}", "must end in .mp4, .webm, .mov or .gif"),
+    ("generate -p x -o {out} --size 4096x2160", "width: 4096x2160 is larger than 3840x2160"),
+]
+
+
+@pytest.mark.parametrize(("command", "message"), ERRORS)
+def test_errors_are_one_line_and_non_zero(data_dir: Path, tmp_path: Path, command: str, message: str) -> None:
+    source = write_source(tmp_path / "source.mp4", frames=49)
+    out, missing, avi = tmp_path / "x.mp4", tmp_path / "missing.mp4", tmp_path / "x.avi"
+    result = run(data_dir, *command.format(source=source, out=out, missing=missing, avi=avi).split())
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ltxserve: error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert not out.exists()
+
+
+def test_demo_weights_are_written_on_first_use(tmp_path: Path) -> None:
+    fast = ["--size", "64x64", "--duration", "0.1", "--pipeline", "one_stage", "--steps", "1"]
+    result = run(tmp_path / "fresh", "generate", "-p", "x", "-o", str(tmp_path / "x.mp4"), *fast)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "fresh" / "weights" / "tiny" / "ltx-2.3-22b-dev.safetensors").is_file()

@@ -1,0 +1,165 @@
+"""The engine as a long-lived worker: models built once, LoRAs swapped exactly, progress reported,
+cancellation within one step, failures leave it healthy; and its memory modes (FP8, offload, tiles)."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from ltx_core.loader import SingleGPUModelBuilder
+from ltx_core.model.transformer import LTXV_MODEL_COMFY_RENAMING_MAP, LTXModelConfigurator
+
+from ltxserve.engine.engine import Engine, EngineInputs
+from ltxserve.engine.models import EngineOptions
+from ltxserve.engine.progress import CancelledError, CancelToken, Progress
+from ltxserve.engine.weights import WeightSet
+from ltxserve.request import CameraMotion, Pipeline, Sampling
+from tests.engine_support import FAST, frames_of, generate, text_request
+
+REFERENCE = text_request(seed=11, sampling=replace(FAST, steps=4))
+
+
+@pytest.fixture(scope="module")
+def reference(engine: Engine) -> np.ndarray:
+    return frames_of(engine, REFERENCE)
+
+
+def test_models_are_built_once_and_stay(engine: Engine, tiny_weights: WeightSet) -> None:
+    assert tiny_weights.dev is not None
+    frames_of(engine, REFERENCE)
+    built = engine.models.built
+    transformer = engine.models.transformer(tiny_weights.dev, ())
+    for request in (REFERENCE, text_request(seed=3, camera=CameraMotion.DOLLY_LEFT), REFERENCE):
+        frames_of(engine, request)
+    assert engine.models.built == built
+    assert engine.models.transformer(tiny_weights.dev, ()) is transformer
+
+
+def test_lora_swaps_restore_the_base_weights_bit_for_bit(engine: Engine, tiny_weights: WeightSet) -> None:
+    assert tiny_weights.dev is not None
+    for camera in (CameraMotion.DOLLY_IN, CameraMotion.JIB_UP, None):
+        frames_of(engine, text_request(camera=camera))
+    fresh = SingleGPUModelBuilder(
+        model_path=str(tiny_weights.dev),
+        model_class_configurator=LTXModelConfigurator,
+        model_sd_ops=LTXV_MODEL_COMFY_RENAMING_MAP,
+    ).build(device=torch.device("cpu"), dtype=torch.bfloat16)
+    resident = engine.models.transformer(tiny_weights.dev, ()).velocity_model.state_dict()
+    for key, value in fresh.state_dict().items():
+        assert torch.equal(resident[key], value), key
+
+
+def test_fused_lora_weights_equal_a_build_with_the_lora(engine: Engine, tiny_weights: WeightSet) -> None:
+    """Swapping in place gives the tensors ltx-core's fuse-at-build would."""
+    from ltx_core.loader import LTXV_LORA_COMFY_RENAMING_MAP, LoraPathStrengthAndSDOps
+
+    from ltxserve.engine.loras import LoraSpec
+
+    assert tiny_weights.dev is not None
+    lora = tiny_weights.camera_loras[CameraMotion.STATIC]
+    fused = engine.models.transformer(tiny_weights.dev, (LoraSpec(lora, 0.7),)).velocity_model.state_dict()
+    built = SingleGPUModelBuilder(
+        model_path=str(tiny_weights.dev),
+        model_class_configurator=LTXModelConfigurator,
+        model_sd_ops=LTXV_MODEL_COMFY_RENAMING_MAP,
+        loras=(LoraPathStrengthAndSDOps(str(lora), 0.7, LTXV_LORA_COMFY_RENAMING_MAP),),
+    ).build(device=torch.device("cpu"), dtype=torch.bfloat16)
+    for key, value in built.state_dict().items():
+        assert torch.equal(fused[key], value), key
+    engine.models.transformer(tiny_weights.dev, ())
+
+
+def test_progress_reports_every_step_of_every_stage(engine: Engine) -> None:
+    events: list[Progress] = []
+    request = text_request(width=128, height=128, sampling=Sampling(pipeline=Pipeline.TWO_STAGE, steps=3))
+    engine.run(request, engine.plan(request), EngineInputs(), progress=events.append)
+    denoising = [(e.step, e.total) for e in events if e.stage == "denoising"]
+    refining = [(e.step, e.total) for e in events if e.stage == "refining"]
+    assert denoising == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert refining == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    stages = list(dict.fromkeys(e.stage for e in events))
+    assert stages == [
+        "encoding prompt",
+        "preparing denoising",
+        "denoising",
+        "preparing refining",
+        "refining",
+        "decoding",
+    ]
+
+
+def test_it_runs_in_inference_mode(engine: Engine) -> None:
+    seen: list[bool] = []
+    engine.run(
+        REFERENCE,
+        engine.plan(REFERENCE),
+        EngineInputs(),
+        progress=lambda _: seen.append(torch.is_inference_mode_enabled()),
+    )
+    assert seen and all(seen)
+
+
+def test_cancel_stops_within_one_step_and_the_engine_carries_on(
+    engine: Engine, reference: np.ndarray
+) -> None:
+    token = CancelToken()
+    steps: list[int] = []
+
+    def watch(event: Progress) -> None:
+        if event.stage == "denoising":
+            steps.append(event.step)
+            if event.step == 1:
+                token.cancel()
+
+    with pytest.raises(CancelledError):
+        engine.run(
+            text_request(seed=99, camera=CameraMotion.DOLLY_IN, sampling=replace(FAST, steps=4)),
+            engine.plan(text_request(seed=99, sampling=replace(FAST, steps=4))),
+            EngineInputs(),
+            progress=watch,
+            cancel=token,
+        )
+    assert steps == [0, 1]  # cancelled while step 1 ran: step 2 never started
+    assert np.array_equal(frames_of(engine, REFERENCE), reference)
+
+
+def test_a_failure_mid_request_leaves_the_engine_healthy(engine: Engine, reference: np.ndarray) -> None:
+    def explode(event: Progress) -> None:
+        if event.stage == "denoising" and event.step == 2:
+            raise RuntimeError("the GPU fell off")
+
+    request = text_request(camera=CameraMotion.JIB_DOWN, sampling=replace(FAST, steps=4))
+    with pytest.raises(RuntimeError, match="fell off"):
+        engine.run(request, engine.plan(request), EngineInputs(), progress=explode)
+    assert np.array_equal(frames_of(engine, REFERENCE), reference)
+
+
+def test_fp8_keeps_transformer_weights_in_float8(tiny_weights: WeightSet, reference: np.ndarray) -> None:
+    assert tiny_weights.dev is not None
+    engine = Engine(tiny_weights, EngineOptions(fp8=True))
+    frames = frames_of(engine, REFERENCE)
+    assert frames.shape == reference.shape
+    dtypes = {p.dtype for p in engine.models.transformer(tiny_weights.dev, ()).parameters()}
+    assert torch.float8_e4m3fn in dtypes
+    frames_of(engine, replace(REFERENCE, camera=CameraMotion.DOLLY_IN))  # LoRAs fuse into FP8 weights too
+
+
+def test_offload_mode_gives_the_same_video(tiny_weights: WeightSet, reference: np.ndarray) -> None:
+    """On this CPU-only machine offloading moves models CPU → CPU; the path runs and changes nothing."""
+    engine = Engine(tiny_weights, EngineOptions(offload=True))
+    assert np.array_equal(frames_of(engine, REFERENCE), reference)
+
+
+def test_tiled_decode(tiny_weights: WeightSet, reference: np.ndarray) -> None:
+    engine = Engine(tiny_weights, EngineOptions(tiled_decode=True))
+    result = generate(engine, REFERENCE)
+    assert result.frames is not None and result.frames.shape == reference.shape
+
+
+def test_the_device_is_cuda_only_when_there_is_one(engine: Engine) -> None:
+    assert engine.models.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert Engine(engine.weights, EngineOptions(device="cpu")).models.device == torch.device("cpu")
+
+
+def test_results_say_they_come_from_the_demo_weights(engine: Engine) -> None:
+    assert generate(engine, REFERENCE).demo and engine.demo
