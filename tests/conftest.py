@@ -1,5 +1,8 @@
-"""Session-wide fixtures: one tiny weight set and one engine, as a long-running worker would have."""
+"""Session-wide fixtures: one tiny weight set and one engine, as a long-running worker would have; real
+PostgreSQL and S3 servers; a running `ltxserve serve` per backend for the API tests."""
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -8,6 +11,8 @@ import pytest
 if TYPE_CHECKING:
     from ltxserve.engine.engine import Engine
     from ltxserve.engine.weights import WeightSet
+    from tests.servers import Postgres, S3Server
+    from tests.service import Backend, Client, Serve
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +40,160 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, tiny_weights: "WeightSet"
     (directory / "weights").mkdir()
     (directory / "weights" / "tiny").symlink_to(tiny_weights.root, target_is_directory=True)
     return directory
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator["Postgres"]:
+    """One PostgreSQL server for the session (the Debian package, run as its own user)."""
+    from tests.servers import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator["S3Server"]:
+    """One S3 protocol server for the session (moto in server mode)."""
+    from tests.servers import s3_server
+
+    with s3_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: an SQLite file, or a new database on the PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.db'}"
+    server: Postgres = request.getfixturevalue("postgres")
+    return server.new_database()
+
+
+@dataclass(frozen=True)
+class OxenAssets:
+    """The files Oxen's documentation examples point at, served over HTTPS as hub.oxen.ai."""
+
+    port: int
+    ca_bundle: Path
+    image: bytes
+    video: bytes
+
+
+OXEN_IMAGE = "/api/repos/elau/assets/file/main/bloxy/bloxy_cropped_512x512.png"
+OXEN_VIDEO = "/api/repos/ox/Oxen-AI-Assets/file/main/images/winter_summer_ox.mp4"
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4 s 320x180 clip at 24 fps with sound: a source for extend and retake."""
+    from fractions import Fraction
+
+    from ltxserve import media
+    from ltxserve.media.testsrc import synthetic_clip
+
+    path = tmp_path_factory.mktemp("clips") / "clip.mp4"
+    media.encode_clip(path, synthetic_clip(320, 180, 96, Fraction(24)))
+    return path
+
+
+@pytest.fixture(scope="session")
+def oxen_assets(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Iterator[OxenAssets]:
+    import ssl
+
+    import numpy as np
+    import trustme
+
+    from tests.httpfiles import Route, file_server
+    from tests.mediafiles import write_image
+
+    directory = tmp_path_factory.mktemp("oxen")
+    gradient = np.linspace(0, 255, 512 * 512 * 3).reshape(512, 512, 3).astype(np.uint8)
+    image = write_image(directory / "bloxy.png", gradient, "png", "image2").read_bytes()
+    video = clip.read_bytes()
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("hub.oxen.ai").configure_cert(context)
+    bundle = directory / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    routes = {
+        OXEN_IMAGE: Route(image, headers={"Content-Type": "image/png"}),
+        OXEN_VIDEO: Route(video, headers={"Content-Type": "video/mp4"}),
+    }
+    with file_server(routes, tls=context) as server:
+        yield OxenAssets(server.port, bundle, image, video)
+
+
+@pytest.fixture(scope="session", params=["sqlite-local", "postgres-s3"])
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> "Backend":
+    """Embedded (an SQLite file and a directory) or scaled out (PostgreSQL and an S3 bucket)."""
+    from tests.service import Backend
+
+    if request.param == "sqlite-local":
+        directory = tmp_path_factory.mktemp("embedded")
+        return Backend(request.param, f"sqlite:///{directory / 'ltxserve.db'}", str(directory / "files"))
+    postgres: Postgres = request.getfixturevalue("postgres")
+    s3: S3Server = request.getfixturevalue("s3")
+    storage = f"s3://{s3.new_bucket()}/ltxserve?endpoint={s3.endpoint}"
+    return Backend(request.param, postgres.new_database(), storage, s3.environment)
+
+
+@dataclass
+class Running:
+    """A running `ltxserve serve` and clients for two API keys."""
+
+    serve: "Serve"
+    backend: "Backend"
+    data_dir: Path
+    alice: "Client"
+    bob: "Client"
+
+
+def serve_args(backend: "Backend", data_dir: Path, weights: Path, *more: str) -> list[str]:
+    return [
+        "--data-dir",
+        str(data_dir),
+        "--weights",
+        str(weights),
+        "--database",
+        backend.database,
+        "--storage",
+        backend.storage,
+        "--lease",
+        "5",
+        "--poll",
+        "0.1",
+        "--grace",
+        "20",
+        *more,
+    ]
+
+
+@pytest.fixture(scope="session")
+def service(
+    backend: "Backend",
+    tiny_weights: "WeightSet",
+    oxen_assets: OxenAssets,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Running]:
+    """One server per backend for the API tests: it serves Oxen's example assets from hub.oxen.ai."""
+    from tests.service import Client, Serve, create_key
+
+    data_dir = tmp_path_factory.mktemp(f"serve-{backend.name}")
+    args = serve_args(
+        backend,
+        data_dir,
+        tiny_weights.root,
+        "--sse-ping",
+        "1",
+        "--max-unfinished",
+        "12",
+        "--connect-to",
+        f"hub.oxen.ai:443:127.0.0.1:{oxen_assets.port}",
+    )
+    environment = {**backend.environment, "SSL_CERT_FILE": str(oxen_assets.ca_bundle)}
+    with Serve(args, environment, data_dir / "serve.log") as serve:
+        alice = Client(serve.url, serve.first_key())
+        bob = Client(serve.url, create_key("bob", backend, data_dir))
+        yield Running(serve, backend, data_dir, alice, bob)
+        alice.close()
+        bob.close()

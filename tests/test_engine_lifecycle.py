@@ -53,7 +53,7 @@ def test_fused_lora_weights_equal_a_build_with_the_lora(engine: Engine, tiny_wei
     """Swapping in place gives the tensors ltx-core's fuse-at-build would."""
     from ltx_core.loader import LTXV_LORA_COMFY_RENAMING_MAP, LoraPathStrengthAndSDOps
 
-    from ltxserve.engine.loras import LoraSpec
+    from ltxserve.engine.knobs import LoraSpec
 
     assert tiny_weights.dev is not None
     lora = tiny_weights.camera_loras[CameraMotion.STATIC]

@@ -74,16 +74,32 @@ def test_one_stage_text_to_video(official: None, engine: Engine, tiny_weights: W
     pipeline = TI2VidOneStagePipeline(
         checkpoint_path=str(tiny_weights.dev), gemma_root=str(tiny_weights.gemma), loras=[]
     )
-    frames, audio = official_output(*pipeline(
-        prompt="a cat walks", negative_prompt="blurry", seed=7, height=64, width=96, num_frames=17,
-        frame_rate=24.0, num_inference_steps=4, video_guider_params=VIDEO, audio_guider_params=AUDIO,
-        images=[],
-    ))  # fmt: skip
+    frames, audio = official_output(
+        *pipeline(
+            prompt="a cat walks",
+            negative_prompt="blurry",
+            seed=7,
+            height=64,
+            width=96,
+            num_frames=17,
+            frame_rate=24.0,
+            num_inference_steps=4,
+            video_guider_params=VIDEO,
+            audio_guider_params=AUDIO,
+            images=[],
+        )
+    )
     request = GenerationRequest(
-        Task.TEXT_TO_VIDEO, "a cat walks", negative_prompt="blurry", seed=7, width=96, height=64,
-        duration=Duration.of_frames(17), fps=Fraction(24),
+        Task.TEXT_TO_VIDEO,
+        "a cat walks",
+        negative_prompt="blurry",
+        seed=7,
+        width=96,
+        height=64,
+        duration=Duration.of_frames(17),
+        fps=Fraction(24),
         sampling=Sampling(pipeline=Pipeline.ONE_STAGE, steps=4, video=SAME_VIDEO, audio=SAME_AUDIO),
-    )  # fmt: skip
+    )
     assert_same(engine.run(request, engine.plan(request), EngineInputs()), frames, audio)
 
 
@@ -91,18 +107,26 @@ def test_distilled_two_stage(official: None, engine: Engine, tiny_weights: Weigh
     from ltx_pipelines import DistilledPipeline
 
     pipeline = DistilledPipeline(
-        distilled_checkpoint_path=str(tiny_weights.distilled), gemma_root=str(tiny_weights.gemma),
-        spatial_upsampler_path=str(tiny_weights.upscaler), loras=[],
-    )  # fmt: skip
+        distilled_checkpoint_path=str(tiny_weights.distilled),
+        gemma_root=str(tiny_weights.gemma),
+        spatial_upsampler_path=str(tiny_weights.upscaler),
+        loras=[],
+    )
     frames, audio = official_output(
         *pipeline(
             prompt="a cat walks", seed=9, height=128, width=192, num_frames=17, frame_rate=24.0, images=[]
         )
     )
     request = GenerationRequest(
-        Task.TEXT_TO_VIDEO, "a cat walks", seed=9, width=192, height=128, duration=Duration.of_frames(17),
-        fps=Fraction(24), sampling=Sampling(pipeline=Pipeline.DISTILLED),
-    )  # fmt: skip
+        Task.TEXT_TO_VIDEO,
+        "a cat walks",
+        seed=9,
+        width=192,
+        height=128,
+        duration=Duration.of_frames(17),
+        fps=Fraction(24),
+        sampling=Sampling(pipeline=Pipeline.DISTILLED),
+    )
     assert_same(engine.run(request, engine.plan(request), EngineInputs()), frames, audio)
 
 
@@ -113,23 +137,42 @@ def test_retake(official: None, engine: Engine, tiny_weights: WeightSet, tmp_pat
     clip = synthetic_clip(96, 64, 33, Fraction(24), sample_rate=16_000)
     assert clip.audio is not None
     source = write_video(
-        tmp_path / "rgb.mov", clip.frames, Fraction(24), container_format="mov", codec="png", pix_fmt="rgb24",
-        audio=clip.audio.samples, sample_rate=16_000, audio_codec="pcm_s16le",
-    )  # fmt: skip
+        tmp_path / "rgb.mov",
+        clip.frames,
+        Fraction(24),
+        container_format="mov",
+        codec="png",
+        pix_fmt="rgb24",
+        audio=clip.audio.samples,
+        sample_rate=16_000,
+        audio_codec="pcm_s16le",
+    )
     pipeline = RetakePipeline(
         checkpoint_path=str(tiny_weights.dev), gemma_root=str(tiny_weights.gemma), loras=[]
     )
-    frames, audio = official_output(*pipeline(
-        video_path=str(source), prompt="a dog runs", start_time=0.4, end_time=0.9, seed=5,
-        negative_prompt="blurry", num_inference_steps=3, video_guider_params=VIDEO, audio_guider_params=AUDIO,
-    ))  # fmt: skip
+    frames, audio = official_output(
+        *pipeline(
+            video_path=str(source),
+            prompt="a dog runs",
+            start_time=0.4,
+            end_time=0.9,
+            seed=5,
+            negative_prompt="blurry",
+            num_inference_steps=3,
+            video_guider_params=VIDEO,
+            audio_guider_params=AUDIO,
+        )
+    )
     request = GenerationRequest(
-        Task.RETAKE, "a dog runs", negative_prompt="blurry", seed=5,
+        Task.RETAKE,
+        "a dog runs",
+        negative_prompt="blurry",
+        seed=5,
         retake=RetakeOptions(
             MediaRef.file(source), Fraction(2, 5), Fraction(1, 2), RetakeMode.REPLACE_AUDIO_AND_VIDEO
         ),
         sampling=Sampling(pipeline=Pipeline.ONE_STAGE, steps=3, video=SAME_VIDEO, audio=SAME_AUDIO),
-    )  # fmt: skip
+    )
     infos = probe_inputs(request, media.MediaLimits())
     plan = engine.plan(request, infos["retake.video"].video)
     assert isinstance(plan, RetakePlan)

@@ -93,10 +93,23 @@ def test_frame_count_matches_ffprobe_counting_packets(tmp_path: Path) -> None:
     )
     info = media.probe(path)
     result = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0", "-show_entries",
-         "stream=nb_read_packets", "-of", "json", str(path)],
-        capture_output=True, check=True, text=True,
-    )  # fmt: skip
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_packets",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
+        text=True,
+    )
     assert info.video is not None
     assert info.video.frame_count == int(json.loads(result.stdout)["streams"][0]["nb_read_packets"]) == 53
 

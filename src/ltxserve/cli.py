@@ -1,7 +1,7 @@
-"""The `ltxserve` command line: local generation without a server, weights tools, media tools."""
+"""The `ltxserve` command line: the service (see cli_server), local generation without a server,
+weights tools, media tools."""
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ltxserve import media
+from ltxserve import cli_server, media
 from ltxserve.engine.progress import Progress as Step
 from ltxserve.engine.progress import ProgressCallback
 from ltxserve.request import (
@@ -30,25 +30,18 @@ from ltxserve.request import (
     Sampling,
     Task,
 )
+from ltxserve.settings import DEMO_NOTICE, default_data_dir
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 weights_app = typer.Typer(no_args_is_help=True, help="Find, check and write model weights.")
 app.add_typer(weights_app, name="weights")
-
-DEMO_NOTICE = "demo weights (tiny random model): the whole path is real, the picture and sound are noise"
+cli_server.register(app)
 
 
 def fail(message: str) -> typer.Exit:
     """Print one error line on stderr; raise the returned Exit for a non-zero status."""
     typer.echo(f"ltxserve: error: {message}", err=True)
     return typer.Exit(code=1)
-
-
-def default_data_dir() -> Path:
-    if "LTXSERVE_DATA_DIR" in os.environ:
-        return Path(os.environ["LTXSERVE_DATA_DIR"])
-    base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / "ltxserve"
 
 
 WeightsOption = Annotated[

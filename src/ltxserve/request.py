@@ -6,13 +6,18 @@ checked here; rules that need the weights or a probed source are checked by the 
 Every refusal is an InvalidRequestError naming the field.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from fractions import Fraction
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ltxserve.media import EncodeOptions
+from ltxserve.media import EncodeOptions, VideoInfo
 from ltxserve.media.splice import Edge
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 
 class InvalidRequestError(ValueError):
@@ -55,6 +60,7 @@ class CameraMotion(StrEnum):
     JIB_UP = "jib_up"
     JIB_DOWN = "jib_down"
     STATIC = "static"
+    FOCUS_SHIFT = "focus_shift"
 
 
 class RetakeMode(StrEnum):
@@ -191,6 +197,36 @@ class ImageCondition:
 
 
 @dataclass(frozen=True)
+class SourceRules:
+    """What a source video must be for a model, beyond the server's media limits."""
+
+    min_frames: int = 1
+    max_long_side: int | None = None
+    max_short_side: int | None = None
+    aspect_ratios: tuple[AspectRatio, ...] = ()
+    """Allowed shapes (within 1 %); empty allows any."""
+
+    def check(self, video: VideoInfo, field: str) -> None:
+        width, height = video.display_width, video.display_height
+        if video.frame_count < self.min_frames:
+            raise InvalidRequestError(
+                field, f"the video has {video.frame_count} frames; at least {self.min_frames} are needed"
+            )
+        long_side, short_side = max(width, height), min(width, height)
+        if (self.max_long_side and long_side > self.max_long_side) or (
+            self.max_short_side and short_side > self.max_short_side
+        ):
+            raise InvalidRequestError(
+                field, f"the video is {width}x{height}; at most {self.max_long_side}x{self.max_short_side}"
+            )
+        shape = Fraction(width, height)
+        if self.aspect_ratios and not any(abs(shape / ratio.ratio - 1) <= Fraction(1, 100)
+                                          for ratio in self.aspect_ratios):  # fmt: skip
+            allowed = " or ".join(ratio.value for ratio in self.aspect_ratios)
+            raise InvalidRequestError(field, f"the video is {width}x{height}; it must be {allowed}")
+
+
+@dataclass(frozen=True)
 class ExtendOptions:
     video: MediaRef
     duration: Duration
@@ -201,6 +237,7 @@ class ExtendOptions:
     audio_strength: float = 1.0
     end_image: ImageCondition | None = None
     """The frame the new part reaches at its outer edge: its last frame at the end, its first at the start."""
+    rules: SourceRules = SourceRules()
 
 
 @dataclass(frozen=True)
@@ -209,6 +246,7 @@ class RetakeOptions:
     start: Fraction
     duration: Fraction
     mode: RetakeMode = RetakeMode.REPLACE_AUDIO_AND_VIDEO
+    rules: SourceRules = SourceRules()
 
 
 @dataclass(frozen=True)
@@ -261,6 +299,33 @@ class GenerationRequest:
             "retake.video": self.retake.video if self.retake else None,
         }
         return {name: ref for name, ref in refs.items() if ref is not None}
+
+    def with_media(self, refs: dict[str, MediaRef]) -> "GenerationRequest":
+        """The same request with media references replaced, by the names `media_inputs` uses."""
+
+        def swap(name: str, ref: MediaRef) -> MediaRef:
+            return refs.get(name, ref)
+
+        def condition(name: str, given: ImageCondition | None) -> ImageCondition | None:
+            return replace(given, image=swap(f"{name}.image", given.image)) if given else None
+
+        extend, retake = self.extend, self.retake
+        if extend is not None:
+            extend = replace(
+                extend,
+                video=swap("extend.video", extend.video),
+                end_image=condition("extend.end_image", extend.end_image),
+            )
+        if retake is not None:
+            retake = replace(retake, video=swap("retake.video", retake.video))
+        return replace(
+            self,
+            first_frame=condition("first_frame", self.first_frame),
+            last_frame=condition("last_frame", self.last_frame),
+            audio=swap("audio", self.audio) if self.audio else None,
+            extend=extend,
+            retake=retake,
+        )
 
 
 def _check_structure(request: GenerationRequest) -> None:
@@ -355,3 +420,20 @@ def _check_sampling(sampling: Sampling) -> None:
             raise InvalidRequestError(f"sampling.{modality}.rescale", "must be between 0 and 1")
         if guidance.skip_step is not None and guidance.skip_step < 0:
             raise InvalidRequestError(f"sampling.{modality}.skip_step", "must be 0 or more")
+
+
+@cache
+def _codec() -> "TypeAdapter[GenerationRequest]":
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(GenerationRequest)
+
+
+def request_to_json(request: GenerationRequest) -> dict[str, Any]:
+    """The request as plain JSON values (fractions as "n/d" strings), for the job table."""
+    data: dict[str, Any] = _codec().dump_python(request, mode="json")
+    return data
+
+
+def request_from_json(data: dict[str, Any]) -> GenerationRequest:
+    return _codec().validate_python(data)

@@ -5,23 +5,18 @@ fixes every size and window. `run` takes decoded arrays (frames, audio at 16 kHz
 decoded arrays; reading and writing files is the media layer's job, on either side.
 """
 
-import math
 import random
 import threading
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 
 import numpy as np
 import torch
 from ltx_core.components.guiders import MultiModalGuiderParams
-from ltx_core.loader import SafetensorsModelStateDictLoader
-from ltx_core.model.transformer import LTXV_MODEL_COMFY_RENAMING_MAP
 from ltx_pipelines.utils.constants import DEFAULT_NEGATIVE_PROMPT
 
 from ltxserve.engine.conditioning import compress_like_video, crop_to, pad_to
 from ltxserve.engine.generation import MODEL_AUDIO_RATE, Conditioning, Decoded, ImagePin, Stage, generate_clip
-from ltxserve.engine.loras import LoraSpec, check_fits
+from ltxserve.engine.knobs import StagePlan, stage_plans
 from ltxserve.engine.models import EngineOptions, ResidentModels
 from ltxserve.engine.planning import (
     ClipPlan,
@@ -33,28 +28,12 @@ from ltxserve.engine.planning import (
     plan_retake,
 )
 from ltxserve.engine.progress import CancelledError, CancelToken, Progress, ProgressCallback
-from ltxserve.engine.sampling import DISTILLED_SIGMAS, REFINE_SIGMAS, schedule
-from ltxserve.engine.weights import WeightsError, WeightSet
+from ltxserve.engine.sampling import schedule
+from ltxserve.engine.weights import WeightSet
 from ltxserve.media import VideoInfo, sample_at, samples_for
 from ltxserve.media.splice import Edge
-from ltxserve.request import (
-    GenerationRequest,
-    Guidance,
-    InvalidRequestError,
-    Pipeline,
-    Sampling,
-    Scheduler,
-    Task,
-)
+from ltxserve.request import GenerationRequest, Task
 
-DEFAULT_STEPS = 30
-"""LTX-2.3's default for the guided dev model."""
-DEFAULT_VIDEO_GUIDANCE = Guidance(cfg=3.0, stg=1.0, rescale=0.7, modality=3.0, skip_step=0)
-DEFAULT_AUDIO_GUIDANCE = Guidance(cfg=7.0, stg=1.0, rescale=0.7, modality=3.0, skip_step=0)
-DEFAULT_DISTILLED_LORA_SCALES = (0.0, 1.0)
-"""The official two-stage pipeline: no distilled LoRA in the guided pass, full strength refining."""
-MAX_STEPS = 200
-MAX_LORA_SCALE = 4.0
 SEED_RANGE = 2**31
 
 
@@ -130,87 +109,7 @@ class Engine:
         return plan
 
     def _stages(self, request: GenerationRequest) -> list[Stage]:
-        sampling = request.sampling
-        try:
-            checkpoint = self.weights.checkpoint(sampling.pipeline)
-        except WeightsError as error:
-            raise InvalidRequestError("sampling.pipeline", str(error).split("; expected")[0]) from None
-        loras = self._user_loras(request, checkpoint)
-        if sampling.pipeline is Pipeline.DISTILLED:
-            _refuse_knobs(
-                sampling, "the distilled pipeline runs a fixed 8 + 3 step schedule without guidance"
-            )
-            return [
-                Stage("denoising", checkpoint, loras, DISTILLED_SIGMAS, None),
-                Stage("refining", checkpoint, loras, REFINE_SIGMAS, None),
-            ]
-        steps = sampling.steps or DEFAULT_STEPS
-        if steps > MAX_STEPS:
-            raise InvalidRequestError("sampling.steps", f"at most {MAX_STEPS}, got {steps}")
-        sigmas = schedule(sampling.scheduler or Scheduler.LTX2, steps)
-        guidance = (self._guidance(sampling.video, DEFAULT_VIDEO_GUIDANCE, checkpoint, "video"),
-                    self._guidance(sampling.audio, DEFAULT_AUDIO_GUIDANCE, checkpoint, "audio"))  # fmt: skip
-        gamma = sampling.gradient_estimation_gamma or 0.0
-        if sampling.pipeline is Pipeline.ONE_STAGE:
-            if sampling.distilled_lora_scales is not None:
-                raise InvalidRequestError(
-                    "sampling.distilled_lora_scales",
-                    "the one-stage pipeline has no distilled-LoRA pass; use two_stage",
-                )
-            return [Stage("denoising", checkpoint, loras, sigmas, guidance, gamma)]
-        assert self.weights.distilled_lora is not None
-        first, second = sampling.distilled_lora_scales or DEFAULT_DISTILLED_LORA_SCALES
-        distilled = self.weights.distilled_lora
-        return [
-            Stage("denoising", checkpoint, (*loras, LoraSpec(distilled, first)), sigmas, guidance, gamma),
-            Stage("refining", checkpoint, (*loras, LoraSpec(distilled, second)), REFINE_SIGMAS, None),
-        ]
-
-    def _guidance(
-        self, given: Guidance, default: Guidance, checkpoint: Path, modality: str
-    ) -> MultiModalGuiderParams:
-        blocks = _transformer_blocks(checkpoint)
-        stg_blocks = given.stg_blocks if given.stg_blocks is not None else (min(28, blocks - 1),)
-        for block in stg_blocks:
-            if not 0 <= block < blocks:
-                raise InvalidRequestError(
-                    f"sampling.{modality}.stg_blocks",
-                    f"block {block} does not exist; the model has blocks 0-{blocks - 1}",
-                )
-
-        def pick(name: str) -> float:
-            value = getattr(given, name)
-            return float(value if value is not None else getattr(default, name))
-
-        return MultiModalGuiderParams(
-            cfg_scale=pick("cfg"),
-            stg_scale=pick("stg"),
-            stg_blocks=list(stg_blocks),
-            rescale_scale=pick("rescale"),
-            modality_scale=pick("modality"),
-            skip_step=int(pick("skip_step")),
-        )
-
-    def _user_loras(self, request: GenerationRequest, checkpoint: Path) -> tuple[LoraSpec, ...]:
-        """The camera LoRA and the user's LoRAs, each found and checked to fit the checkpoint."""
-        specs = []
-        if request.camera is not None:
-            try:
-                path = self.weights.camera_lora(request.camera)
-                check_fits(path, _transformer_keys(checkpoint))
-            except WeightsError as error:
-                raise InvalidRequestError("camera", str(error)) from None
-            specs.append(LoraSpec(path, request.camera_scale))
-        for index, lora in enumerate(request.loras):
-            if not 0 <= lora.scale <= MAX_LORA_SCALE or not math.isfinite(lora.scale):
-                raise InvalidRequestError(f"loras[{index}].scale", f"must be between 0 and {MAX_LORA_SCALE}")
-            try:
-                path = self.weights.lora(lora.name)
-                check_fits(path, _transformer_keys(checkpoint))
-            except WeightsError as error:
-                raise InvalidRequestError(f"loras[{index}].name", str(error)) from None
-            specs.append(LoraSpec(path, lora.scale))
-        return tuple(specs)
+        return [_stage(plan) for plan in stage_plans(request, self.weights)]
 
     # --- running -------------------------------------------------------------------------------
 
@@ -360,30 +259,20 @@ def _fit(samples: np.ndarray, count: int) -> np.ndarray:
     return np.pad(samples, ((0, 0), (0, count - samples.shape[1]))).astype(np.float32, copy=False)
 
 
-def _refuse_knobs(sampling: Sampling, why: str) -> None:
-    given = {
-        "sampling.steps": sampling.steps,
-        "sampling.scheduler": sampling.scheduler,
-        "sampling.distilled_lora_scales": sampling.distilled_lora_scales,
-        "sampling.gradient_estimation_gamma": sampling.gradient_estimation_gamma,
-        "sampling.video": None if sampling.video.is_default else sampling.video,
-        "sampling.audio": None if sampling.audio.is_default else sampling.audio,
-    }
-    for field, value in given.items():
-        if value is not None:
-            raise InvalidRequestError(field, f"cannot be set: {why}")
-
-
-@cache
-def _transformer_keys(checkpoint: Path) -> set[str]:
-    from safetensors import safe_open
-
-    with safe_open(str(checkpoint), framework="pt") as handle:
-        renamed = (LTXV_MODEL_COMFY_RENAMING_MAP.apply_to_key(key) for key in handle.keys())  # noqa: SIM118 (not a dict)
-        return {key for key in renamed if key is not None}
-
-
-@cache
-def _transformer_blocks(checkpoint: Path) -> int:
-    config = SafetensorsModelStateDictLoader().metadata(str(checkpoint))
-    return int(config["transformer"]["num_layers"])
+def _stage(plan: StagePlan) -> Stage:
+    """The torch side of a planned pass: its sigmas and ltx-core guider parameters."""
+    sigmas = plan.sigmas if plan.sigmas is not None else schedule(plan.scheduler, plan.steps)
+    guidance = None
+    if plan.guidance is not None:
+        guidance = tuple(
+            MultiModalGuiderParams(
+                cfg_scale=values.cfg,
+                stg_scale=values.stg,
+                stg_blocks=list(values.stg_blocks),
+                rescale_scale=values.rescale,
+                modality_scale=values.modality,
+                skip_step=values.skip_step,
+            )
+            for values in plan.guidance
+        )
+    return Stage(plan.name, plan.checkpoint, plan.loras, sigmas, guidance, plan.gradient_estimation)

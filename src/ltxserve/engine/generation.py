@@ -19,7 +19,7 @@ from ltx_core.tools import AudioLatentTools, LatentTools, VideoLatentTools
 from ltx_core.types import Audio, AudioLatentShape, LatentState, VideoLatentShape, VideoPixelShape
 
 from ltxserve.engine.conditioning import HeldReference, to_model_pixels
-from ltxserve.engine.loras import LoraSpec
+from ltxserve.engine.knobs import LoraSpec
 from ltxserve.engine.models import DTYPE, ResidentModels
 from ltxserve.engine.planning import ClipPlan, Size
 from ltxserve.engine.sampling import Denoiser, GuidedDenoiser, denoise, plain_denoiser

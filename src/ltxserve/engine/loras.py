@@ -7,7 +7,6 @@ once; before a pass, the weights a new LoRA set touches are computed with ltx-co
 every changed weight are kept in CPU memory and copied back before the next set is applied.
 """
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,37 +18,10 @@ from ltx_core.loader import (
     apply_loras,
 )
 
+from ltxserve.engine.knobs import LoraSpec, check_fits
 from ltxserve.engine.weights import WeightsError
 
 _A, _B = ".lora_A.weight", ".lora_B.weight"
-
-
-@dataclass(frozen=True)
-class LoraSpec:
-    path: Path
-    strength: float
-
-
-def lora_layers(path: Path) -> set[str]:
-    """The weights (model key names) a LoRA file changes, read from its header alone."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        keys = [LTXV_LORA_COMFY_RENAMING_MAP.apply_to_key(key) for key in handle.keys()]  # noqa: SIM118 (not a dict)
-    return {key.removesuffix(_A) + ".weight" for key in keys if key is not None and key.endswith(_A)}
-
-
-def check_fits(path: Path, model_keys: set[str]) -> None:
-    """Raise WeightsError unless every layer the LoRA changes exists in the model."""
-    layers = lora_layers(path)
-    if not layers:
-        raise WeightsError(f"{path.name} holds no LoRA layers (lora_A / lora_B weights)")
-    unknown = sorted(layers - model_keys)
-    if unknown:
-        raise WeightsError(
-            f"{path.name} does not fit this model: {len(unknown)} of its {len(layers)} layers are "
-            f"unknown (e.g. {unknown[0]}); it was probably trained for another LTX version"
-        )
 
 
 class LoraFusion:

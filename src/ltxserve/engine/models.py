@@ -48,7 +48,8 @@ from ltx_core.text_encoders.gemma import (
 from ltx_core.text_encoders.gemma.embeddings_processor import EmbeddingsProcessorOutput
 
 from ltxserve.engine.gemma import gemma_architecture, read_gemma_config
-from ltxserve.engine.loras import LoraFusion, LoraSpec
+from ltxserve.engine.knobs import LoraSpec
+from ltxserve.engine.loras import LoraFusion
 from ltxserve.engine.weights import WeightSet
 
 Module = TypeVar("Module", bound=torch.nn.Module)

@@ -249,6 +249,7 @@ def _clip(
 
 
 def plan_extend(extend: ExtendOptions, source: VideoInfo, pipeline: Pipeline) -> ExtendPlan:
+    extend.rules.check(source, "extend.video")
     fps, available = source.fps, source.frame_count
     new = extend.duration.frames_at(fps)
     if new < 1:
@@ -306,6 +307,7 @@ def plan_extend(extend: ExtendOptions, source: VideoInfo, pipeline: Pipeline) ->
 
 
 def plan_retake(retake: RetakeOptions, source: VideoInfo, pipeline: Pipeline) -> RetakePlan:
+    retake.rules.check(source, "retake.video")
     fps, available = source.fps, source.frame_count
     start, end = retake.start, retake.start + retake.duration
     if start >= source.duration:

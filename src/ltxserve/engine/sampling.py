@@ -24,10 +24,6 @@ from ltx_core.utils import to_denoised, to_velocity
 
 from ltxserve.request import Scheduler
 
-DISTILLED_SIGMAS = (1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0)
-REFINE_SIGMAS = (0.909375, 0.725, 0.421875, 0.0)
-"""The distilled schedule's tail: the second (full-size) stage starts at 0.909375 from the upscaled latent."""
-
 Denoiser = Callable[[LatentState, LatentState, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
 
 

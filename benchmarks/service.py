@@ -1,0 +1,346 @@
+"""The service around a no-op engine, on SQLite and on PostgreSQL, side by side.
+
+    .venv/bin/python benchmarks/service.py [--clients 50] [--submits 20] [--listeners 200] [--jobs 20]
+
+- submit: 50 concurrent clients POST /api/ai/queue (a retake, validated in full) over real HTTP to
+  `ltxserve serve --workers 0`; baseline: GET /health at the same concurrency (the HTTP floor).
+- claim: one worker claiming (claim + finish) from 1000 queued jobs of 50 keys, with the fairness
+  ordering; baseline: the same table claimed in plain arrival order.
+- events: 200 SSE listeners on /api/events while a worker with a no-op engine runs 20 jobs; every
+  listener must get every event; latency from a job's finish to each listener's completion event.
+The PostgreSQL server is the Debian package, started here (as for the tests).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.servers import postgres_server
+from tests.service import Serve
+
+from ltxserve import media
+from ltxserve.database import JobState, jobs, open_database, writing
+from ltxserve.engine.progress import CancelToken, Progress, ProgressCallback
+from ltxserve.inputs import Fetcher, InputResolver
+from ltxserve.jobs.store import JobStore
+from ltxserve.jobs.worker import RenderedOutput, Worker, WorkerSettings
+from ltxserve.media.testsrc import synthetic_clip
+from ltxserve.request import GenerationRequest
+from ltxserve.storage import open_storage
+
+RETAKE = {"model": "ltx-2-3-pro-retake", "prompt": "rain", "input_video": "https://example.com/clip.mp4"}
+STEPS = 10
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    info: media.MediaInfo
+    seed: int = 0
+    demo: bool = True
+
+    @property
+    def notes(self) -> dict[str, object]:
+        return {}
+
+
+class NoopRenderer:
+    """Reports STEPS engine steps and copies a ready-made clip: everything but the model."""
+
+    def __init__(self, clip: Path) -> None:
+        self.clip = clip
+        self.info = media.probe(clip)
+
+    def render(
+        self, request: GenerationRequest, output: Path, progress: ProgressCallback, cancel: CancelToken
+    ) -> RenderedOutput:
+        for step in range(STEPS):
+            progress(Progress("denoising", step, STEPS))
+        shutil.copyfile(self.clip, output)
+        return Rendered(self.info)
+
+
+# --- submit ---------------------------------------------------------------------------------------
+
+
+async def hammer(
+    url: str, clients: int, each: int, request: Callable[[httpx.AsyncClient], Any]
+) -> list[float]:
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+        async def one_client() -> None:
+            for _ in range(each):
+                started = time.perf_counter()
+                response = await request(client)
+                latencies.append(time.perf_counter() - started)
+                assert response.status_code == 200, response.text
+
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+    return latencies
+
+
+def measure_submit(serve: Serve, clients: int, each: int) -> dict[str, float]:
+    health = asyncio.run(hammer(serve.url, clients, each, lambda c: c.get("/health")))
+    started = time.perf_counter()
+    submits = asyncio.run(hammer(serve.url, clients, each, lambda c: c.post("/api/ai/queue", json=RETAKE)))
+    elapsed = time.perf_counter() - started
+    return {
+        "submit p50 ms": 1000 * percentile(submits, 0.5),
+        "submit p99 ms": 1000 * percentile(submits, 0.99),
+        "submits per s": len(submits) / elapsed,
+        "baseline GET /health p50 ms": 1000 * percentile(health, 0.5),
+        "baseline GET /health p99 ms": 1000 * percentile(health, 0.99),
+    }
+
+
+# --- claim ----------------------------------------------------------------------------------------
+
+
+def fill(store: JobStore, count: int, owners: int) -> None:
+    for index in range(count):
+        store.enqueue(f"key{index % owners}", "ltx-2-3-pro-retake", {}, {})
+
+
+def fifo_claim(store: JobStore, worker: str) -> str | None:
+    """The baseline: the oldest queued job, no fairness."""
+    with writing(store.engine) as connection:
+        pick = (
+            sa.select(jobs.c.number).where(jobs.c.state == JobState.QUEUED).order_by(jobs.c.number).limit(1)
+        )
+        if store.postgres:
+            pick = pick.with_for_update(skip_locked=True)
+        number = connection.execute(pick).scalar()
+        if number is None:
+            return None
+        row = connection.execute(
+            jobs.update()
+            .where(jobs.c.number == number)
+            .values(state=JobState.RUNNING, worker_id=worker)
+            .returning(jobs.c.id)
+        ).one()
+        return str(row.id)
+
+
+def measure_claim(database: str, queued: int, owners: int) -> dict[str, float]:
+    fair: list[float] = []
+    store = JobStore(open_database(database))
+    with writing(store.engine) as connection:
+        connection.execute(jobs.delete())
+    fill(store, queued, owners)
+    while True:
+        started = time.perf_counter()
+        job = store.claim("bench", 60)
+        fair.append(time.perf_counter() - started)
+        if job is None:
+            break
+        store.finish(job.id, "bench", JobState.SUCCEEDED, result={})
+    fifo: list[float] = []
+    fill(store, queued, owners)
+    while True:
+        started = time.perf_counter()
+        claimed = fifo_claim(store, "bench")
+        fifo.append(time.perf_counter() - started)
+        if claimed is None:
+            break
+        with writing(store.engine) as connection:
+            connection.execute(jobs.update().where(jobs.c.id == claimed).values(state=JobState.SUCCEEDED))
+    return {
+        "claim p50 ms": 1000 * percentile(fair, 0.5),
+        "claim p99 ms": 1000 * percentile(fair, 0.99),
+        "baseline FIFO claim p50 ms": 1000 * percentile(fifo, 0.5),
+        "baseline FIFO claim p99 ms": 1000 * percentile(fifo, 0.99),
+    }
+
+
+# --- events ---------------------------------------------------------------------------------------
+
+
+async def listen(
+    url: str, count: int, ready: asyncio.Event, expected: int, arrivals: list[dict[str, float]]
+) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(120)) as client:
+        listeners_ready = 0
+
+        async def one(index: int) -> None:
+            nonlocal listeners_ready
+            seen: dict[str, float] = {}
+            async with client.stream("GET", "/api/events") as response:
+                listeners_ready += 1
+                if listeners_ready == count:
+                    ready.set()
+                name = ""
+                async for line in response.aiter_lines():
+                    if line.startswith("event: "):
+                        name = line.removeprefix("event: ")
+                    elif line.startswith("id: "):
+                        seen[line.removeprefix("id: ")] = time.time()
+                    elif line.startswith("data: ") and name == "media_generation_completed":
+                        seen["done:" + json.loads(line.removeprefix("data: "))["generation_id"]] = time.time()
+                    if len(seen) >= expected:
+                        break
+            arrivals[index] = seen
+
+        await asyncio.gather(*(one(index) for index in range(count)))
+
+
+def measure_events(
+    serve: Serve, database: str, storage: str, listeners: int, count: int, clip: Path
+) -> dict[str, float]:
+    store = JobStore(open_database(database))
+    with writing(store.engine) as connection:
+        connection.execute(jobs.delete())  # the submit measurement's jobs, never meant to run
+    files = open_storage(storage, b"bench")
+    with httpx.Client(base_url=serve.url) as client:
+        video = client.post("/api/uploads", content=clip.read_bytes()).json()["uri"]
+    events_per_job = 1 + 1 + (1 + STEPS + 1) + 1  # queued, running, fetching + steps + storing, succeeded
+    expected = count * events_per_job + count  # event ids, and one completion payload per job
+    arrivals: list[dict[str, float]] = [{} for _ in range(listeners)]
+    worker = Worker(
+        store,
+        files,
+        InputResolver(Fetcher(), files),
+        NoopRenderer(clip),
+        WorkerSettings(lease_seconds=60, poll_seconds=0.01),
+    )
+
+    async def run() -> None:
+        ready = asyncio.Event()
+        listening = asyncio.create_task(listen(serve.url, listeners, ready, expected, arrivals))
+        await asyncio.wait_for(ready.wait(), 60)
+        await asyncio.sleep(0.5)
+        async with httpx.AsyncClient(base_url=serve.url) as client:
+            response = await client.post(
+                "/api/ai/queue", json={**RETAKE, "input_video": video, "num_generations": 4}
+            )
+            ids = [g["generation_id"] for g in response.json()["generations"]]
+            for _ in range(count // 4 - 1):
+                response = await client.post(
+                    "/api/ai/queue", json={**RETAKE, "input_video": video, "num_generations": 4}
+                )
+                ids += [g["generation_id"] for g in response.json()["generations"]]
+        thread = threading.Thread(target=worker.run, kwargs={"max_jobs": count})
+        thread.start()
+        await asyncio.wait_for(listening, 300)
+        thread.join()
+
+    asyncio.run(run())
+    finished = {job.id: job.finished_at for job in store.list_jobs("local", limit=count)}
+    latencies = [
+        arrival[f"done:{job_id}"] - done
+        for arrival in arrivals
+        for job_id, done in finished.items()
+        if done is not None
+    ]
+    complete = sum(1 for arrival in arrivals if len(arrival) == expected)
+    return {
+        "listeners with every event": complete,
+        "events per listener": expected - count,
+        "completion delivery p50 ms": 1000 * percentile(latencies, 0.5),
+        "completion delivery p99 ms": 1000 * percentile(latencies, 0.99),
+    }
+
+
+# --- running --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def server(database: str, storage: str, weights: Path, data_dir: Path) -> Iterator[Serve]:
+    args = [
+        "--workers",
+        "0",
+        "--no-auth",
+        "--data-dir",
+        str(data_dir),
+        "--weights",
+        str(weights),
+        "--database",
+        database,
+        "--storage",
+        storage,
+        "--max-unfinished",
+        "1000000",
+        "--log-level",
+        "warning",
+    ]
+    with Serve(args, {}, data_dir / "serve.log") as serve:
+        yield serve
+
+
+def measure(
+    name: str, database: str, root: Path, weights: Path, clip: Path, options: argparse.Namespace
+) -> dict[str, float]:
+    data_dir = root / name
+    data_dir.mkdir()
+    storage = str(data_dir / "files")
+    results: dict[str, float] = {}
+    with server(database, storage, weights, data_dir) as serve:
+        print(f"{name}: submit", file=sys.stderr)
+        results |= measure_submit(serve, options.clients, options.submits)
+        print(f"{name}: events", file=sys.stderr)
+        results |= measure_events(serve, database, storage, options.listeners, options.jobs, clip)
+    print(f"{name}: claim", file=sys.stderr)
+    results |= measure_claim(database, options.queued, options.owners)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--submits", type=int, default=20, help="per client")
+    parser.add_argument("--queued", type=int, default=1000)
+    parser.add_argument("--owners", type=int, default=50)
+    parser.add_argument("--listeners", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=20)
+    options = parser.parse_args()
+    from ltxserve.engine.tiny import ensure_tiny_weights
+
+    root = Path(tempfile.mkdtemp(prefix="ltxserve-bench-"))
+    weights = ensure_tiny_weights(root / "weights")
+    clip = root / "clip.mp4"
+    media.encode_clip(clip, synthetic_clip(320, 180, 96, Fraction(24)))
+    try:
+        sqlite = measure("sqlite", f"sqlite:///{root / 'bench.db'}", root, weights, clip, options)
+        with postgres_server() as postgres:
+            pg = measure("postgres", postgres.new_database(), root, weights, clip, options)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"\n{'':34}{'SQLite':>12}{'PostgreSQL':>12}{'PG/SQLite':>11}")
+    for metric in sqlite:
+        ratio = pg[metric] / sqlite[metric] if sqlite[metric] else float("nan")
+        print(f"{metric:34}{sqlite[metric]:12.2f}{pg[metric]:12.2f}{ratio:11.2f}")
+    for name, results in (("SQLite", sqlite), ("PostgreSQL", pg)):
+        submit = results["submit p50 ms"] / results["baseline GET /health p50 ms"]
+        claim = results["claim p50 ms"] / results["baseline FIFO claim p50 ms"]
+        print(f"{name}: submit / GET /health p50 = {submit:.2f}x; fair claim / FIFO claim p50 = {claim:.2f}x")
+    for results in (sqlite, pg):
+        assert results["listeners with every event"] == options.listeners, "a listener missed events"
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("LTXSERVE_DATA_DIR", tempfile.gettempdir())
+    main()

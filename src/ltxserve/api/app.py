@@ -1,0 +1,89 @@
+"""The HTTP application: one router per surface over one Service."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ltxserve import __version__
+from ltxserve.api import files, health, oxen
+from ltxserve.api.auth import Authenticator
+from ltxserve.api.errors import ApiError, error_response, install_error_handlers, register_renderer
+from ltxserve.api.service import Service
+from ltxserve.database import open_database, shared_secret
+from ltxserve.engine.weights import WeightSet
+from ltxserve.jobs.events import EventHub
+from ltxserve.jobs.store import JobStore
+from ltxserve.keys import KeyStore
+from ltxserve.settings import Settings
+from ltxserve.storage import open_storage
+
+
+def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
+    """The API for `settings`. `weights` lets submissions be checked against the models a worker
+    will load (None: workers check them when they run)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = open_database(settings.database_url)
+        store = JobStore(database)
+        secret = shared_secret(database, "url_signing")
+        storage = open_storage(settings.storage_url, secret, settings.url_lifetime)
+        hub = EventHub(store)
+        await hub.start()
+        app.state.service = Service(settings, store, storage, hub, weights)
+        app.state.authenticator = Authenticator(KeyStore(database) if settings.auth else None)
+        app.state.auth_enabled = settings.auth
+        app.state.sse_ping_seconds = settings.sse_ping_seconds
+        try:
+            yield
+        finally:
+            await hub.stop()
+            database.dispose()
+
+    app = FastAPI(title="ltxserve", version=__version__, lifespan=lifespan)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, json_limit=settings.max_json_bytes, upload_limit=settings.max_upload_bytes)
+    for prefix in oxen.PREFIXES:
+        register_renderer(app, prefix, oxen.render_error)
+    for surface in (oxen, files, health):
+        app.include_router(surface.router)
+    return app
+
+
+class BodyLimit:
+    """Refuses bodies over the limit (413) before they are read: multipart and uploads get the upload
+    limit, everything else (JSON with data URIs at most) the smaller one."""
+
+    def __init__(self, app: ASGIApp, json_limit: int, upload_limit: int) -> None:
+        self.app = app
+        self.json_limit = json_limit
+        self.upload_limit = upload_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        is_upload = headers.get(b"content-type", b"").startswith(b"multipart/") or (
+            scope["path"] == "/api/uploads"
+        )
+        limit = self.upload_limit if is_upload else self.json_limit
+        too_large = ApiError(413, "request_too_large", f"the body is larger than {limit} bytes", "body")
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            response = error_response(scope["app"], scope["path"], too_large)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise too_large
+            return message
+
+        await self.app(scope, counted, send)

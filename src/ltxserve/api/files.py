@@ -1,0 +1,59 @@
+"""Files: results of a local store, served at signed expiring URLs, and uploads, stored for later
+requests to refer to as upload://<id>."""
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+from starlette.datastructures import UploadFile
+
+from ltxserve.api.auth import Owner
+from ltxserve.api.dependencies import ServiceDep
+from ltxserve.api.errors import ApiError
+
+router = APIRouter()
+
+_SPOOL_BYTES = 8 << 20
+
+
+@router.get("/files/{key:path}", include_in_schema=False)
+async def download(key: str, expires: int, signature: str, service: ServiceDep) -> FileResponse:
+    storage = service.storage
+    root = storage.local_root
+    missing = ApiError(404, "not_found", "no such file, or its link expired")
+    if root is None or not storage.check_signature(key, expires, signature):
+        raise missing
+    path = (root / key).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise missing
+    return FileResponse(path, filename=_download_name(key), content_disposition_type="inline")
+
+
+def _download_name(key: str) -> str:
+    """results/<job>/video.mp4 -> <job>.mp4"""
+    parts = Path(key).parts
+    return f"{parts[1]}{Path(key).suffix}" if len(parts) == 3 else Path(key).name
+
+
+@router.post("/api/uploads", tags=["uploads"])
+async def upload(request: Request, owner: Owner, service: ServiceDep) -> dict[str, Any]:
+    """Store a file (multipart field `file`, or the raw request body) for later requests; refer to
+    it as the returned `uri` (upload://<id>) in any media field."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise ApiError(400, "invalid_params", "send the file in a multipart field named 'file'", "file")
+        stored = await service.upload(owner, file.file)
+    else:
+        with tempfile.SpooledTemporaryFile(_SPOOL_BYTES) as spool:
+            async for chunk in request.stream():
+                spool.write(chunk)
+            if spool.tell() == 0:
+                raise ApiError(400, "invalid_params", "the upload is empty", "file")
+            spool.seek(0)
+            stored = await service.upload(owner, spool)  # type: ignore[arg-type]
+    return {"id": stored.id, "uri": stored.uri, "size": stored.size}

@@ -1,0 +1,29 @@
+"""GET /health: is the server up, and what is it running (demo weights say so here)."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ltxserve import __version__
+from ltxserve.api.dependencies import ServiceDep
+from ltxserve.settings import DEMO_NOTICE
+
+router = APIRouter()
+
+
+@router.get("/health", tags=["health"])
+async def health(request: Request, service: ServiceDep) -> dict[str, Any]:
+    weights = service.weights
+    demo = weights is not None and weights.demo
+    report: dict[str, Any] = {
+        "status": "ok",
+        "version": __version__,
+        "demo": demo,
+        "weights": "demo" if demo else str(weights.root) if weights else None,
+        "database": service.store.engine.dialect.name,
+        "storage": "local" if service.storage.local_root is not None else "s3",
+        "auth": request.app.state.auth_enabled,
+    }
+    if demo:
+        report["notice"] = DEMO_NOTICE
+    return report

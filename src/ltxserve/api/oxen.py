@@ -1,0 +1,416 @@
+"""The Oxen.ai surface: its routes, field names, statuses and envelopes, translated to the Service.
+
+Oxen names media fields `input_image` / `input_video`, the retake window `retake_*`, and the
+resolution tiers `2k` / `4k`; it reports `processing` where the queue says running. Everything else
+is the catalog's, passed through. Additions Oxen clients can ignore: `progress`, `queue_position`,
+`attempts`, `cost`, `output` (what was made) and `demo` on generations; status and progress events on
+the event stream, with ids to resume from (`Last-Event-ID`).
+"""
+
+import base64
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.datastructures import UploadFile
+
+from ltxserve.api.auth import Owner
+from ltxserve.api.dependencies import BaseUrl, ServiceDep
+from ltxserve.api.errors import ApiError
+from ltxserve.api.service import JobView, QuotaExceededError, Service
+from ltxserve.catalog import MODELS, RELEASED, ModelSpec, ParamsError
+from ltxserve.database import JobState
+from ltxserve.inputs import FetchError
+from ltxserve.jobs.store import Event
+from ltxserve.request import InvalidRequestError
+
+PREFIXES = ("/api/ai/", "/api/events")
+router = APIRouter(tags=["oxen"])
+
+STATUS = {JobState.QUEUED: "queued", JobState.RUNNING: "processing", JobState.SUCCEEDED: "succeeded",
+          JobState.FAILED: "failed", JobState.CANCELLED: "cancelled"}  # fmt: skip
+STATES = {name: state for state, name in STATUS.items()}
+ENVELOPE = {"model", "num_generations", "target_namespace", "response_format", "task"}
+"""Request fields about the call itself, not the model's parameters."""
+MAX_GENERATIONS = 4
+MAX_LISTED = 1000
+KEEP_ALIVE = ServerSentEvent(comment="keep-alive")
+RELEASED_AT = datetime.fromtimestamp(RELEASED, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class _Names:
+    """How one model's parameters are spelled on Oxen."""
+
+    fields: Mapping[str, str]
+    """Oxen name -> catalog name, where they differ."""
+    tasks: tuple[str, ...]
+    """Values the fixed `task` field may take; the first is the documented one."""
+    values: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
+    """catalog name -> {Oxen value: catalog value}, where they differ."""
+
+    def to_catalog(self, name: str) -> str:
+        return self.fields.get(name, name)
+
+    def to_oxen(self, name: str) -> str:
+        return next((oxen for oxen, catalog in self.fields.items() if catalog == name), name)
+
+    def value_in(self, name: str, value: Any) -> Any:
+        return self.values.get(name, {}).get(value, value)
+
+    def value_out(self, name: str, value: Any) -> Any:
+        return next((oxen for oxen, own in self.values.get(name, {}).items() if own == value), value)
+
+
+_TIERS = {"resolution": {"2k": "1440p", "4k": "2160p"}}
+_IMAGES = {"input_image": "image"}
+_VIDEO = {"input_video": "video"}
+NAMES = {
+    "ltx-2-3-pro": _Names(_IMAGES, ("image_to_video", "text_to_video"), _TIERS),
+    "ltx-2-3-pro-text-to-video": _Names({}, ("text_to_video",), _TIERS),
+    "ltx-2-3-fast": _Names(_IMAGES, ("image_to_video", "text_to_video"), _TIERS),
+    "ltx-2-3-pro-extend-video": _Names(_VIDEO, ("extend",)),
+    "ltx-2-3-pro-retake": _Names(
+        {**_VIDEO, "retake_start_time": "start_time", "retake_duration": "duration", "retake_mode": "mode"},
+        ("retake",),
+    ),
+}
+
+
+TITLES = {
+    "invalid_params": "Invalid parameters supplied, please check your request and try again.",
+    "resource_not_found": "The requested resource could not be found",
+    "unauthenticated": "Authentication required: send a valid API key as a Bearer token",
+}
+
+
+def render_error(error: ApiError) -> dict[str, Any]:
+    """Oxen's envelope: {"error": {type, title, detail}, "status": "error", "status_message": type};
+    `field` (and `errors` when there are several) added."""
+    body: dict[str, Any] = {"type": error.code, "title": TITLES.get(error.code, error.message)}
+    if error.code in TITLES and error.code != "resource_not_found":
+        body["detail"] = str(error)
+    if error.field is not None:
+        body["field"] = error.field
+    if error.details:
+        body["errors"] = error.details
+    return {"error": body, "status": "error", "status_message": error.code}
+
+
+def _invalid(message: str, field: str | None, details: list[dict[str, str]] | None = None) -> ApiError:
+    return ApiError(400, "invalid_params", message, field, details)
+
+
+# --- submitting ------------------------------------------------------------------------------------
+
+
+async def _read_body(request: Request, service: Service, owner: str) -> dict[str, Any]:
+    """The JSON object, or a multipart form whose files become uploads."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        body: dict[str, Any] = {}
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                body[name] = (await service.upload(owner, value.file)).uri
+            else:
+                body[name] = _form_value(name, value)
+        return body
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ApiError(400, "invalid_json", f"the body is not JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    return body
+
+
+def _form_value(name: str, value: str) -> Any:
+    """Form fields are text; numbers and booleans are read as JSON, prompts and URLs stay text."""
+    if name == "prompt" or "://" in value or value.startswith("data:"):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def _model(body: Mapping[str, Any]) -> tuple[ModelSpec, _Names]:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _invalid("required", "model")
+    if model not in MODELS:
+        raise _invalid(f"unknown model {model!r}; one of {', '.join(MODELS)}", "model")
+    return MODELS[model], NAMES[model]
+
+
+def _params(body: Mapping[str, Any], names: _Names) -> dict[str, Any]:
+    task = body.get("task")
+    if task is not None and task not in names.tasks:
+        raise _invalid(f"must be {' or '.join(names.tasks)} for this model", "task")
+    params = {}
+    for name, value in body.items():
+        if name not in ENVELOPE:
+            own = names.to_catalog(name)
+            params[own] = names.value_in(own, value)
+    return params
+
+
+async def _submit(
+    service: Service, owner: str, body: Mapping[str, Any], count: int
+) -> tuple[ModelSpec, list[str]]:
+    spec, names = _model(body)
+    try:
+        return spec, await service.submit(owner, spec.id, _params(body, names), count)
+    except ParamsError as error:
+        details = [{"field": names.to_oxen(name), "message": message} for name, message in error.errors]
+        raise _invalid(error.message, names.to_oxen(error.field), details) from None
+    except (InvalidRequestError, FetchError) as error:
+        name = error.field if isinstance(error, InvalidRequestError) else "body"
+        message = error.message if isinstance(error, InvalidRequestError) else str(error)
+        raise _invalid(message, names.to_oxen(name)) from None
+    except QuotaExceededError as error:
+        raise ApiError(429, "quota_exceeded", str(error)) from None
+
+
+def _count(body: Mapping[str, Any]) -> int:
+    count = body.get("num_generations", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_GENERATIONS:
+        raise _invalid(
+            f"num_generations must be an integer between 1 and {MAX_GENERATIONS}", "num_generations"
+        )
+    return count
+
+
+@router.post("/api/ai/queue")
+async def enqueue(request: Request, owner: Owner, service: ServiceDep) -> dict[str, Any]:
+    body = await _read_body(request, service, owner)
+    _, ids = await _submit(service, owner, body, _count(body))
+    return {"generations": [{"generation_id": job_id, "status": "queued"} for job_id in ids]}
+
+
+@router.post("/api/ai/videos/generate")
+async def generate(request: Request, owner: Owner, service: ServiceDep, base_url: BaseUrl) -> dict[str, Any]:
+    """Synchronous: queue the generations, wait for them, answer with the videos."""
+    body = await _read_body(request, service, owner)
+    response_format = body.get("response_format", "url")
+    if response_format not in ("url", "b64_json"):
+        raise _invalid("response_format must be url or b64_json", "response_format")
+    spec, ids = await _submit(service, owner, body, _count(body))
+    videos: list[dict[str, Any]] = []
+    finished = []
+    for job_id in ids:
+        view = await service.wait(owner, job_id, base_url)
+        _raise_unless_succeeded(view, NAMES[spec.id])
+        finished.append(view.job)
+        if response_format == "b64_json":
+            videos.append({"b64_json": base64.b64encode(await service.result_bytes(view.job)).decode()})
+        else:
+            videos.append({"url": view.url})
+    return {
+        "model": spec.id,
+        "created": int(max(job.finished_at or job.created_at for job in finished)),
+        "videos": videos,
+        "generation_ids": ids,
+        "cost": round(sum(job.cost or 0.0 for job in finished), 4),
+    }
+
+
+def _raise_unless_succeeded(view: JobView, names: _Names) -> None:
+    job = view.job
+    if job.state is JobState.SUCCEEDED and view.url is not None:
+        return
+    if job.state is JobState.FAILED:
+        error = job.error or {}
+        field_name = names.to_oxen(error["field"]) if error.get("field") else None
+        if error.get("code") == "invalid_input":
+            raise _invalid(error.get("message", "invalid input"), field_name)
+        raise ApiError(500, "unknown_error", error.get("message", "failed"))
+    if job.state is JobState.CANCELLED:
+        raise ApiError(409, "cancelled", f"generation {job.id} was cancelled")
+    raise ApiError(
+        504, "timeout", f"generation {job.id} is still {STATUS[job.state]}; poll /api/ai/queue/{job.id}"
+    )
+
+
+# --- looking up ------------------------------------------------------------------------------------
+
+
+def _item(view: JobView) -> dict[str, Any]:
+    job = view.job
+    names = NAMES.get(job.model, _Names({}, ()))
+    echoed = {names.to_oxen(name): names.value_out(name, value) for name, value in job.params.items()}
+    error = job.error or {}
+    message = error.get("message")
+    if message and error.get("field"):
+        message = f"{names.to_oxen(error['field'])}: {message}"
+    item: dict[str, Any] = {
+        "generation_id": job.id,
+        "model_name": job.model,
+        "model": job.model,
+        "media_type": "video",
+        "status": STATUS[job.state],
+        **echoed,
+        "result_url": view.url,
+        "error_message": message,
+        "enqueued_at": int(job.created_at),
+        "started_at": _seconds(job.started_at),
+        "completed_at": _seconds(job.finished_at),
+        "target_namespace": None,
+        "target_repo": None,
+        "target_directory": None,
+        "progress": {"stage": job.stage, "step": job.step, "total": job.total} if job.stage else None,
+        "queue_position": view.queue_position,
+        "attempts": job.attempts,
+        "cost": job.cost,
+    }
+    if job.result:
+        output = {name: value for name, value in job.result.items() if name not in ("key", "demo")}
+        item |= {"output": output, "demo": job.result.get("demo", False)}
+    return item
+
+
+def _seconds(timestamp: float | None) -> int | None:
+    return None if timestamp is None else int(timestamp)
+
+
+@router.get("/api/ai/queue")
+async def list_generations(
+    owner: Owner,
+    service: ServiceDep,
+    base_url: BaseUrl,
+    status: Annotated[list[str] | None, Query()] = None,
+    model: str | None = None,
+    media_type: str | None = None,
+    namespace: str | None = None,
+    limit: str = "100",
+) -> dict[str, Any]:
+    """Active generations (queued, processing) unless `status` asks for others (repeat it or
+    separate with commas); the newest `limit` (at most 1000)."""
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LISTED:
+        raise _invalid(f"limit must be an integer between 1 and {MAX_LISTED}", "limit")
+    wanted = [name.strip() for value in status or [] for name in value.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in STATES]
+    if unknown:
+        raise _invalid(f"unknown status {unknown[0]!r}; one of {', '.join(STATES)}", "status")
+    states = [STATES[name] for name in wanted] or [JobState.QUEUED, JobState.RUNNING]
+    if media_type not in (None, "video"):
+        return {"count": 0, "generations": []}
+    views = await service.list(owner, states, model, int(limit), base_url)
+    return {"count": len(views), "generations": [_item(view) for view in views]}
+
+
+@router.get("/api/ai/queue/{generation_id}")
+async def get_generation(
+    generation_id: str, owner: Owner, service: ServiceDep, base_url: BaseUrl
+) -> dict[str, Any]:
+    view = await service.get(owner, generation_id, base_url)
+    if view is None:
+        raise ApiError(404, "resource_not_found", f"no generation {generation_id}")
+    return _item(view)
+
+
+@router.delete("/api/ai/queue/{generation_id}")
+async def cancel_generation(generation_id: str, owner: Owner, service: ServiceDep) -> dict[str, Any]:
+    """Cancel: a queued generation at once, a running one at its next step; an ended one stays as it is."""
+    state = await service.cancel(owner, generation_id)
+    if state is None:
+        raise ApiError(404, "resource_not_found", f"no generation {generation_id}")
+    return {"status": "success", "generation_id": generation_id}
+
+
+# --- events ----------------------------------------------------------------------------------------
+
+
+def _event(event: Event, service: Service, base_url: str) -> ServerSentEvent | None:
+    common = {"generation_id": event.job_id, "media_type": "video", "model": event.model}
+    kind, data = event.type, event.data
+    if kind == JobState.SUCCEEDED:
+        payload = {**common, "status": "succeeded", "url": service.result_url(data, base_url)}
+        name = "media_generation_completed"
+    elif kind == JobState.FAILED:
+        message = data.get("message", "failed")
+        if data.get("field"):
+            message = f"{NAMES[event.model].to_oxen(data['field'])}: {message}"
+        payload, name = {**common, "status": "failed", "error": message}, "media_generation_completed"
+    elif kind == "progress":
+        payload, name = {**common, "status": "processing", **data}, "media_generation_progress"
+    else:
+        # Oxen itself sends nothing when a generation is cancelled; here it is a status event.
+        status = {"queued": "queued", "requeued": "queued", "cancelled": "cancelled"}.get(kind, "processing")
+        payload, name = {**common, "status": status, "event": kind, **data}, "media_generation_status"
+    # compact, as Oxen sends it: clients match '"generation_id":"<id>"' in the raw data line
+    return ServerSentEvent(json.dumps(payload, separators=(",", ":")), event=name, id=str(event.seq))
+
+
+@router.get("/api/events")
+async def events(
+    request: Request,
+    owner: Owner,
+    service: ServiceDep,
+    base_url: BaseUrl,
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[str | None, Query(description="Resume after this event id (as Last-Event-ID).")] = None,
+) -> EventSourceResponse:
+    """Server-sent events for this key's generations: `media_generation_completed` when one ends,
+    and `media_generation_status` / `media_generation_progress` on the way."""
+    resume = None
+    for name, given in (("after", after), ("Last-Event-ID", last_event_id)):
+        if given is not None:
+            if not given.strip().isdigit():
+                raise _invalid(f"{name} must be an event id (a whole number)", name)
+            resume = int(given)
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        async for event in service.events(owner, resume):
+            message = _event(event, service, base_url)
+            if message is not None:
+                yield message
+
+    return EventSourceResponse(
+        stream(), ping=request.app.state.sse_ping_seconds, ping_message_factory=lambda: KEEP_ALIVE
+    )
+
+
+# --- models ----------------------------------------------------------------------------------------
+
+
+def _oxen_schema(spec: ModelSpec) -> dict[str, Any]:
+    names = NAMES[spec.id]
+    schema = spec.schema()
+    properties = {}
+    for name, prop in schema["properties"].items():
+        if "enum" in prop:
+            prop = {**prop, "enum": [names.value_out(name, value) for value in prop["enum"]]}
+        if "default" in prop:
+            prop = {**prop, "default": names.value_out(name, prop["default"])}
+        properties[names.to_oxen(name)] = prop
+    properties["task"] = {"type": "string", "enum": list(names.tasks), "default": names.tasks[0],
+                          "description": "The generation task (fixed for this model)"}  # fmt: skip
+    required = [names.to_oxen(name) for name in schema.get("required", [])]
+    return {**schema, "properties": properties, "required": required}
+
+
+def _model_object(spec: ModelSpec, with_schema: bool) -> dict[str, Any]:
+    model = {**spec.to_json(), "endpoint": "/videos/generate", "model_type": "base",
+             "summary": spec.display_name, "released_at": RELEASED_AT}  # fmt: skip
+    if with_schema:
+        schema = _oxen_schema(spec)
+        model |= {"request_schema": schema, "json_request_schema": schema}
+    return model
+
+
+@router.get("/api/ai/models")
+async def list_models(_: Owner) -> dict[str, Any]:
+    return {"object": "list", "data": [_model_object(spec, with_schema=True) for spec in MODELS.values()]}
+
+
+@router.get("/api/ai/models/{model_id}")
+async def get_model(model_id: str, _: Owner) -> dict[str, Any]:
+    if model_id not in MODELS:
+        raise ApiError(404, "resource_not_found", f"no model {model_id}; one of {', '.join(MODELS)}")
+    return _model_object(MODELS[model_id], with_schema=True)

@@ -1,0 +1,198 @@
+"""What every HTTP surface does, in the catalog's terms: submit (validated in full before anything is
+queued), look up, list, cancel, wait, follow events, upload. A dialect module translates its
+provider's names and shapes to these calls and back, and nothing else.
+
+Errors name the catalog parameter at fault (`ParamsError`, `InvalidRequestError`); the dialect
+renames it.
+"""
+
+import asyncio
+import contextlib
+import io
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from ltxserve.catalog import MODELS, ModelSpec
+from ltxserve.database import JobState
+from ltxserve.engine.knobs import stage_plans
+from ltxserve.engine.planning import plan_generation
+from ltxserve.engine.weights import WeightSet
+from ltxserve.inputs import UPLOAD_SCHEME, FetchError, check_url, decode_data_uri, upload_id, upload_key
+from ltxserve.jobs.events import EventHub, SubscriberOverflowError
+from ltxserve.jobs.store import Event, Job, JobStore, QuotaExceededError
+from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, Task, request_to_json
+from ltxserve.settings import Settings
+from ltxserve.storage import Storage
+
+__all__ = ["JobView", "QuotaExceededError", "Service", "Upload"]
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as every surface shows it."""
+
+    job: Job
+    url: str | None
+    """Where the result can be downloaded (expiring), once it succeeded."""
+    queue_position: int | None
+
+    @property
+    def id(self) -> str:
+        return self.job.id
+
+    @property
+    def state(self) -> JobState:
+        return self.job.state
+
+
+@dataclass(frozen=True)
+class Upload:
+    id: str
+    uri: str
+    size: int
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        storage: Storage,
+        hub: EventHub,
+        weights: WeightSet | None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.storage = storage
+        self.hub = hub
+        self.weights = weights
+
+    # --- submitting ----------------------------------------------------------------------------
+
+    def model(self, model_id: str) -> ModelSpec:
+        spec = MODELS.get(model_id)
+        if spec is None:
+            raise InvalidRequestError("model", f"unknown model {model_id!r}; one of {', '.join(MODELS)}")
+        return spec
+
+    async def submit(self, owner: str, model_id: str, body: dict[str, Any], count: int = 1) -> list[str]:
+        """Validate in full (parameters, weights, shapes, media references), then queue `count` jobs."""
+        spec = self.model(model_id)
+        params = spec.validate(body)
+        request = spec.request(params)
+        try:
+            request, moved = await self._check(owner, request)
+        except InvalidRequestError as error:
+            raise InvalidRequestError(spec.param_for(error.field), error.message) from None
+        # the job keeps what the worker will fetch: upload references instead of data URIs
+        params = params.model_copy(update={spec.param_for(field): uri for field, uri in moved.items()})
+        return await asyncio.to_thread(
+            self.store.enqueue,
+            owner,
+            spec.id,
+            request_to_json(request),
+            params.model_dump(mode="json"),
+            cost=spec.cost(params),
+            count=count,
+            max_unfinished=self.settings.max_unfinished_per_key,
+        )
+
+    async def _check(
+        self, owner: str, request: GenerationRequest
+    ) -> tuple[GenerationRequest, dict[str, str]]:
+        """The request as it will be queued, and the media references that changed on the way."""
+        if self.weights is not None:
+            stage_plans(request, self.weights)
+        if request.task not in (Task.EXTEND, Task.RETAKE):
+            plan_generation(request)
+        refs = {}
+        for field, ref in request.media_inputs.items():
+            try:
+                refs[field] = await self._media(owner, ref)
+            except FetchError as error:
+                raise InvalidRequestError(field, str(error)) from None
+        moved = {field: ref.uri for field, ref in refs.items() if ref != request.media_inputs[field]}
+        return request.with_media(refs), moved
+
+    async def _media(self, owner: str, ref: MediaRef) -> MediaRef:
+        """A reference a worker can resolve: URLs pass the checks that need no network, data URIs
+        become uploads (so the job row stays small), uploads must exist and be the owner's."""
+        uri = ref.uri
+        if uri.startswith("data:"):
+            data = decode_data_uri(uri, self.settings.fetch.max_bytes)
+            upload = await self._store_upload(owner, io.BytesIO(data))
+            return MediaRef(upload.uri)
+        if uri.startswith(UPLOAD_SCHEME):
+            size = await asyncio.to_thread(self.storage.size, upload_key(owner, upload_id(uri)))
+            if size is None:
+                raise FetchError(f"no upload {uri} (uploads are visible only to the key that made them)")
+            return ref
+        if "://" not in uri:
+            raise FetchError("expected an https URL, a data URI or an upload:// reference")
+        check_url(uri, self.settings.fetch)
+        return ref
+
+    async def upload(self, owner: str, source: BinaryIO) -> Upload:
+        return await self._store_upload(owner, source)
+
+    async def _store_upload(self, owner: str, source: BinaryIO) -> Upload:
+        identifier = secrets.token_hex(12)
+        key = upload_key(owner, identifier)
+        await asyncio.to_thread(self.storage.put, key, source)
+        size = await asyncio.to_thread(self.storage.size, key)
+        return Upload(identifier, f"{UPLOAD_SCHEME}{identifier}", size or 0)
+
+    # --- looking up ----------------------------------------------------------------------------
+
+    async def get(self, owner: str, job_id: str, base_url: str) -> JobView | None:
+        job = await asyncio.to_thread(self.store.get, job_id, owner)
+        return None if job is None else await self.view(job, base_url)
+
+    async def view(self, job: Job, base_url: str) -> JobView:
+        position = None
+        if job.state is JobState.QUEUED:
+            position = await asyncio.to_thread(self.store.queue_position, job.id)
+        return JobView(job, self.result_url(job.result, base_url), position)
+
+    def result_url(self, result: dict[str, Any] | None, base_url: str) -> str | None:
+        if not result or "key" not in result:
+            return None
+        return self.storage.url(result["key"], self.settings.public_url or base_url)
+
+    async def result_bytes(self, job: Job) -> bytes:
+        assert job.result is not None
+        return await asyncio.to_thread(self.storage.read, job.result["key"])
+
+    async def list(
+        self, owner: str, states: Sequence[JobState] | None, model: str | None, limit: int, base_url: str
+    ) -> list[JobView]:
+        jobs = await asyncio.to_thread(self.store.list_jobs, owner, states=states, model=model, limit=limit)
+        return [JobView(job, self.result_url(job.result, base_url), None) for job in jobs]
+
+    async def cancel(self, owner: str, job_id: str) -> JobState | None:
+        return await asyncio.to_thread(self.store.cancel, job_id, owner)
+
+    async def wait(self, owner: str, job_id: str, base_url: str) -> JobView:
+        """The job once it has ended (or as it stands when the sync timeout passes)."""
+        terminal = {state.value for state in JobState if state.terminal}
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.sync_timeout):
+                while True:
+                    with self.hub.subscribe(owner) as subscription:
+                        view = await self.get(owner, job_id, base_url)  # after subscribing: no gap
+                        if view is None or view.state.terminal:
+                            break
+                        with contextlib.suppress(SubscriberOverflowError):
+                            while (event := await subscription.next()).job_id != job_id or (
+                                event.type not in terminal
+                            ):
+                                pass
+        view = await self.get(owner, job_id, base_url)
+        if view is None:
+            raise LookupError(job_id)
+        return view
+
+    def events(self, owner: str, after: int | None) -> AsyncIterator[Event]:
+        return self.hub.stream(owner, after)

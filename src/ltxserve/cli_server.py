@@ -1,0 +1,360 @@
+"""The service's commands: `serve` (API + embedded workers), `worker` (one per GPU, any machine) and
+`keys` (API keys)."""
+
+import logging
+import signal
+import sys
+import threading
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ltxserve.settings import DEMO_NOTICE, Settings, default_data_dir
+
+if TYPE_CHECKING:
+    from ltxserve.keys import KeyStore
+
+keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys.")
+
+log = logging.getLogger("ltxserve")
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Database, files and demo weights (default $LTXSERVE_DATA_DIR or "
+                 "~/.local/share/ltxserve)."),
+]  # fmt: skip
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database", help="sqlite:///PATH or postgresql://... (default: SQLite in the data dir)."),
+]
+StorageOption = Annotated[
+    str | None,
+    typer.Option("--storage", help="A directory or s3://BUCKET/PREFIX[?endpoint=URL&region=R] "
+                 "(default: the data dir's files/). S3 credentials from AWS_* variables."),
+]  # fmt: skip
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights", help="Directory with the official LTX-2.3 files. Without it: the tiny demo set."
+    ),
+]
+AllowFetchOption = Annotated[
+    list[str] | None,
+    typer.Option("--allow-fetch", help="A network (10.0.0.0/8) or host name input URLs may reach although "
+                 "it is private; repeatable.", show_default=False),
+]  # fmt: skip
+ConnectToOption = Annotated[
+    list[str] | None,
+    typer.Option("--connect-to", help="HOST:PORT:ADDRESS:PORT: fetch inputs for HOST:PORT from ADDRESS:PORT "
+                 "instead (as curl --connect-to); repeatable.", show_default=False),
+]  # fmt: skip
+LeaseOption = Annotated[
+    float, typer.Option("--lease", help="Seconds a worker holds a job without a heartbeat.", min=1)
+]
+PollOption = Annotated[
+    float,
+    typer.Option("--poll", help="Seconds between an idle worker's looks at the queue (SQLite).", min=0.01),
+]
+DeviceOption = Annotated[
+    str | None, typer.Option("--device", help="cuda, cuda:1, cpu (default: CUDA if present).")
+]
+Fp8Option = Annotated[bool, typer.Option("--fp8", help="Keep the transformer's weights in FP8.")]
+OffloadOption = Annotated[bool, typer.Option("--offload", help="Keep models in CPU memory between uses.")]
+LogLevelOption = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+
+
+def _settings(
+    data_dir: Path | None,
+    weights: Path | None,
+    database: str | None,
+    storage: str | None,
+    allow_fetch: list[str] | None,
+    connect_to: list[str] | None,
+    lease: float,
+    poll: float,
+    **more: object,
+) -> Settings:
+    from ltxserve.inputs import FetchPolicy
+
+    policy = replace(FetchPolicy.from_allow_list(allow_fetch or []), connect_to=_connect_to(connect_to or []))
+    return Settings(
+        data_dir=(data_dir or default_data_dir()).expanduser().resolve(),
+        weights=weights.expanduser().resolve() if weights else None,
+        database=database,
+        storage=storage,
+        fetch=policy,
+        lease_seconds=lease,
+        poll_seconds=poll,
+        **more,  # type: ignore[arg-type]
+    )
+
+
+def _connect_to(entries: list[str]) -> dict[tuple[str, int], tuple[str, int]]:
+    mapping = {}
+    for entry in entries:
+        parts = entry.rsplit(":", 3)
+        if len(parts) != 4 or not parts[1].isdigit() or not parts[3].isdigit():
+            raise _fail(f"--connect-to {entry!r}: expected HOST:PORT:ADDRESS:PORT")
+        mapping[(parts[0], int(parts[1]))] = (parts[2], int(parts[3]))
+    return mapping
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"ltxserve: error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _weights_dir(settings: Settings) -> Path:
+    """The weights to serve; the tiny demo set is written on first use."""
+    if settings.weights is not None:
+        return settings.weights
+    from ltxserve.engine.weights import DEV_NAME
+
+    if not (settings.demo_weights / DEV_NAME).is_file():
+        from ltxserve.engine.tiny import ensure_tiny_weights
+
+        log.info("writing the tiny demo weights to %s", settings.demo_weights)
+        ensure_tiny_weights(settings.demo_weights)
+    return settings.demo_weights
+
+
+def serve(
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")
+    ] = "127.0.0.1",
+    data_dir: DataDirOption = None,
+    weights: WeightsOption = None,
+    database: DatabaseOption = None,
+    storage: StorageOption = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Embedded worker processes (0: API only).", min=0)
+    ] = 1,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Accept requests without an API key (local use).")
+    ] = False,
+    public_url: Annotated[
+        str | None,
+        typer.Option("--public-url", help="Base URL clients reach this server at, for result links."),
+    ] = None,
+    url_lifetime: Annotated[
+        float, typer.Option("--url-lifetime", help="Hours a result link stays valid.", min=0.01)
+    ] = 24.0,
+    allow_fetch: AllowFetchOption = None,
+    connect_to: ConnectToOption = None,
+    lease: LeaseOption = 60.0,
+    poll: PollOption = 1.0,
+    grace: Annotated[
+        float, typer.Option("--grace", help="Seconds a stopping worker gets to hand its job back.")
+    ] = 30.0,
+    sse_ping: Annotated[
+        float, typer.Option("--sse-ping", help="Seconds between event-stream keep-alives.")
+    ] = 15.0,
+    max_unfinished: Annotated[
+        int, typer.Option("--max-unfinished", help="Queued and running jobs one key may have.", min=1)
+    ] = 100,
+    device: DeviceOption = None,
+    fp8: Fp8Option = False,
+    offload: OffloadOption = False,
+    log_level: LogLevelOption = "info",
+) -> None:
+    """Start the HTTP API with embedded workers: SQLite, local files and the demo weights unless told
+    otherwise."""
+    import uvicorn
+
+    from ltxserve.api.app import create_app
+    from ltxserve.database import open_database
+    from ltxserve.engine.weights import WeightsError, discover
+    from ltxserve.jobs.store import JobStore
+    from ltxserve.keys import KeyStore
+    from ltxserve.serve import WorkerSupervisor, python_command, requeue_orphans
+
+    _configure_logging(log_level)
+    settings = _settings(
+        data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll,
+        auth=not no_auth, public_url=public_url, url_lifetime=timedelta(hours=url_lifetime),
+        sse_ping_seconds=sse_ping, max_unfinished_per_key=max_unfinished,
+    )  # fmt: skip
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        weight_set = discover(_weights_dir(settings))
+    except WeightsError as error:
+        raise _fail(str(error)) from None
+    if weight_set.demo:
+        log.warning(DEMO_NOTICE)
+    database_engine = open_database(settings.database_url)
+    store = JobStore(database_engine)
+    requeue_orphans(store)
+    if settings.auth:
+        _first_key(KeyStore(database_engine))
+    else:
+        log.warning("--no-auth: every request is accepted without a key")
+    command = python_command("worker", *_worker_args(settings, device, fp8, offload, log_level))
+    supervisor = WorkerSupervisor(command, workers, store)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, weight_set), host=host, port=port, log_config=None,
+            timeout_graceful_shutdown=5, access_log=False,
+        )
+    )  # fmt: skip
+    supervisor.start()
+    try:
+        server.run()
+    finally:
+        log.info("stopping workers")
+        supervisor.stop(grace)
+        database_engine.dispose()
+
+
+def _first_key(keys: "KeyStore") -> None:
+    if keys.any_keys():
+        return
+    _, secret = keys.create("default")
+    typer.echo(
+        "\nltxserve: no API keys yet, so one named 'default' was made. It is shown only this once:\n\n"
+        f"    {secret}\n\n"
+        "Send it as 'Authorization: Bearer <key>'. More: ltxserve keys create NAME\n",
+        err=True,
+    )
+
+
+def _worker_args(
+    settings: Settings, device: str | None, fp8: bool, offload: bool, log_level: str
+) -> list[str]:
+    """The options that give an embedded worker this server's settings."""
+    args = ["--data-dir", str(settings.data_dir), "--database", settings.database_url,
+            "--storage", settings.storage_url, "--lease", str(settings.lease_seconds),
+            "--poll", str(settings.poll_seconds), "--log-level", log_level]  # fmt: skip
+    if settings.weights is not None:
+        args += ["--weights", str(settings.weights)]
+    for network in settings.fetch.allowed_networks:
+        args += ["--allow-fetch", str(network)]
+    for host in sorted(settings.fetch.allowed_hosts):
+        args += ["--allow-fetch", host]
+    for (host, port), (address, target) in settings.fetch.connect_to.items():
+        args += ["--connect-to", f"{host}:{port}:{address}:{target}"]
+    if device:
+        args += ["--device", device]
+    if fp8:
+        args.append("--fp8")
+    if offload:
+        args.append("--offload")
+    return args
+
+
+def worker(
+    data_dir: DataDirOption = None,
+    weights: WeightsOption = None,
+    database: DatabaseOption = None,
+    storage: StorageOption = None,
+    allow_fetch: AllowFetchOption = None,
+    connect_to: ConnectToOption = None,
+    lease: LeaseOption = 60.0,
+    poll: PollOption = 1.0,
+    device: DeviceOption = None,
+    fp8: Fp8Option = False,
+    offload: OffloadOption = False,
+    log_level: LogLevelOption = "info",
+) -> None:
+    """Run jobs from the queue on one GPU (start one per GPU, on any machine sharing the database and
+    storage). SIGTERM hands the running job back to the queue."""
+    from ltxserve.database import open_database, shared_secret
+    from ltxserve.engine.models import EngineOptions
+    from ltxserve.inputs import Fetcher, InputResolver
+    from ltxserve.jobs.store import JobStore
+    from ltxserve.jobs.worker import EngineRenderer, Worker, WorkerSettings
+    from ltxserve.storage import open_storage
+
+    _configure_logging(log_level)
+    settings = _settings(data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll)
+    database_engine = open_database(settings.database_url)
+    storage_store = open_storage(settings.storage_url, shared_secret(database_engine, "url_signing"))
+    renderer = EngineRenderer.load(
+        _weights_dir(settings), EngineOptions(device=device, fp8=fp8, offload=offload), settings.media
+    )
+    running = Worker(
+        JobStore(database_engine),
+        storage_store,
+        InputResolver(Fetcher(settings.fetch), storage_store),
+        renderer,
+        WorkerSettings(lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds),
+    )
+    # The work runs in its own thread: a signal handler (which runs on the main thread) must never
+    # interrupt the worker inside a lock it then needs to take to stop it.
+    thread = threading.Thread(target=running.run, name="worker")
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: running.stop())
+    log.info("worker %s ready", running.id)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)
+    log.info("worker %s stopped", running.id)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="What the key is for (unique).")],
+    data_dir: DataDirOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Make a key; its secret is printed once and never stored."""
+    from ltxserve.keys import ApiKeyError
+
+    keys = _keys(data_dir, database)
+    try:
+        key, secret = keys.create(name)
+    except ApiKeyError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"created key {key.id} ({key.name}); it is shown only this once:", err=True)
+    typer.echo(secret)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDirOption = None, database: DatabaseOption = None) -> None:
+    """Every key: id, name, created, and whether it is revoked."""
+    import datetime
+
+    for key in _keys(data_dir, database).list_keys():
+        created = datetime.datetime.fromtimestamp(key.created_at).isoformat(timespec="seconds")
+        state = "active" if key.active else "revoked"
+        typer.echo(f"{key.id}  {key.name:<24} created {created}  {state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id or name.")],
+    data_dir: DataDirOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    from ltxserve.keys import ApiKeyError
+
+    try:
+        revoked = _keys(data_dir, database).revoke(key)
+    except ApiKeyError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"revoked key {revoked.id} ({revoked.name})")
+
+
+def _keys(data_dir: Path | None, database: str | None) -> "KeyStore":
+    from ltxserve.database import open_database
+    from ltxserve.keys import KeyStore
+
+    settings = Settings(data_dir=(data_dir or default_data_dir()).expanduser().resolve(), database=database)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return KeyStore(open_database(settings.database_url))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(worker)
+    app.add_typer(keys_app, name="keys")

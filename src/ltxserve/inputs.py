@@ -1,0 +1,263 @@
+"""Turning a request's media references into local files: https/http URLs, data URIs and uploads.
+
+URLs are fetched under a size cap and a deadline, and only from public addresses: every address a
+host name resolves to is checked, the connection goes to the checked address (so a second DNS
+answer cannot swap in another), and every redirect is checked again the same way. Private,
+loopback, link-local, shared, multicast and cloud-metadata addresses are refused unless the operator
+allows a network or host by name. Nothing is sent to a refused address.
+"""
+
+import base64
+import binascii
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_to_bytes, urljoin, urlsplit
+
+import httpcore
+
+from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef
+from ltxserve.storage import Storage
+
+UPLOAD_SCHEME = "upload://"
+FETCH_SCHEMES = ("https", "http")
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], list[str]]
+"""(host, port) -> the addresses it resolves to."""
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class FetchError(Exception):
+    """A URL that was not fetched, and why."""
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    try:
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise FetchError(f"cannot resolve {host}: {error.strerror}") from None
+    return list(dict.fromkeys(str(answer[4][0]) for answer in answers))
+
+
+def is_public(address: IpAddress) -> bool:
+    """A globally routable unicast address, also when it hides an IPv4 address inside IPv6."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is None and address.teredo is not None:
+            embedded = address.teredo[1]
+        if embedded is not None and not is_public(embedded):
+            return False
+    return address.is_global and not address.is_multicast
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """What the operator allows: extra networks and host names, and the caps on every fetch."""
+
+    allowed_networks: tuple[IpNetwork, ...] = ()
+    allowed_hosts: frozenset[str] = frozenset()
+    connect_to: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    """(host, port) -> (address, port) to connect to instead, as curl's --connect-to; the operator
+    chose these, so they are trusted."""
+    max_bytes: int = 1 << 30
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    deadline: float = 300.0
+    """Seconds for the whole fetch, redirects included."""
+    max_redirects: int = 5
+
+    @classmethod
+    def from_allow_list(cls, entries: Iterable[str], **caps: Any) -> "FetchPolicy":
+        """Entries are networks or addresses ("10.0.0.0/8", "127.0.0.1") or host names."""
+        networks: list[IpNetwork] = []
+        hosts: set[str] = set()
+        for entry in entries:
+            try:
+                networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                hosts.add(entry.strip().lower().rstrip("."))
+        return cls(tuple(networks), frozenset(hosts), **caps)
+
+    def address_allowed(self, address: IpAddress) -> bool:
+        return is_public(address) or any(address in network for network in self.allowed_networks)
+
+    def host_allowed(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self.allowed_hosts
+
+
+class _CheckedBackend(httpcore.SyncBackend):
+    """Connects only to addresses the policy allows, and to the very address it checked."""
+
+    def __init__(self, policy: FetchPolicy, resolver: Resolver) -> None:
+        self._policy = policy
+        self._resolver = resolver
+
+    def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        if (host, port) in self._policy.connect_to:
+            address, port = self._policy.connect_to[(host, port)]
+            return super().connect_tcp(address, port, *args, **kwargs)
+        addresses = [ipaddress.ip_address(answer.split("%")[0]) for answer in self._resolver(host, port)]
+        if not addresses:
+            raise FetchError(f"{host} resolves to no address")
+        if not self._policy.host_allowed(host):
+            refused = [address for address in addresses if not self._policy.address_allowed(address)]
+            if refused:
+                raise FetchError(f"{host} resolves to {refused[0]}, a private or reserved address")
+        return super().connect_tcp(str(addresses[0]), port, *args, **kwargs)
+
+
+def check_url(url: str, policy: FetchPolicy) -> None:
+    """Refuse what can be refused without the network: the scheme, and a literal address."""
+    parts = urlsplit(url)
+    if parts.scheme not in FETCH_SCHEMES:
+        raise FetchError(f"{parts.scheme or 'a relative'} URLs are not fetched; use https or http")
+    host = parts.hostname
+    if not host:
+        raise FetchError("the URL has no host")
+    if parts.username or parts.password:
+        raise FetchError("URLs with credentials are not fetched")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    if not policy.address_allowed(address) and (host, parts.port or 0) not in policy.connect_to:
+        raise FetchError(f"{address} is a private or reserved address")
+
+
+class Fetcher:
+    def __init__(self, policy: FetchPolicy | None = None, resolver: Resolver = system_resolver) -> None:
+        self.policy = policy or FetchPolicy()
+        # The system trust store, so SSL_CERT_FILE / SSL_CERT_DIR can add an internal CA.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl.create_default_context(),
+            network_backend=_CheckedBackend(self.policy, resolver),
+            max_connections=16,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def fetch(self, url: str, destination: Path) -> Path:
+        """Download `url` to `destination`, following redirects that pass the same checks."""
+        policy = self.policy
+        deadline = time.monotonic() + policy.deadline
+        for _ in range(policy.max_redirects + 1):
+            check_url(url, policy)
+            location = self._get(url, destination, deadline)
+            if location is None:
+                return destination
+            url = urljoin(url, location)
+        raise FetchError(f"more than {policy.max_redirects} redirects")
+
+    def _get(self, url: str, destination: Path, deadline: float) -> str | None:
+        """Fetch one URL; the redirect target, or None once the body is in `destination`."""
+        policy = self.policy
+        timeouts = {"connect": policy.connect_timeout, "read": policy.read_timeout,
+                    "write": policy.read_timeout, "pool": policy.connect_timeout}  # fmt: skip
+        headers = [("User-Agent", "ltxserve"), ("Accept-Encoding", "identity")]
+        try:
+            with self._pool.stream("GET", url, headers=headers, extensions={"timeout": timeouts}) as response:
+                fields = {name.decode().lower(): value.decode("latin-1") for name, value in response.headers}
+                if response.status in (301, 302, 303, 307, 308):
+                    if "location" not in fields:
+                        raise FetchError(f"HTTP {response.status} without a Location")
+                    return fields["location"]
+                if response.status != 200:
+                    raise FetchError(f"HTTP {response.status}")
+                length = fields.get("content-length", "")
+                if length.isdigit() and int(length) > policy.max_bytes:
+                    raise FetchError(f"{int(length)} bytes is more than the {policy.max_bytes} allowed")
+                received = 0
+                with destination.open("wb") as sink:
+                    for chunk in response.iter_stream():
+                        received += len(chunk)
+                        if received > policy.max_bytes:
+                            raise FetchError(f"more than the {policy.max_bytes} bytes allowed")
+                        if time.monotonic() > deadline:
+                            raise FetchError(f"not fetched within {policy.deadline:g} s")
+                        sink.write(chunk)
+                return None
+        except httpcore.TimeoutException:
+            raise FetchError("timed out") from None
+        except (httpcore.NetworkError, httpcore.ProtocolError) as error:
+            raise FetchError(f"connection failed: {error or type(error).__name__}") from None
+        except httpcore.UnsupportedProtocol as error:
+            raise FetchError(str(error)) from None
+
+
+def decode_data_uri(uri: str, max_bytes: int) -> bytes:
+    """The bytes of a `data:[type][;base64],payload` URI."""
+    header, comma, payload = uri.partition(",")
+    if not header.startswith("data:") or not comma:
+        raise FetchError("not a data URI (data:[type][;base64],payload)")
+    if len(payload) > max_bytes * 4 // 3 + 4:
+        raise FetchError(f"the data URI holds more than the {max_bytes} bytes allowed")
+    if header.endswith(";base64"):
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise FetchError("the data URI's base64 payload is malformed") from None
+    else:
+        data = unquote_to_bytes(payload)
+    if len(data) > max_bytes:
+        raise FetchError(f"the data URI holds more than the {max_bytes} bytes allowed")
+    if not data:
+        raise FetchError("the data URI is empty")
+    return data
+
+
+def upload_key(owner: str, upload_id: str) -> str:
+    return f"uploads/{owner}/{upload_id}"
+
+
+def upload_id(uri: str) -> str:
+    """The id in an upload:// reference."""
+    identifier = uri.removeprefix(UPLOAD_SCHEME)
+    if not identifier or not identifier.replace("-", "").isalnum():
+        raise FetchError("an upload reference is upload://<id>, as returned by the upload endpoint")
+    return identifier
+
+
+@dataclass(frozen=True)
+class InputResolver:
+    """Makes every media reference of a request a local file in a job's working directory."""
+
+    fetcher: Fetcher
+    storage: Storage
+
+    def resolve(self, request: GenerationRequest, owner: str, workdir: Path) -> GenerationRequest:
+        local: dict[str, MediaRef] = {}
+        for name, ref in request.media_inputs.items():
+            destination = workdir / name.replace(".", "-")
+            try:
+                local[name] = MediaRef.file(self._resolve(ref.uri, owner, destination))
+            except FetchError as error:
+                raise InvalidRequestError(name, str(error)) from None
+        return request.with_media(local)
+
+    def _resolve(self, uri: str, owner: str, destination: Path) -> Path:
+        if uri.startswith(UPLOAD_SCHEME):
+            key = upload_key(owner, upload_id(uri))
+            if self.storage.size(key) is None:
+                raise FetchError(f"no upload {uri} (uploads are visible only to the key that made them)")
+            return self.storage.download(key, destination)
+        if uri.startswith("data:"):
+            destination.write_bytes(decode_data_uri(uri, self.fetcher.policy.max_bytes))
+            return destination
+        try:
+            return self.fetcher.fetch(uri, destination)
+        except FetchError as error:
+            raise FetchError(f"could not fetch {_short(uri)}: {error}") from None
+
+
+def _short(url: str) -> str:
+    return url if len(url) <= 120 else url[:117] + "..."

@@ -1,0 +1,457 @@
+"""The durable job queue: jobs and their append-only events, on the database.
+
+A job is claimed under a lease the worker renews; a reaper puts the job of a dead worker back in the
+queue (at-least-once), and every write a worker makes is guarded by its id and the job's state, so a
+worker that lost its lease can never overwrite the attempt that replaced it: there is one result.
+Every change appends to `job_events`; their sequence numbers are the SSE event ids clients resume
+from. On PostgreSQL each event also travels by NOTIFY, and new work wakes idle workers the same way.
+"""
+
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ltxserve.database import JobState, job_events, jobs, reading, writing
+
+NEW_WORK_CHANNEL = "ltxserve_new_work"
+EVENT_CHANNEL = "ltxserve_events"
+_NOTIFY_LIMIT = 7000
+"""PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; larger events are sent by reference."""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    owner: str
+    model: str
+    priority: int
+    state: JobState
+    request: dict[str, Any]
+    params: dict[str, Any]
+    cost: float | None
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    """{"message", "field" (or None), "code"} for a failed job."""
+    stage: str | None
+    step: int
+    total: int
+    cancel_requested: bool
+    attempts: int
+    max_attempts: int
+    worker_id: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Job":
+        values = {name: getattr(row, name) for name in cls.__dataclass_fields__}
+        values["state"] = JobState(values["state"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A change to a job: queued, running, progress, succeeded, failed, cancelled, cancel_requested
+    or requeued, with its data (a succeeded job's result, a failed job's error, a step...)."""
+
+    seq: int
+    job_id: str
+    owner: str
+    model: str
+    type: str
+    data: dict[str, Any]
+    ts: float
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Event":
+        return cls(row.seq, row.job_id, row.owner, row.model, row.type, row.data, row.ts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "job_id": self.job_id, "owner": self.owner, "model": self.model,
+                "type": self.type, "data": self.data, "ts": self.ts}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> "Event":
+        return cls(**value)
+
+
+@dataclass(frozen=True)
+class _Ref:
+    id: str
+    owner: str
+    model: str
+
+
+class QuotaExceededError(Exception):
+    """The owner already has as many unfinished jobs as it may."""
+
+
+def new_worker_id() -> str:
+    """host:pid:nonce; the host and pid let a reaper on the same host see that the worker is gone."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def worker_is_gone(worker_id: str) -> bool:
+    """True when `worker_id` names a process on this host that no longer runs."""
+    host, _, rest = worker_id.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class JobStore:
+    """Jobs and their events. Thread-safe: every call takes its own connection from the pool."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+
+    def _append(self, connection: Connection, job: Any, kind: str, data: dict[str, Any]) -> None:
+        """Record an event of `job` (anything with id, owner and model)."""
+        ts = time.time()
+        values = {
+            "job_id": job.id,
+            "owner": job.owner,
+            "model": job.model,
+            "type": kind,
+            "data": data,
+            "ts": ts,
+        }
+        seq = connection.execute(
+            job_events.insert().values(**values).returning(job_events.c.seq)
+        ).scalar_one()
+        if self.postgres:
+            # The event travels in the notification: PostgreSQL sequence order is not commit order,
+            # so a listener re-reading "everything after seq" could skip a row committed late.
+            payload = json.dumps(Event(seq, job.id, job.owner, job.model, kind, data, ts).to_json())
+            if len(payload.encode()) > _NOTIFY_LIMIT:
+                payload = json.dumps({"seq": seq})
+            connection.execute(sa.select(sa.func.pg_notify(EVENT_CHANNEL, payload)))
+
+    def _wake_workers(self, connection: Connection) -> None:
+        if self.postgres:
+            connection.execute(sa.select(sa.func.pg_notify(NEW_WORK_CHANNEL, "")))
+
+    # --- clients -------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        owner: str,
+        model: str,
+        request: dict[str, Any],
+        params: dict[str, Any],
+        *,
+        cost: float | None = None,
+        priority: int = 0,
+        max_attempts: int = 3,
+        max_unfinished: int | None = None,
+        count: int = 1,
+    ) -> list[str]:
+        """Add `count` jobs for `owner` in one transaction; their ids, in order."""
+        with writing(self.engine) as connection:
+            if self.postgres:  # the quota check and the insert must not interleave with another's
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(owner))))
+            if max_unfinished is not None:
+                unfinished = connection.execute(
+                    sa.select(sa.func.count()).where(
+                        jobs.c.owner == owner, jobs.c.state.in_((JobState.QUEUED, JobState.RUNNING))
+                    )
+                ).scalar_one()
+                if unfinished + count > max_unfinished:
+                    raise QuotaExceededError(
+                        f"{unfinished} unfinished jobs and {count} more asked; the limit is {max_unfinished}"
+                    )
+            ids = []
+            now = time.time()
+            for _ in range(count):
+                job_id = str(uuid.uuid4())
+                connection.execute(
+                    jobs.insert().values(
+                        id=job_id, owner=owner, model=model, priority=priority, state=JobState.QUEUED,
+                        request=request, params=params, cost=cost, max_attempts=max_attempts, created_at=now,
+                    )
+                )  # fmt: skip
+                self._append(connection, _Ref(job_id, owner, model), JobState.QUEUED, {})
+                ids.append(job_id)
+            self._wake_workers(connection)
+            return ids
+
+    def get(self, job_id: str, owner: str | None = None) -> Job | None:
+        """The job, or None when it does not exist or belongs to someone else."""
+        query = sa.select(jobs).where(jobs.c.id == job_id)
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
+        with reading(self.engine) as connection:
+            row = connection.execute(query).first()
+        return Job.from_row(row) if row else None
+
+    def list_jobs(
+        self,
+        owner: str,
+        *,
+        states: Sequence[JobState] | None = None,
+        model: str | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        """The owner's jobs, newest first."""
+        query = sa.select(jobs).where(jobs.c.owner == owner).order_by(jobs.c.number.desc()).limit(limit)
+        if states:
+            query = query.where(jobs.c.state.in_(list(states)))
+        if model is not None:
+            query = query.where(jobs.c.model == model)
+        with reading(self.engine) as connection:
+            return [Job.from_row(row) for row in connection.execute(query)]
+
+    def queue_position(self, job_id: str) -> int | None:
+        """How many queued jobs are ahead of this one by priority and age, or None if not queued."""
+        with reading(self.engine) as connection:
+            row = connection.execute(
+                sa.select(jobs.c.priority, jobs.c.number).where(
+                    jobs.c.id == job_id, jobs.c.state == JobState.QUEUED
+                )
+            ).first()
+            if row is None:
+                return None
+            ahead = sa.or_(
+                jobs.c.priority > row.priority,
+                sa.and_(jobs.c.priority == row.priority, jobs.c.number < row.number),
+            )
+            position: int = connection.execute(
+                sa.select(sa.func.count()).where(jobs.c.state == JobState.QUEUED, ahead)
+            ).scalar_one()
+            return position
+
+    def cancel(self, job_id: str, owner: str | None = None) -> JobState | None:
+        """Cancel: a queued job is cancelled at once, a running one is asked to stop at its next step.
+        The state after the call, or None for an unknown job."""
+        scope = jobs.c.id == job_id if owner is None else sa.and_(jobs.c.id == job_id, jobs.c.owner == owner)
+        with writing(self.engine) as connection:
+            row = connection.execute(
+                sa.select(jobs.c.id, jobs.c.state, jobs.c.owner, jobs.c.model).where(scope)
+            ).first()
+            if row is None:
+                return None
+            state = JobState(row.state)
+            if state is JobState.QUEUED:
+                connection.execute(
+                    jobs.update()
+                    .where(jobs.c.id == job_id)
+                    .values(state=JobState.CANCELLED, finished_at=time.time(), cancel_requested=True)
+                )
+                self._append(connection, row, JobState.CANCELLED, {})
+                return JobState.CANCELLED
+            if state is JobState.RUNNING:
+                connection.execute(jobs.update().where(jobs.c.id == job_id).values(cancel_requested=True))
+                self._append(connection, row, "cancel_requested", {})
+            return state
+
+    def events_after(
+        self, seq: int, *, owner: str | None = None, job_id: str | None = None, limit: int = 1000
+    ) -> list[Event]:
+        query = sa.select(job_events).where(job_events.c.seq > seq).order_by(job_events.c.seq).limit(limit)
+        if owner is not None:
+            query = query.where(job_events.c.owner == owner)
+        if job_id is not None:
+            query = query.where(job_events.c.job_id == job_id)
+        with reading(self.engine) as connection:
+            return [Event.from_row(row) for row in connection.execute(query)]
+
+    def event(self, seq: int) -> Event | None:
+        with reading(self.engine) as connection:
+            row = connection.execute(sa.select(job_events).where(job_events.c.seq == seq)).first()
+        return Event.from_row(row) if row else None
+
+    def last_seq(self) -> int:
+        with reading(self.engine) as connection:
+            seq: int = connection.execute(
+                sa.select(sa.func.coalesce(sa.func.max(job_events.c.seq), 0))
+            ).scalar_one()
+            return seq
+
+    # --- workers -------------------------------------------------------------------------------
+
+    def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
+        """The next job, fairly: higher priority first; then the owner with the fewest running jobs,
+        then the owner whose last job started longest ago (so one key's backlog cannot starve
+        another's single job, even with one worker); then first come, first served."""
+        others = jobs.alias("others")
+        running = (
+            sa.select(sa.func.count())
+            .where(others.c.owner == jobs.c.owner, others.c.state == JobState.RUNNING)
+            .scalar_subquery()
+        )
+        last_start = (
+            sa.select(sa.func.coalesce(sa.func.max(others.c.started_at), 0.0))
+            .where(others.c.owner == jobs.c.owner)
+            .scalar_subquery()
+        )
+        pick = (
+            sa.select(jobs.c.number)
+            .where(jobs.c.state == JobState.QUEUED)
+            .order_by(jobs.c.priority.desc(), running, last_start, jobs.c.number)
+            .limit(1)
+        )
+        if self.postgres:
+            pick = pick.with_for_update(skip_locked=True, of=jobs)
+        now = time.time()
+        with writing(self.engine) as connection:
+            number = connection.execute(pick).scalar()
+            if number is None:
+                return None
+            row = connection.execute(
+                jobs.update()
+                .where(jobs.c.number == number, jobs.c.state == JobState.QUEUED)
+                .values(
+                    state=JobState.RUNNING, worker_id=worker_id, attempts=jobs.c.attempts + 1, started_at=now,
+                    lease_until=now + lease_seconds, stage=None, step=0, total=0,
+                )
+                .returning(*jobs.c)
+            ).one()  # fmt: skip
+            job = Job.from_row(row)
+            self._append(connection, job, JobState.RUNNING, {"attempt": job.attempts})
+            return job
+
+    def progress(
+        self, job_id: str, worker_id: str, stage: str, step: int, total: int, lease_seconds: float
+    ) -> bool:
+        """Record a step (and renew the lease) in one round trip. True when the worker must stop:
+        cancellation was asked for, or the job is no longer this worker's."""
+        with writing(self.engine) as connection:
+            row = connection.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.worker_id == worker_id, jobs.c.state == JobState.RUNNING)
+                .values(stage=stage, step=step, total=total, lease_until=time.time() + lease_seconds)
+                .returning(jobs.c.id, jobs.c.owner, jobs.c.model, jobs.c.cancel_requested)
+            ).first()
+            if row is None:
+                return True
+            self._append(connection, row, "progress", {"stage": stage, "step": step, "total": total})
+            return bool(row.cancel_requested)
+
+    def heartbeat(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
+        """Renew the lease without an event. True when the worker must stop (as for `progress`)."""
+        with writing(self.engine) as connection:
+            row = connection.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.worker_id == worker_id, jobs.c.state == JobState.RUNNING)
+                .values(lease_until=time.time() + lease_seconds)
+                .returning(jobs.c.cancel_requested)
+            ).first()
+            return row is None or bool(row.cancel_requested)
+
+    def finish(
+        self,
+        job_id: str,
+        worker_id: str,
+        state: JobState,
+        *,
+        result: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+        cost: float | None = None,
+    ) -> bool:
+        """End this worker's attempt. False (and nothing written) if the job is no longer its own."""
+        assert state.terminal
+        values: dict[str, Any] = {"state": state, "result": result, "error": error,
+                                  "finished_at": time.time(), "lease_until": None}  # fmt: skip
+        if cost is not None:
+            values["cost"] = cost
+        with writing(self.engine) as connection:
+            row = connection.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.worker_id == worker_id, jobs.c.state == JobState.RUNNING)
+                .values(**values)
+                .returning(jobs.c.id, jobs.c.owner, jobs.c.model)
+            ).first()
+            if row is None:
+                return False
+            data = result if state is JobState.SUCCEEDED else error
+            self._append(connection, row, state, data or {})
+            return True
+
+    def release(self, job_id: str, worker_id: str) -> bool:
+        """Put this worker's job back in the queue without counting the attempt (graceful shutdown).
+        False if it is no longer this worker's, or its cancellation was asked for."""
+        with writing(self.engine) as connection:
+            row = connection.execute(
+                jobs.update()
+                .where(
+                    jobs.c.id == job_id, jobs.c.worker_id == worker_id, jobs.c.state == JobState.RUNNING,
+                    jobs.c.cancel_requested == sa.false(),
+                )
+                .values(
+                    state=JobState.QUEUED, worker_id=None, lease_until=None, attempts=jobs.c.attempts - 1,
+                    stage=None, step=0, total=0,
+                )
+                .returning(jobs.c.id, jobs.c.owner, jobs.c.model)
+            ).first()  # fmt: skip
+            if row is None:
+                return False
+            self._append(connection, row, "requeued", {"reason": "worker shut down"})
+            self._wake_workers(connection)
+            return True
+
+    def running_workers(self) -> set[str]:
+        with reading(self.engine) as connection:
+            rows = connection.execute(
+                sa.select(jobs.c.worker_id).where(jobs.c.state == JobState.RUNNING).distinct()
+            )
+            return {row.worker_id for row in rows if row.worker_id}
+
+    def reap(self, dead_workers: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+        """Requeue the running jobs whose lease ran out or whose worker is known dead; a job out of
+        attempts fails instead, and one whose cancellation was asked for is cancelled.
+        (requeued ids, failed ids)"""
+        now = time.time()
+        dead = sa.and_(
+            jobs.c.state == JobState.RUNNING,
+            sa.or_(jobs.c.lease_until < now, jobs.c.worker_id.in_(list(dead_workers))),
+        )
+        requeued, failed = [], []
+        with writing(self.engine) as connection:
+            query = sa.select(
+                jobs.c.id,
+                jobs.c.owner,
+                jobs.c.model,
+                jobs.c.attempts,
+                jobs.c.max_attempts,
+                jobs.c.cancel_requested,
+            ).where(dead)
+            if self.postgres:
+                query = query.with_for_update(skip_locked=True)
+            for row in connection.execute(query).all():
+                ended = {"finished_at": now, "lease_until": None, "worker_id": None}
+                if row.cancel_requested:
+                    update: dict[str, Any] = {"state": JobState.CANCELLED, **ended}
+                    kind, data = str(JobState.CANCELLED), {}
+                elif row.attempts >= row.max_attempts:
+                    error = {"message": f"the worker running it was lost {row.attempts} times",
+                             "field": None, "code": "worker_lost"}  # fmt: skip
+                    update = {"state": JobState.FAILED, "error": error, **ended}
+                    kind, data = str(JobState.FAILED), error
+                    failed.append(row.id)
+                else:
+                    update = {"state": JobState.QUEUED, "worker_id": None, "lease_until": None,
+                              "stage": None, "step": 0, "total": 0}  # fmt: skip
+                    kind, data = "requeued", {"reason": "worker lost"}
+                    requeued.append(row.id)
+                connection.execute(jobs.update().where(jobs.c.id == row.id).values(**update))
+                self._append(connection, row, kind, data)
+            if requeued:
+                self._wake_workers(connection)
+        return requeued, failed

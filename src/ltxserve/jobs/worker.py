@@ -1,0 +1,285 @@
+"""A worker: one process per GPU, claiming jobs from the store and running each along the flow:
+resolve inputs → render (probe, plan, engine, assemble) → storage → finish, with a progress event
+per step.
+
+While a job runs, a heartbeat thread renews its lease; a progress report or a heartbeat that finds
+the job cancelled (or no longer this worker's) sets the cancel token, which stops the engine at its
+next step. `stop()` (SIGTERM) stops the running job the same way and puts it back in the queue
+without counting the attempt; a job already past the engine finishes first.
+"""
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ltxserve.catalog import MODELS
+from ltxserve.database import JobState
+from ltxserve.engine.progress import CancelledError, CancelToken, Progress, ProgressCallback
+from ltxserve.inputs import InputResolver
+from ltxserve.jobs.store import NEW_WORK_CHANNEL, Job, JobStore, new_worker_id, worker_is_gone
+from ltxserve.media import MediaInfo, MediaLimits
+from ltxserve.request import GenerationRequest, InvalidRequestError, request_from_json
+from ltxserve.storage import Storage
+
+if TYPE_CHECKING:
+    from ltxserve.engine.engine import Engine
+    from ltxserve.engine.models import EngineOptions
+
+log = logging.getLogger("ltxserve.worker")
+
+CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "mov": "video/quicktime", "gif": "image/gif"}
+
+
+class RenderedOutput(Protocol):
+    @property
+    def info(self) -> MediaInfo: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def demo(self) -> bool: ...
+    @property
+    def notes(self) -> dict[str, object]: ...
+
+
+class Renderer(Protocol):
+    """Makes the output file of a request whose inputs are local files."""
+
+    def render(
+        self, request: GenerationRequest, output: Path, progress: ProgressCallback, cancel: CancelToken
+    ) -> RenderedOutput: ...
+
+
+class EngineRenderer:
+    """The real thing: models loaded once, kept for every job this worker runs."""
+
+    def __init__(self, engine: "Engine", limits: MediaLimits | None = None) -> None:
+        self.engine = engine
+        self.limits = limits or MediaLimits()
+
+    @classmethod
+    def load(cls, weights: Path, options: "EngineOptions", limits: MediaLimits) -> "EngineRenderer":
+        from ltxserve.engine.engine import Engine
+        from ltxserve.engine.weights import discover
+
+        return cls(Engine(discover(weights), options), limits)
+
+    def render(
+        self, request: GenerationRequest, output: Path, progress: ProgressCallback, cancel: CancelToken
+    ) -> RenderedOutput:
+        from ltxserve.render import render
+
+        return render(self.engine, request, output, progress=progress, cancel=cancel, limits=self.limits)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    lease_seconds: float = 60.0
+    poll_seconds: float = 1.0
+    """How often an idle worker looks for work (PostgreSQL wakes it at once on new work)."""
+    scratch: Path | None = None
+    """Where jobs' inputs and outputs are kept while they run (default: the system temp dir)."""
+
+
+class Worker:
+    def __init__(
+        self,
+        store: JobStore,
+        storage: Storage,
+        inputs: InputResolver,
+        renderer: Renderer,
+        settings: WorkerSettings = WorkerSettings(),
+        worker_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.storage = storage
+        self.inputs = inputs
+        self.renderer = renderer
+        self.settings = settings
+        self.id = worker_id or new_worker_id()
+        self._stopping = threading.Event()
+        self._current: CancelToken | None = None
+        self._last_reap = 0.0
+
+    def stop(self) -> None:
+        """Stop claiming; the running job (if any) goes back to the queue at its next step."""
+        self._stopping.set()
+        token = self._current
+        if token is not None:
+            token.cancel()
+
+    def run(self, max_jobs: int | None = None) -> int:
+        """Work until stopped (or `max_jobs` are done); the number of jobs run."""
+        done = 0
+        with _Wakeup(self.store, self.settings.poll_seconds) as wakeup:
+            while not self._stopping.is_set() and (max_jobs is None or done < max_jobs):
+                self._reap()
+                job = self.store.claim(self.id, self.settings.lease_seconds)
+                if job is None:
+                    wakeup.wait(self._stopping)
+                    continue
+                self.execute(job)
+                done += 1
+        return done
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        if now - self._last_reap < self.settings.lease_seconds / 4:
+            return
+        self._last_reap = now
+        gone = [worker for worker in self.store.running_workers() if worker_is_gone(worker)]
+        requeued, failed = self.store.reap(gone)
+        for job_id in requeued:
+            log.warning("job %s: its worker was lost; queued again", job_id)
+        for job_id in failed:
+            log.error("job %s: its worker was lost too often; failed", job_id)
+
+    def execute(self, job: Job) -> None:
+        log.info("job %s (%s): attempt %d", job.id, job.model, job.attempts)
+        token = CancelToken()
+        self._current = token
+        if self._stopping.is_set():
+            token.cancel()
+        workdir = Path(tempfile.mkdtemp(prefix=f"ltxserve-{job.id[:8]}-", dir=self.settings.scratch))
+        heartbeat = _Heartbeat(self.store, job.id, self.id, self.settings.lease_seconds, token)
+        try:
+            with heartbeat:
+                self._run(job, workdir, token)
+        except CancelledError:
+            if self._stopping.is_set() and self.store.release(job.id, self.id):
+                log.info("job %s: queued again (worker stopping)", job.id)
+            else:
+                self.store.finish(job.id, self.id, JobState.CANCELLED)
+                log.info("job %s: cancelled", job.id)
+        except InvalidRequestError as error:
+            self._fail(job, error.message, error.field, "invalid_input")
+        except Exception as error:
+            log.exception("job %s failed", job.id)
+            self._fail(job, f"internal error: {type(error).__name__}: {error}", None, "internal")
+        finally:
+            self._current = None
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _fail(self, job: Job, message: str, field: str | None, code: str) -> None:
+        """Failed, with the field at fault named as the model's parameters name it."""
+        spec = MODELS.get(job.model)
+        if field is not None and spec is not None:
+            field = spec.param_for(field)
+        self.store.finish(
+            job.id, self.id, JobState.FAILED, error={"message": message, "field": field, "code": code}
+        )
+        log.info("job %s: failed: %s%s", job.id, f"{field}: " if field else "", message)
+
+    def _run(self, job: Job, workdir: Path, token: CancelToken) -> None:
+        request = request_from_json(job.request)
+
+        def progress(step: Progress) -> None:
+            stop = self.store.progress(
+                job.id, self.id, step.stage, step.step, step.total, self.settings.lease_seconds
+            )
+            if stop:
+                token.cancel()
+
+        progress(Progress("fetching inputs", 0, 1))
+        request = self.inputs.resolve(request, job.owner, workdir)
+        extension = request.output.format.value
+        output = workdir / f"output.{extension}"
+        rendered = self.renderer.render(request, output, progress, token)
+        progress(Progress("storing result", 0, 1))
+        key = f"results/{job.id}/video.{extension}"
+        size = self.storage.put_file(key, output)
+        result = {"key": key, "content_type": CONTENT_TYPES[extension], "size": size,
+                  **_describe(rendered)}  # fmt: skip
+        cost = None
+        spec = MODELS.get(job.model)
+        if spec is not None and job.cost is None:
+            cost = spec.cost(spec.params.model_validate(job.params), rendered.info.video)
+        if self.store.finish(job.id, self.id, JobState.SUCCEEDED, result=result, cost=cost):
+            log.info("job %s: succeeded (%d bytes)", job.id, size)
+        else:
+            log.warning("job %s: finished, but it was no longer this worker's; result dropped", job.id)
+
+
+def _describe(rendered: RenderedOutput) -> dict[str, Any]:
+    video, audio = rendered.info.video, rendered.info.audio
+    described: dict[str, Any] = {"seed": rendered.seed, "demo": rendered.demo, "notes": rendered.notes}
+    if video is not None:
+        described |= {"width": video.display_width, "height": video.display_height,
+                      "fps": str(video.fps), "frames": video.frame_count,
+                      "duration": float(video.duration)}  # fmt: skip
+    described["has_audio"] = audio is not None
+    if audio is not None:
+        described |= {"sample_rate": audio.sample_rate, "channels": audio.channels}
+    return described
+
+
+class _Heartbeat:
+    """Renews the lease while a job runs; cancels the job's token when the store says stop."""
+
+    def __init__(self, store: JobStore, job_id: str, worker_id: str, lease: float, token: CancelToken):
+        self._store, self._job_id, self._worker_id, self._lease = store, job_id, worker_id, lease
+        self._token = token
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+
+    def __enter__(self) -> "_Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._done.wait(self._lease / 3):
+            try:
+                stop = self._store.heartbeat(self._job_id, self._worker_id, self._lease)
+            except Exception:
+                log.exception("heartbeat for job %s failed; retrying", self._job_id)
+                continue
+            if stop:
+                self._token.cancel()
+
+
+class _Wakeup:
+    """Waits for new work: a PostgreSQL notification, or the poll interval on SQLite."""
+
+    def __init__(self, store: JobStore, poll_seconds: float) -> None:
+        self._store = store
+        self._poll = poll_seconds
+        self._connection: Any = None
+
+    def __enter__(self) -> "_Wakeup":
+        if self._store.postgres:
+            self._listen()
+        return self
+
+    def _listen(self) -> None:
+        import psycopg
+
+        url = self._store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._connection = psycopg.connect(url, autocommit=True)
+        self._connection.execute(f"LISTEN {NEW_WORK_CHANNEL}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+    def wait(self, stopping: threading.Event) -> None:
+        if self._connection is None:
+            stopping.wait(self._poll)
+            return
+        import psycopg
+
+        try:
+            for _ in self._connection.notifies(timeout=self._poll, stop_after=1):
+                pass
+        except psycopg.OperationalError:
+            log.warning("lost the database connection that wakes this worker; reconnecting")
+            self._connection.close()
+            stopping.wait(self._poll)
+            self._listen()

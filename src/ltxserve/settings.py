@@ -1,0 +1,61 @@
+"""What an operator configures, shared by `ltxserve serve`, `ltxserve worker` and the API."""
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from ltxserve.inputs import FetchPolicy
+from ltxserve.media.limits import MediaLimits
+
+DEMO_NOTICE = "demo weights (tiny random model): the whole path is real, the picture and sound are noise"
+
+
+def default_data_dir() -> Path:
+    """$LTXSERVE_DATA_DIR, else the XDG data directory's ltxserve/."""
+    if "LTXSERVE_DATA_DIR" in os.environ:
+        return Path(os.environ["LTXSERVE_DATA_DIR"])
+    base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    return base / "ltxserve"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    weights: Path | None = None
+    """The official LTX-2.3 files; None: the tiny demo set, written into the data directory."""
+    database: str | None = None
+    """sqlite:///path or postgresql://...; None: SQLite in the data directory."""
+    storage: str | None = None
+    """A directory or s3://bucket/prefix; None: the data directory's files/."""
+    auth: bool = True
+    public_url: str | None = None
+    """How clients reach this server (for result URLs); None: the URL each request came to."""
+    url_lifetime: timedelta = timedelta(hours=24)
+    fetch: FetchPolicy = FetchPolicy()
+    media: MediaLimits = MediaLimits()
+    max_unfinished_per_key: int = 100
+    max_json_bytes: int = 64 << 20
+    """Request bodies with data URIs in them can be large, but not unbounded."""
+    max_upload_bytes: int = 1 << 30
+    sync_timeout: float = 3600.0
+    """How long POST /api/ai/videos/generate waits for its result."""
+    sse_ping_seconds: float = 15.0
+    lease_seconds: float = 60.0
+    poll_seconds: float = 1.0
+
+    @property
+    def database_url(self) -> str:
+        return self.database or f"sqlite:///{self.data_dir / 'ltxserve.db'}"
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or str(self.data_dir / "files")
+
+    @property
+    def demo_weights(self) -> Path:
+        return self.data_dir / "weights" / "tiny"
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.weights or self.demo_weights

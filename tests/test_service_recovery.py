@@ -1,0 +1,181 @@
+"""Never losing a job, on each backend: a worker killed with SIGKILL mid-job, a server stopped with
+a queue and started again, a server killed outright, and workers on their own sharing one queue."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ltxserve.database import JobState, open_database
+from ltxserve.engine.weights import WeightSet
+from ltxserve.jobs.store import JobStore
+from tests.conftest import serve_args
+from tests.servers import Postgres, S3Server
+from tests.service import Backend, Client, Serve, events
+
+RETAKE = {"model": "ltx-2-3-pro-retake", "prompt": "rain"}
+
+
+@pytest.fixture(params=["sqlite-local", "postgres-s3"])
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "sqlite-local":
+        return Backend(request.param, f"sqlite:///{tmp_path / 'ltxserve.db'}", str(tmp_path / "files"))
+    postgres: Postgres = request.getfixturevalue("postgres")
+    s3: S3Server = request.getfixturevalue("s3")
+    storage = f"s3://{s3.new_bucket()}?endpoint={s3.endpoint}"
+    return Backend(request.param, postgres.new_database(), storage, s3.environment)
+
+
+Start = Callable[..., Serve]
+
+
+@pytest.fixture
+def start(fresh: Backend, tiny_weights: WeightSet, tmp_path: Path) -> Iterator[Start]:
+    """Starts servers on the fresh backend; a test's servers share one data directory and log."""
+    started: list[Serve] = []
+
+    def make(*more: str) -> Serve:
+        args = serve_args(fresh, tmp_path, tiny_weights.root, "--sse-ping", "1", *more)
+        serve = Serve(args, fresh.environment, tmp_path / "serve.log")
+        started.append(serve)
+        return serve.start()
+
+    yield make
+    for serve in started:
+        serve.__exit__()
+
+
+def completions(client: Client, job: str) -> list[dict[str, object]]:
+    """Every completion event the job ever had, replayed from the first event."""
+    found = []
+    with events(client, last_event_id="0") as stream:
+        for _, name, data in stream:
+            if not data.startswith("{"):
+                break  # the first keep-alive: the replay is over
+            payload = json.loads(data)
+            if name == "media_generation_completed" and payload["generation_id"] == job:
+                found.append(payload)
+    return found
+
+
+def jobs_of(backend: Backend) -> JobStore:
+    return JobStore(open_database(backend.database))
+
+
+def test_a_worker_killed_mid_job_does_not_lose_it(start: Start, clip: Path) -> None:
+    serve = start()
+    client = Client(serve.url, serve.first_key())
+    video = client.post("/api/uploads", content=clip.read_bytes()).json()["uri"]
+    (job,) = client.enqueue({**RETAKE, "input_video": video})
+    client.wait_for(job, "denoising")
+    (worker,) = serve.worker_pids()
+    os.kill(worker, signal.SIGKILL)
+    item = client.wait(job)
+    assert item["status"] == "succeeded" and item["attempts"] == 2
+    assert len(completions(client, job)) == 1, "one result"
+    assert f"(pid {worker}) exited with -9; restarting" in serve.log.read_text()
+    assert "queued again" in serve.log.read_text(), "requeued at once, not after the lease"
+
+
+def test_a_stopped_server_with_a_queue_finishes_it_after_a_restart(
+    start: Start, fresh: Backend, clip: Path
+) -> None:
+    serve = start()
+    key = serve.first_key()
+    client = Client(serve.url, key)
+    video = client.post("/api/uploads", content=clip.read_bytes()).json()["uri"]
+    jobs = client.enqueue({**RETAKE, "input_video": video, "num_generations": 3})
+    client.wait_for(jobs[0], "denoising")
+    assert serve.stop(signal.SIGTERM) == 0
+    store = jobs_of(fresh)
+    stored = [store.get(job) for job in jobs]
+    assert [job.state if job else None for job in stored] == [JobState.QUEUED] * 3, (
+        "the running job was handed back"
+    )
+    assert stored[0] is not None and stored[0].attempts == 0, "a handed-back attempt does not count"
+    restarted = start()
+    client = Client(restarted.url, key)
+    for job in jobs:
+        item = client.wait(job)
+        assert item["status"] == "succeeded" and item["attempts"] == 1
+        assert len(completions(client, job)) == 1
+
+
+def test_a_killed_server_loses_nothing(start: Start, clip: Path) -> None:
+    serve = start()
+    key = serve.first_key()
+    client = Client(serve.url, key)
+    video = client.post("/api/uploads", content=clip.read_bytes()).json()["uri"]
+    jobs = client.enqueue({**RETAKE, "input_video": video, "num_generations": 2})
+    client.wait_for(jobs[0], "denoising")
+    (worker,) = serve.worker_pids()
+    serve.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the worker notices its server is gone and hands its job back
+    restarted = start()
+    client = Client(restarted.url, key)
+    for job in jobs:
+        item = client.wait(job)
+        assert item["status"] == "succeeded"
+        assert len(completions(client, job)) == 1
+
+
+def test_workers_on_their_own_share_the_queue(
+    start: Start, fresh: Backend, clip: Path, tiny_weights: WeightSet, tmp_path: Path
+) -> None:
+    serve = start("--workers", "0")
+    client = Client(serve.url, serve.first_key())
+    command = [
+        sys.executable,
+        "-m",
+        "ltxserve",
+        "worker",
+        "--data-dir",
+        str(tmp_path),
+        "--weights",
+        str(tiny_weights.root),
+        "--database",
+        fresh.database,
+        "--storage",
+        fresh.storage,
+        "--poll",
+        "0.1",
+    ]
+    log = (tmp_path / "workers.log").open("ab")
+    workers = [
+        subprocess.Popen(command, stdout=log, stderr=log, env={**os.environ, **fresh.environment})
+        for _ in range(2)
+    ]
+    try:
+        video = client.post("/api/uploads", content=clip.read_bytes()).json()["uri"]
+        jobs = client.enqueue({**RETAKE, "input_video": video, "num_generations": 4})
+        assert [client.wait(job)["status"] for job in jobs] == ["succeeded"] * 4
+        store = jobs_of(fresh)
+        ran_on = {job.worker_id for job in map(store.get, jobs) if job is not None}
+        assert len(ran_on) == 2, "both workers took jobs"
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        assert [worker.wait(60) for worker in workers] == [0, 0]
+
+
+def test_an_idle_worker_stops_at_once_on_sigterm(tiny_weights: WeightSet, tmp_path: Path) -> None:
+    """A signal arriving while the worker waits for work must not deadlock it (it once did: the
+    handler needed the lock the waiting thread held)."""
+    command = [sys.executable, "-m", "ltxserve", "worker", "--data-dir", str(tmp_path)]
+    command += ["--weights", str(tiny_weights.root), "--poll", "5"]
+    worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert worker.stdout is not None
+    for line in worker.stdout:
+        if " ready" in line:
+            break
+    time.sleep(0.5)  # inside the wait for work
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(10) == 0
