@@ -181,7 +181,8 @@ def measure_claim(database: str, queued: int, owners: int) -> dict[str, float]:
 async def listen(
     url: str, count: int, ready: asyncio.Event, expected: int, arrivals: list[dict[str, float]]
 ) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(120)) as client:
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(120), limits=limits) as client:
         listeners_ready = 0
 
         async def one(index: int) -> None:

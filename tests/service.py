@@ -37,6 +37,7 @@ class Serve:
     log: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    command: tuple[str, ...] = (sys.executable, "-m", "ltxserve", "serve")
 
     @property
     def url(self) -> str:
@@ -45,7 +46,7 @@ class Serve:
     def start(self, timeout: float = 120) -> "Serve":
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ltxserve", "serve", "--port", str(self.port), *self.args],
+                [*self.command, "--port", str(self.port), *self.args],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **self.environment},
@@ -135,26 +136,16 @@ class Client:
         self.http.close()
 
 
+def keys(backend: Backend, data_dir: Path, *args: str) -> str:
+    """What `ltxserve keys ARGS` prints, run as an operator would."""
+    command = [sys.executable, "-m", "ltxserve", "keys", *args]
+    command += ["--data-dir", str(data_dir), "--database", backend.database]
+    environment = {**os.environ, **backend.environment}
+    return subprocess.run(command, capture_output=True, text=True, check=True, env=environment).stdout
+
+
 def create_key(name: str, backend: Backend, data_dir: Path) -> str:
-    finished = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ltxserve",
-            "keys",
-            "create",
-            name,
-            "--data-dir",
-            str(data_dir),
-            "--database",
-            backend.database,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, **backend.environment},
-    )
-    return finished.stdout.strip()
+    return keys(backend, data_dir, "create", name).strip()
 
 
 @contextmanager

@@ -5,8 +5,6 @@ uploads, and one key never seeing another's work."""
 import base64
 import json
 import socket
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import pytest
 
 from ltxserve import media
 from tests.conftest import Running
-from tests.service import Client, create_key, events
+from tests.service import Client, create_key, events, keys
 
 RETAKE = "ltx-2-3-pro-retake"
 
@@ -64,48 +62,10 @@ def test_requests_need_a_valid_active_key(service: Running) -> None:
     carol_key = create_key("carol", service.backend, service.data_dir)
     carol = Client(service.serve.url, carol_key)
     assert carol.get("/api/ai/queue").status_code == 200
-    listed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ltxserve",
-            "keys",
-            "list",
-            "--data-dir",
-            str(service.data_dir),
-            "--database",
-            service.backend.database,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=_env(service),
-    ).stdout
+    listed = keys(service.backend, service.data_dir, "list")
     assert "carol" in listed and "bob" in listed and carol_key not in listed, "secrets are never shown again"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ltxserve",
-            "keys",
-            "revoke",
-            "carol",
-            "--data-dir",
-            str(service.data_dir),
-            "--database",
-            service.backend.database,
-        ],
-        check=True,
-        capture_output=True,
-        env=_env(service),
-    )
+    keys(service.backend, service.data_dir, "revoke", "carol")
     assert "unknown or revoked" in error_of(carol.get("/api/ai/queue"), 401)["detail"]
-
-
-def _env(service: Running) -> dict[str, str]:
-    import os
-
-    return {**os.environ, **service.backend.environment}
 
 
 def test_models_are_listed_with_their_oxen_request_schemas(service: Running) -> None:
@@ -170,6 +130,12 @@ def test_models_are_listed_with_their_oxen_request_schemas(service: Running) -> 
             "malformed",
         ),
         ({"model": "ltx-2-3-pro", "prompt": "x", "input_image": "upload://0000"}, "input_image", "no upload"),
+        ({"model": "ltx-2-3-pro", "prompt": "x", "resolution": ["4k"]}, "resolution", "1080p"),
+        (
+            {"model": "ltx-2-3-pro", "prompt": "x", "input_image": {"url": "https://a/b.png"}},
+            "input_image",
+            "string",
+        ),
         ({"model": RETAKE, "input_video": "https://example.com/v.mp4"}, "prompt", "required"),
         (
             {
@@ -419,17 +385,20 @@ def test_data_uris_are_accepted_and_kept_out_of_the_job(service: Running, clip: 
     assert item["status"] == "succeeded" and item["input_video"].startswith("upload://")
 
 
-def test_result_links_are_signed(service: Running, clip: Path) -> None:
-    if not service.backend.storage.startswith("s3://"):
-        (job,) = service.alice.enqueue(retake_body(upload(service.alice, clip)))
-        url = service.alice.wait(job)["result_url"]
-        assert httpx.get(url).status_code == 200
-        assert httpx.get(url.replace("signature=", "signature=0")).status_code == 404
-        assert httpx.get(url.split("?")[0]).status_code == 422
-        return
+def test_result_links_are_signed_expiring_and_seekable(service: Running, clip: Path) -> None:
     (job,) = service.alice.enqueue(retake_body(upload(service.alice, clip)))
     url = service.alice.wait(job)["result_url"]
-    assert "X-Amz-Signature=" in url and httpx.get(url).status_code == 200
+    whole = httpx.get(url)
+    assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"
+    part = httpx.get(url, headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and part.content == whole.content[:100], "players can seek"
+    if service.backend.storage.startswith("s3://"):
+        assert "X-Amz-Signature=" in url and "X-Amz-Expires=86400" in url, "presigned by the bucket, 24 h"
+    else:
+        assert url.startswith(f"{service.serve.url}/files/results/{job}/") and "expires=" in url
+        assert whole.headers["content-disposition"] == f'inline; filename="{job}.mp4"'
+        assert httpx.get(url.replace("signature=", "signature=0")).status_code == 404
+        assert httpx.get(url.split("?")[0]).status_code == 422
 
 
 def test_a_key_can_have_only_so_many_unfinished_generations(service: Running, clip: Path) -> None:

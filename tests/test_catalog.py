@@ -162,6 +162,8 @@ def test_extend_defaults_and_limits() -> None:
     assert at_start.extend.context is not None and at_start.extend.context.seconds == 1
     for duration in (2, 20):
         assert EXTEND.validate({"video": VIDEO, "duration": duration})
+    for context in (1, 20):
+        assert EXTEND.validate({"video": VIDEO, "context": context})
     cases: list[tuple[dict[str, Any], str]] = [
         ({"duration": 1.99}, "duration"),
         ({"duration": 20.01}, "duration"),

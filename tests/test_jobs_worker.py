@@ -71,7 +71,7 @@ def test_a_job_runs_to_a_stored_result_with_a_progress_event_per_step(
     job = store.get(job_id)
     assert job is not None
     assert job.state is JobState.SUCCEEDED, job.error
-    assert job.result is not None and job.result["key"] == f"results/{job_id}/video.mp4"
+    assert job.result is not None and job.result["key"] == f"results/{job_id}/1/video.mp4"
     output = storage.download(job.result["key"], tmp_path / "out.mp4")
     info, source = media.probe(output), media.probe(sources["long"])
     assert info.video is not None and source.video is not None

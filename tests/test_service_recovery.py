@@ -64,15 +64,20 @@ def completions(client: Client, job: str) -> list[dict[str, object]]:
     return found
 
 
+def queue_retakes(serve: Serve, clip: Path, count: int) -> tuple[Client, list[str]]:
+    """A client with the server's first key, and `count` retakes of `clip` it queued."""
+    client = Client(serve.url, serve.first_key())
+    video = client.post("/api/uploads", content=clip.read_bytes()).json()["uri"]
+    return client, client.enqueue({**RETAKE, "input_video": video, "num_generations": count})
+
+
 def jobs_of(backend: Backend) -> JobStore:
     return JobStore(open_database(backend.database))
 
 
 def test_a_worker_killed_mid_job_does_not_lose_it(start: Start, clip: Path) -> None:
     serve = start()
-    client = Client(serve.url, serve.first_key())
-    video = client.post("/api/uploads", content=clip.read_bytes()).json()["uri"]
-    (job,) = client.enqueue({**RETAKE, "input_video": video})
+    client, (job,) = queue_retakes(serve, clip, 1)
     client.wait_for(job, "denoising")
     (worker,) = serve.worker_pids()
     os.kill(worker, signal.SIGKILL)
@@ -87,10 +92,7 @@ def test_a_stopped_server_with_a_queue_finishes_it_after_a_restart(
     start: Start, fresh: Backend, clip: Path
 ) -> None:
     serve = start()
-    key = serve.first_key()
-    client = Client(serve.url, key)
-    video = client.post("/api/uploads", content=clip.read_bytes()).json()["uri"]
-    jobs = client.enqueue({**RETAKE, "input_video": video, "num_generations": 3})
+    client, jobs = queue_retakes(serve, clip, 3)
     client.wait_for(jobs[0], "denoising")
     assert serve.stop(signal.SIGTERM) == 0
     store = jobs_of(fresh)
@@ -100,7 +102,7 @@ def test_a_stopped_server_with_a_queue_finishes_it_after_a_restart(
     )
     assert stored[0] is not None and stored[0].attempts == 0, "a handed-back attempt does not count"
     restarted = start()
-    client = Client(restarted.url, key)
+    client = Client(restarted.url, serve.first_key())
     for job in jobs:
         item = client.wait(job)
         assert item["status"] == "succeeded" and item["attempts"] == 1
@@ -109,10 +111,7 @@ def test_a_stopped_server_with_a_queue_finishes_it_after_a_restart(
 
 def test_a_killed_server_loses_nothing(start: Start, clip: Path) -> None:
     serve = start()
-    key = serve.first_key()
-    client = Client(serve.url, key)
-    video = client.post("/api/uploads", content=clip.read_bytes()).json()["uri"]
-    jobs = client.enqueue({**RETAKE, "input_video": video, "num_generations": 2})
+    client, jobs = queue_retakes(serve, clip, 2)
     client.wait_for(jobs[0], "denoising")
     (worker,) = serve.worker_pids()
     serve.stop(signal.SIGKILL)
@@ -120,7 +119,7 @@ def test_a_killed_server_loses_nothing(start: Start, clip: Path) -> None:
     while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)  # the worker notices its server is gone and hands its job back
     restarted = start()
-    client = Client(restarted.url, key)
+    client = Client(restarted.url, serve.first_key())
     for job in jobs:
         item = client.wait(job)
         assert item["status"] == "succeeded"
@@ -131,7 +130,6 @@ def test_workers_on_their_own_share_the_queue(
     start: Start, fresh: Backend, clip: Path, tiny_weights: WeightSet, tmp_path: Path
 ) -> None:
     serve = start("--workers", "0")
-    client = Client(serve.url, serve.first_key())
     command = [
         sys.executable,
         "-m",
@@ -154,8 +152,7 @@ def test_workers_on_their_own_share_the_queue(
         for _ in range(2)
     ]
     try:
-        video = client.post("/api/uploads", content=clip.read_bytes()).json()["uri"]
-        jobs = client.enqueue({**RETAKE, "input_video": video, "num_generations": 4})
+        client, jobs = queue_retakes(serve, clip, 4)
         assert [client.wait(job)["status"] for job in jobs] == ["succeeded"] * 4
         store = jobs_of(fresh)
         ran_on = {job.worker_id for job in map(store.get, jobs) if job is not None}
@@ -167,15 +164,14 @@ def test_workers_on_their_own_share_the_queue(
 
 
 def test_an_idle_worker_stops_at_once_on_sigterm(tiny_weights: WeightSet, tmp_path: Path) -> None:
-    """A signal arriving while the worker waits for work must not deadlock it (it once did: the
-    handler needed the lock the waiting thread held)."""
+    """A worker waiting for work stops promptly and cleanly on SIGTERM. (Workers once hung here: the
+    handler took a lock the main thread could be holding in its wait; the work now runs on its own
+    thread. That race is too narrow to hit on demand, so this checks the behaviour, not the race.)"""
     command = [sys.executable, "-m", "ltxserve", "worker", "--data-dir", str(tmp_path)]
-    command += ["--weights", str(tiny_weights.root), "--poll", "5"]
+    command += ["--weights", str(tiny_weights.root), "--poll", "0.01"]
     worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert worker.stdout is not None
-    for line in worker.stdout:
-        if " ready" in line:
-            break
+    assert any(" ready" in line for line in worker.stdout), "the worker never got ready"
     time.sleep(0.5)  # inside the wait for work
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(10) == 0

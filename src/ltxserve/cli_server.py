@@ -174,9 +174,10 @@ def serve(
     from ltxserve.api.app import create_app
     from ltxserve.database import open_database
     from ltxserve.engine.weights import WeightsError, discover
-    from ltxserve.jobs.store import JobStore
+    from ltxserve.jobs.store import JobStore, worker_is_gone
+    from ltxserve.jobs.worker import requeue_lost
     from ltxserve.keys import KeyStore
-    from ltxserve.serve import WorkerSupervisor, python_command, requeue_orphans
+    from ltxserve.serve import WorkerSupervisor, python_command
 
     _configure_logging(log_level)
     settings = _settings(
@@ -193,7 +194,7 @@ def serve(
         log.warning(DEMO_NOTICE)
     database_engine = open_database(settings.database_url)
     store = JobStore(database_engine)
-    requeue_orphans(store)
+    requeue_lost(store, worker_is_gone)  # jobs of this host's workers that died with a killed server
     if settings.auth:
         _first_key(KeyStore(database_engine))
     else:
@@ -206,6 +207,10 @@ def serve(
             timeout_graceful_shutdown=5, access_log=False,
         )
     )  # fmt: skip
+    # uvicorn re-raises the stopping signal once it has shut down; with these handlers in place it
+    # lands here instead of killing the process before the workers have handed their jobs back.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
     supervisor.start()
     try:
         server.run()

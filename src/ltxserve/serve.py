@@ -17,7 +17,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ltxserve.jobs.store import JobStore, worker_is_gone
+from ltxserve.jobs.store import JobStore
+from ltxserve.jobs.worker import requeue_lost
 
 log = logging.getLogger("ltxserve.serve")
 
@@ -77,13 +78,8 @@ class WorkerSupervisor:
 
     def _requeue(self, pid: int) -> None:
         """Put the jobs of a worker process that is gone back in the queue, now."""
-        host = socket.gethostname()
-        mine = [worker for worker in self.store.running_workers() if worker.startswith(f"{host}:{pid}:")]
-        requeued, failed = self.store.reap(mine)
-        for job_id in requeued:
-            log.warning("job %s: its worker died; queued again", job_id)
-        for job_id in failed:
-            log.error("job %s: its worker died too often; failed", job_id)
+        prefix = f"{socket.gethostname()}:{pid}:"
+        requeue_lost(self.store, lambda worker: worker.startswith(prefix))
 
     def stop(self, grace: float) -> None:
         """SIGTERM every worker, wait up to `grace` seconds, then SIGKILL what is left."""
@@ -101,14 +97,6 @@ class WorkerSupervisor:
                 child.process.kill()
                 child.process.wait()
             self._requeue(child.process.pid)
-
-
-def requeue_orphans(store: JobStore) -> None:
-    """Jobs left running by workers of this host that are gone (the server was killed)."""
-    gone = [worker for worker in store.running_workers() if worker_is_gone(worker)]
-    requeued, _ = store.reap(gone)
-    if requeued:
-        log.warning("%d job(s) left running by a previous run: queued again", len(requeued))
 
 
 def python_command(*args: str) -> list[str]:

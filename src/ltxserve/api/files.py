@@ -32,9 +32,9 @@ async def download(key: str, expires: int, signature: str, service: ServiceDep) 
 
 
 def _download_name(key: str) -> str:
-    """results/<job>/video.mp4 -> <job>.mp4"""
+    """results/<job>/<attempt>/video.mp4 -> <job>.mp4"""
     parts = Path(key).parts
-    return f"{parts[1]}{Path(key).suffix}" if len(parts) == 3 else Path(key).name
+    return f"{parts[1]}{Path(key).suffix}" if parts[0] == "results" and len(parts) > 2 else Path(key).name
 
 
 @router.post("/api/uploads", tags=["uploads"])

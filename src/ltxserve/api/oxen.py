@@ -9,6 +9,7 @@ the event stream, with ids to resume from (`Last-Event-ID`).
 
 import base64
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,7 +61,8 @@ class _Names:
         return next((oxen for oxen, catalog in self.fields.items() if catalog == name), name)
 
     def value_in(self, name: str, value: Any) -> Any:
-        return self.values.get(name, {}).get(value, value)
+        mapping = self.values.get(name, {})
+        return mapping.get(value, value) if isinstance(value, str) else value
 
     def value_out(self, name: str, value: Any) -> Any:
         return next((oxen for oxen, own in self.values.get(name, {}).items() if own == value), value)
@@ -300,7 +302,7 @@ async def list_generations(
     states = [STATES[name] for name in wanted] or [JobState.QUEUED, JobState.RUNNING]
     if media_type not in (None, "video"):
         return {"count": 0, "generations": []}
-    views = await service.list(owner, states, model, int(limit), base_url)
+    views = await service.list_jobs(owner, states, model, int(limit), base_url)
     return {"count": len(views), "generations": [_item(view) for view in views]}
 
 
@@ -326,7 +328,7 @@ async def cancel_generation(generation_id: str, owner: Owner, service: ServiceDe
 # --- events ----------------------------------------------------------------------------------------
 
 
-def _event(event: Event, service: Service, base_url: str) -> ServerSentEvent | None:
+def _event(event: Event, service: Service, base_url: str) -> ServerSentEvent:
     common = {"generation_id": event.job_id, "media_type": "video", "model": event.model}
     kind, data = event.type, event.data
     if kind == JobState.SUCCEEDED:
@@ -347,6 +349,27 @@ def _event(event: Event, service: Service, base_url: str) -> ServerSentEvent | N
     return ServerSentEvent(json.dumps(payload, separators=(",", ":")), event=name, id=str(event.seq))
 
 
+class _RenderCache:
+    """Each event encoded once per base URL, however many of its owner's streams send it: with
+    hundreds of listeners the encoding (and a result link's signature) would otherwise dominate."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._encoded: OrderedDict[tuple[int, str], bytes] = OrderedDict()
+
+    def get(self, event: Event, service: Service, base_url: str) -> bytes:
+        key = (event.seq, base_url)
+        encoded = self._encoded.get(key)
+        if encoded is None:
+            encoded = self._encoded[key] = _event(event, service, base_url).encode()
+            if len(self._encoded) > self._size:
+                self._encoded.popitem(last=False)
+        return encoded
+
+
+_RENDERED = _RenderCache()
+
+
 @router.get("/api/events")
 async def events(
     request: Request,
@@ -365,11 +388,9 @@ async def events(
                 raise _invalid(f"{name} must be an event id (a whole number)", name)
             resume = int(given)
 
-    async def stream() -> AsyncIterator[ServerSentEvent]:
-        async for event in service.events(owner, resume):
-            message = _event(event, service, base_url)
-            if message is not None:
-                yield message
+    async def stream() -> AsyncIterator[bytes]:
+        async for batch in service.events(owner, resume):
+            yield b"".join(_RENDERED.get(event, service, base_url) for event in batch)
 
     return EventSourceResponse(
         stream(), ping=request.app.state.sse_ping_seconds, ping_message_factory=lambda: KEEP_ALIVE

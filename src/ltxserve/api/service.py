@@ -107,32 +107,35 @@ class Service:
             stage_plans(request, self.weights)
         if request.task not in (Task.EXTEND, Task.RETAKE):
             plan_generation(request)
-        refs = {}
+        inlined: dict[str, bytes] = {}
         for field, ref in request.media_inputs.items():
             try:
-                refs[field] = await self._media(owner, ref)
+                data = await self._check_media(owner, ref)
             except FetchError as error:
                 raise InvalidRequestError(field, str(error)) from None
-        moved = {field: ref.uri for field, ref in refs.items() if ref != request.media_inputs[field]}
-        return request.with_media(refs), moved
+            if data is not None:
+                inlined[field] = data
+        # only once every reference has passed: data URIs become uploads, so the job row stays small
+        moved = {
+            field: (await self._store_upload(owner, io.BytesIO(data))).uri for field, data in inlined.items()
+        }
+        return request.with_media({field: MediaRef(uri) for field, uri in moved.items()}), moved
 
-    async def _media(self, owner: str, ref: MediaRef) -> MediaRef:
-        """A reference a worker can resolve: URLs pass the checks that need no network, data URIs
-        become uploads (so the job row stays small), uploads must exist and be the owner's."""
+    async def _check_media(self, owner: str, ref: MediaRef) -> bytes | None:
+        """Check a reference as far as can be done without fetching it: URLs pass the checks that
+        need no network, uploads must exist and be the owner's; a data URI's bytes are returned."""
         uri = ref.uri
         if uri.startswith("data:"):
-            data = decode_data_uri(uri, self.settings.fetch.max_bytes)
-            upload = await self._store_upload(owner, io.BytesIO(data))
-            return MediaRef(upload.uri)
+            return decode_data_uri(uri, self.settings.fetch.max_bytes)
         if uri.startswith(UPLOAD_SCHEME):
             size = await asyncio.to_thread(self.storage.size, upload_key(owner, upload_id(uri)))
             if size is None:
                 raise FetchError(f"no upload {uri} (uploads are visible only to the key that made them)")
-            return ref
-        if "://" not in uri:
+        elif "://" not in uri:
             raise FetchError("expected an https URL, a data URI or an upload:// reference")
-        check_url(uri, self.settings.fetch)
-        return ref
+        else:
+            check_url(uri, self.settings.fetch)
+        return None
 
     async def upload(self, owner: str, source: BinaryIO) -> Upload:
         return await self._store_upload(owner, source)
@@ -165,7 +168,7 @@ class Service:
         assert job.result is not None
         return await asyncio.to_thread(self.storage.read, job.result["key"])
 
-    async def list(
+    async def list_jobs(
         self, owner: str, states: Sequence[JobState] | None, model: str | None, limit: int, base_url: str
     ) -> list[JobView]:
         jobs = await asyncio.to_thread(self.store.list_jobs, owner, states=states, model=model, limit=limit)
@@ -194,5 +197,5 @@ class Service:
             raise LookupError(job_id)
         return view
 
-    def events(self, owner: str, after: int | None) -> AsyncIterator[Event]:
+    def events(self, owner: str, after: int | None) -> AsyncIterator[list[Event]]:
         return self.hub.stream(owner, after)

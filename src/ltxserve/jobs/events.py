@@ -47,6 +47,16 @@ class Subscription:
             raise SubscriberOverflowError("too far behind; reconnect with Last-Event-ID")
         return event
 
+    def drain(self) -> list[Event]:
+        """The events already waiting, without waiting for more."""
+        ready = []
+        while not self.queue.empty():
+            event = self.queue.get_nowait()
+            if event is None:
+                raise SubscriberOverflowError("too far behind; reconnect with Last-Event-ID")
+            ready.append(event)
+        return ready
+
 
 class EventHub:
     def __init__(self, store: JobStore, *, poll_seconds: float = 0.05, queue_size: int = 10_000) -> None:
@@ -90,23 +100,25 @@ class EventHub:
         finally:
             self._subscribers.discard(subscription)
 
-    async def stream(self, owner: str | None, after: int | None = None) -> AsyncIterator[Event]:
-        """`owner`'s events: those after `after` (the last one the client saw) from the table first,
-        then live ones as they happen; None starts with the live ones."""
+    async def stream(self, owner: str | None, after: int | None = None) -> AsyncIterator[list[Event]]:
+        """`owner`'s events, in batches of what is ready at once (so a burst costs one write to the
+        client, not one per event): those after `after` (the last one the client saw) from the
+        table first, then live ones as they happen; None starts with the live ones."""
         with self.subscribe(owner) as subscription:
             replayed: set[int] = set()
             if after is not None:
                 backlog = await asyncio.to_thread(
                     self.store.events_after, after, owner=owner, limit=REPLAY_LIMIT
                 )
-                for event in backlog:
-                    replayed.add(event.seq)
-                    yield event
+                replayed = {event.seq for event in backlog}
+                if backlog:
+                    yield backlog
             while True:
-                event = await subscription.next()
+                ready = [await subscription.next(), *subscription.drain()]
                 # the source may still be delivering events from before the client's last one
-                if event.seq not in replayed and (after is None or event.seq > after):
-                    yield event
+                fresh = [e for e in ready if e.seq not in replayed and (after is None or e.seq > after)]
+                if fresh:
+                    yield fresh
 
     def _dispatch(self, event: Event) -> None:
         for subscription in list(self._subscribers):

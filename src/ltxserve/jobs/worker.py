@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -131,12 +132,7 @@ class Worker:
         if now - self._last_reap < self.settings.lease_seconds / 4:
             return
         self._last_reap = now
-        gone = [worker for worker in self.store.running_workers() if worker_is_gone(worker)]
-        requeued, failed = self.store.reap(gone)
-        for job_id in requeued:
-            log.warning("job %s: its worker was lost; queued again", job_id)
-        for job_id in failed:
-            log.error("job %s: its worker was lost too often; failed", job_id)
+        requeue_lost(self.store, worker_is_gone)
 
     def execute(self, job: Job) -> None:
         log.info("job %s (%s): attempt %d", job.id, job.model, job.attempts)
@@ -190,7 +186,9 @@ class Worker:
         output = workdir / f"output.{extension}"
         rendered = self.renderer.render(request, output, progress, token)
         progress(Progress("storing result", 0, 1))
-        key = f"results/{job.id}/video.{extension}"
+        # per attempt: a worker that lost its lease and still finishes must not overwrite the file
+        # of the attempt that replaced it
+        key = f"results/{job.id}/{job.attempts}/video.{extension}"
         size = self.storage.put_file(key, output)
         result = {"key": key, "content_type": CONTENT_TYPES[extension], "size": size,
                   **_describe(rendered)}  # fmt: skip
@@ -202,6 +200,16 @@ class Worker:
             log.info("job %s: succeeded (%d bytes)", job.id, size)
         else:
             log.warning("job %s: finished, but it was no longer this worker's; result dropped", job.id)
+
+
+def requeue_lost(store: JobStore, lost: Callable[[str], bool]) -> None:
+    """Queue again (or fail, when out of attempts) the running jobs of the workers `lost` says are
+    gone, and those whose lease ran out."""
+    requeued, failed = store.reap([worker for worker in store.running_workers() if lost(worker)])
+    for job_id in requeued:
+        log.warning("job %s: its worker was lost; queued again", job_id)
+    for job_id in failed:
+        log.error("job %s: its worker was lost too often; failed", job_id)
 
 
 def _describe(rendered: RenderedOutput) -> dict[str, Any]:
