@@ -132,6 +132,11 @@ def test_models_are_listed_with_their_oxen_request_schemas(service: Running) -> 
         ({"model": "ltx-2-3-pro", "prompt": "x", "input_image": "upload://0000"}, "input_image", "no upload"),
         ({"model": "ltx-2-3-pro", "prompt": "x", "resolution": ["4k"]}, "resolution", "1080p"),
         (
+            {"model": "ltx-2-3-pro", "prompt": "x", "input_image": "http://a.com:99999/x"},
+            "input_image",
+            "not a valid",
+        ),
+        (
             {"model": "ltx-2-3-pro", "prompt": "x", "input_image": {"url": "https://a/b.png"}},
             "input_image",
             "string",

@@ -136,6 +136,8 @@ def test_a_redirect_to_a_name_that_resolves_privately_is_refused(server: FileSer
         "gopher://example.com/",
         "/etc/passwd",
         "http://user:pass@example.com/x.png",
+        "http://example.com:99999/x.png",
+        "http://[::1/x.png",
         "http:///x.png",
     ],
 )

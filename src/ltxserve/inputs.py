@@ -117,7 +117,11 @@ class _CheckedBackend(httpcore.SyncBackend):
 
 def check_url(url: str, policy: FetchPolicy) -> None:
     """Refuse what can be refused without the network: the scheme, and a literal address."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as error:
+        raise FetchError(f"not a valid URL: {error}") from None
     if parts.scheme not in FETCH_SCHEMES:
         raise FetchError(f"{parts.scheme or 'a relative'} URLs are not fetched; use https or http")
     host = parts.hostname
@@ -129,7 +133,7 @@ def check_url(url: str, policy: FetchPolicy) -> None:
         address = ipaddress.ip_address(host)
     except ValueError:
         return
-    if not policy.address_allowed(address) and (host, parts.port or 0) not in policy.connect_to:
+    if not policy.address_allowed(address) and (host, port) not in policy.connect_to:
         raise FetchError(f"{address} is a private or reserved address")
 
 
