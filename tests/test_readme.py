@@ -35,12 +35,17 @@ def test_the_main_command_starts_the_server_and_the_examples_are_accepted(
         assert serve.stop(signal.SIGTERM) == 0
 
 
-def test_no_auth_serves_everyone_as_one_local_user(tiny_weights: WeightSet, tmp_path: Path) -> None:
-    args = ["--data-dir", str(tmp_path), "--weights", str(tiny_weights.root), "--workers", "0", "--no-auth"]
+def test_an_api_only_server_without_weights_leaves_the_weights_to_its_workers(tmp_path: Path) -> None:
+    """`serve --workers 0` fronts workers elsewhere: it claims no weights (least of all the demo set)
+    and queues what its parameters allow. With --no-auth everyone is one local user."""
+    args = ["--data-dir", str(tmp_path), "--workers", "0", "--no-auth"]
     with Serve(args, {}, tmp_path / "serve.log") as serve:
+        health = httpx.get(f"{serve.url}/health").json()
+        assert (health["weights"], health["demo"], health["auth"]) == (None, False, False)
         anyone = Client(serve.url, None)
-        (job,) = anyone.enqueue({"model": "ltx-2-3-pro", "prompt": "x"})
+        (job,) = anyone.enqueue({"model": "ltx-2-3-pro", "prompt": "x", "camera_motion": "focus_shift"})
         assert Client(serve.url, "ltx_whatever").generation(job)["status"] == "queued"
         assert anyone.delete(f"/api/ai/queue/{job}").status_code == 200
-        assert httpx.get(f"{serve.url}/health").json()["auth"] is False
-    assert "no API keys yet" not in (tmp_path / "serve.log").read_text(), "no key is made without auth"
+    log = (tmp_path / "serve.log").read_text()
+    assert "no API keys yet" not in log and "demo weights" not in log
+    assert not (tmp_path / "weights").exists(), "no demo weights were written"

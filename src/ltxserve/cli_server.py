@@ -186,12 +186,16 @@ def serve(
         sse_ping_seconds=sse_ping, max_unfinished_per_key=max_unfinished,
     )  # fmt: skip
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        weight_set = discover(_weights_dir(settings))
-    except WeightsError as error:
-        raise _fail(str(error)) from None
-    if weight_set.demo:
-        log.warning(DEMO_NOTICE)
+    weight_set = None
+    if workers or settings.weights is not None:
+        try:
+            weight_set = discover(_weights_dir(settings))
+        except WeightsError as error:
+            raise _fail(str(error)) from None
+        if weight_set.demo:
+            log.warning(DEMO_NOTICE)
+    else:  # the workers are elsewhere, with weights this host does not have
+        log.info("no --weights and no embedded workers: the workers check requests against their weights")
     database_engine = open_database(settings.database_url)
     store = JobStore(database_engine)
     requeue_lost(store, worker_is_gone)  # jobs of this host's workers that died with a killed server
