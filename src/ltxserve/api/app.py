@@ -34,8 +34,6 @@ def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
         await hub.start()
         app.state.service = Service(settings, store, storage, hub, weights)
         app.state.authenticator = Authenticator(KeyStore(database) if settings.auth else None)
-        app.state.auth_enabled = settings.auth
-        app.state.sse_ping_seconds = settings.sse_ping_seconds
         try:
             yield
         finally:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from ltxserve import __version__
 from ltxserve.api.dependencies import ServiceDep
@@ -12,7 +12,7 @@ router = APIRouter()
 
 
 @router.get("/health", tags=["health"])
-async def health(request: Request, service: ServiceDep) -> dict[str, Any]:
+async def health(service: ServiceDep) -> dict[str, Any]:
     weights = service.weights
     demo = weights is not None and weights.demo
     report: dict[str, Any] = {
@@ -22,7 +22,7 @@ async def health(request: Request, service: ServiceDep) -> dict[str, Any]:
         "weights": "demo" if demo else str(weights.root) if weights else None,
         "database": service.store.engine.dialect.name,
         "storage": "local" if service.storage.local_root is not None else "s3",
-        "auth": request.app.state.auth_enabled,
+        "auth": service.settings.auth,
     }
     if demo:
         report["notice"] = DEMO_NOTICE

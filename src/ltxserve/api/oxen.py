@@ -372,7 +372,6 @@ _RENDERED = _RenderCache()
 
 @router.get("/api/events")
 async def events(
-    request: Request,
     owner: Owner,
     service: ServiceDep,
     base_url: BaseUrl,
@@ -393,7 +392,7 @@ async def events(
             yield b"".join(_RENDERED.get(event, service, base_url) for event in batch)
 
     return EventSourceResponse(
-        stream(), ping=request.app.state.sse_ping_seconds, ping_message_factory=lambda: KEEP_ALIVE
+        stream(), ping=service.settings.sse_ping_seconds, ping_message_factory=lambda: KEEP_ALIVE
     )
 
 
