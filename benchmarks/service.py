@@ -40,9 +40,10 @@ from ltxserve.database import JobState, jobs, open_database, writing
 from ltxserve.engine.progress import CancelToken, Progress, ProgressCallback
 from ltxserve.inputs import Fetcher, InputResolver
 from ltxserve.jobs.store import JobStore
-from ltxserve.jobs.worker import RenderedOutput, Worker, WorkerSettings
+from ltxserve.jobs.worker import RenderedOutput, Worker
 from ltxserve.media.testsrc import synthetic_clip
 from ltxserve.request import GenerationRequest
+from ltxserve.settings import WorkerSettings
 from ltxserve.storage import open_storage
 
 RETAKE = {"model": "ltx-2-3-pro-retake", "prompt": "rain", "input_video": "https://example.com/clip.mp4"}

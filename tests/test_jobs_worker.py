@@ -15,9 +15,10 @@ from ltxserve.database import JobState, open_database
 from ltxserve.engine.engine import Engine
 from ltxserve.inputs import Fetcher, InputResolver
 from ltxserve.jobs.store import JobStore
-from ltxserve.jobs.worker import EngineRenderer, Worker, WorkerSettings
+from ltxserve.jobs.worker import EngineRenderer, Worker
 from ltxserve.media.testsrc import synthetic_clip
 from ltxserve.request import request_to_json
+from ltxserve.settings import WorkerSettings
 from ltxserve.storage import Storage, open_storage
 
 

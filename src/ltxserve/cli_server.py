@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ltxserve.settings import DEMO_NOTICE, Settings, default_data_dir
+from ltxserve.settings import DEMO_NOTICE, Settings, WorkerSettings, default_data_dir
 
 if TYPE_CHECKING:
     from ltxserve.keys import KeyStore
@@ -86,8 +86,7 @@ def _settings(
         database=database,
         storage=storage,
         fetch=policy,
-        lease_seconds=lease,
-        poll_seconds=poll,
+        worker=WorkerSettings(lease_seconds=lease, poll_seconds=poll),
         **more,  # type: ignore[arg-type]
     )
 
@@ -148,20 +147,20 @@ def serve(
     ] = None,
     url_lifetime: Annotated[
         float, typer.Option("--url-lifetime", help="Hours a result link stays valid.", min=0.01)
-    ] = 24.0,
+    ] = Settings.url_lifetime / timedelta(hours=1),
     allow_fetch: AllowFetchOption = None,
     connect_to: ConnectToOption = None,
-    lease: LeaseOption = 60.0,
-    poll: PollOption = 1.0,
+    lease: LeaseOption = WorkerSettings.lease_seconds,
+    poll: PollOption = WorkerSettings.poll_seconds,
     grace: Annotated[
         float, typer.Option("--grace", help="Seconds a stopping worker gets to hand its job back.")
     ] = 30.0,
     sse_ping: Annotated[
         float, typer.Option("--sse-ping", help="Seconds between event-stream keep-alives.")
-    ] = 15.0,
+    ] = Settings.sse_ping_seconds,
     max_unfinished: Annotated[
         int, typer.Option("--max-unfinished", help="Queued and running jobs one key may have.", min=1)
-    ] = 100,
+    ] = Settings.max_unfinished_per_key,
     device: DeviceOption = None,
     fp8: Fp8Option = False,
     offload: OffloadOption = False,
@@ -241,8 +240,8 @@ def _worker_args(
 ) -> list[str]:
     """The options that give an embedded worker this server's settings."""
     args = ["--data-dir", str(settings.data_dir), "--database", settings.database_url,
-            "--storage", settings.storage_url, "--lease", str(settings.lease_seconds),
-            "--poll", str(settings.poll_seconds), "--log-level", log_level]  # fmt: skip
+            "--storage", settings.storage_url, "--lease", str(settings.worker.lease_seconds),
+            "--poll", str(settings.worker.poll_seconds), "--log-level", log_level]  # fmt: skip
     if settings.weights is not None:
         args += ["--weights", str(settings.weights)]
     for network in settings.fetch.allowed_networks:
@@ -267,8 +266,8 @@ def worker(
     storage: StorageOption = None,
     allow_fetch: AllowFetchOption = None,
     connect_to: ConnectToOption = None,
-    lease: LeaseOption = 60.0,
-    poll: PollOption = 1.0,
+    lease: LeaseOption = WorkerSettings.lease_seconds,
+    poll: PollOption = WorkerSettings.poll_seconds,
     device: DeviceOption = None,
     fp8: Fp8Option = False,
     offload: OffloadOption = False,
@@ -280,7 +279,7 @@ def worker(
     from ltxserve.engine.models import EngineOptions
     from ltxserve.inputs import Fetcher, InputResolver
     from ltxserve.jobs.store import JobStore
-    from ltxserve.jobs.worker import EngineRenderer, Worker, WorkerSettings
+    from ltxserve.jobs.worker import EngineRenderer, Worker
     from ltxserve.storage import open_storage
 
     _configure_logging(log_level)
@@ -295,7 +294,7 @@ def worker(
         storage_store,
         InputResolver(Fetcher(settings.fetch), storage_store),
         renderer,
-        WorkerSettings(lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds),
+        settings.worker,
     )
     # The work runs in its own thread: a signal handler (which runs on the main thread) must never
     # interrupt the worker inside a lock it then needs to take to stop it.

@@ -20,6 +20,15 @@ def default_data_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    lease_seconds: float = 60.0
+    poll_seconds: float = 1.0
+    """How often an idle worker looks for work (PostgreSQL wakes it at once on new work)."""
+    scratch: Path | None = None
+    """Where jobs' inputs and outputs are kept while they run (default: the system temp dir)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     weights: Path | None = None
@@ -41,8 +50,7 @@ class Settings:
     sync_timeout: float = 3600.0
     """How long POST /api/ai/videos/generate waits for its result."""
     sse_ping_seconds: float = 15.0
-    lease_seconds: float = 60.0
-    poll_seconds: float = 1.0
+    worker: WorkerSettings = WorkerSettings()
 
     @property
     def database_url(self) -> str:

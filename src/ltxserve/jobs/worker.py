@@ -14,7 +14,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,6 +24,7 @@ from ltxserve.inputs import InputResolver
 from ltxserve.jobs.store import NEW_WORK_CHANNEL, Job, JobStore, new_worker_id, worker_is_gone
 from ltxserve.media import MediaInfo, MediaLimits
 from ltxserve.request import GenerationRequest, InvalidRequestError, request_from_json
+from ltxserve.settings import WorkerSettings
 from ltxserve.storage import Storage
 
 if TYPE_CHECKING:
@@ -75,15 +75,6 @@ class EngineRenderer:
         from ltxserve.render import render
 
         return render(self.engine, request, output, progress=progress, cancel=cancel, limits=self.limits)
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    lease_seconds: float = 60.0
-    poll_seconds: float = 1.0
-    """How often an idle worker looks for work (PostgreSQL wakes it at once on new work)."""
-    scratch: Path | None = None
-    """Where jobs' inputs and outputs are kept while they run (default: the system temp dir)."""
 
 
 class Worker:
