@@ -28,9 +28,19 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> "WeightSet":
 
 @pytest.fixture(scope="session")
 def engine(tiny_weights: "WeightSet") -> "Engine":
+    """The engine as a worker on this machine runs it: float32 on a CPU."""
     from ltxserve.engine.engine import Engine
 
     return Engine(tiny_weights)
+
+
+@pytest.fixture(scope="session")
+def bf16_engine(tiny_weights: "WeightSet") -> "Engine":
+    """An engine asked for bfloat16, the dtype the official pipelines compute in (parity tests)."""
+    from ltxserve.engine.engine import Engine
+    from ltxserve.engine.options import ComputeDtype, EngineOptions
+
+    return Engine(tiny_weights, EngineOptions(dtype=ComputeDtype.BFLOAT16))
 
 
 @pytest.fixture(scope="session")

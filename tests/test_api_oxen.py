@@ -6,6 +6,7 @@ import base64
 import json
 import socket
 import threading
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from ltxserve import media
 from tests.conftest import Running
+from tests.measure import play
 from tests.service import Client, create_key, events, keys
 
 RETAKE = "ltx-2-3-pro-retake"
@@ -416,3 +418,30 @@ def test_a_key_can_have_only_so_many_unfinished_generations(service: Running, cl
         dave.delete(f"/api/ai/queue/{job}")
     for job in ids:
         assert dave.wait(job, timeout=120)["status"] in ("cancelled", "succeeded")
+
+
+def test_extend_and_retake_an_ordinary_clip_through_the_queue(
+    service: Running, clip: Path, tmp_path: Path
+) -> None:
+    """320×180, 96 frames with stereo sound, default pipelines and steps: the source's frames stay
+    where they were, the result keeps its size, and sound runs as long as the picture."""
+    alice = service.alice
+    video = upload(alice, clip)
+    extend = {"model": "ltx-2-3-pro-extend-video", "prompt": "waves", "input_video": video, "duration": 2}
+    retake = retake_body(video, retake_start_time=1, retake_duration=2, retake_mode="replace_audio_and_video")
+    (extended,), (retaken,) = alice.enqueue(extend), alice.enqueue(retake)
+    results, items = {}, {}
+    for name, job in (("extend", extended), ("retake", retaken)):
+        items[name] = alice.wait(job)
+        assert items[name]["status"] == "succeeded", items[name]
+        download(items[name]["result_url"], tmp_path / f"{name}.mp4")
+        results[name] = play(tmp_path / f"{name}.mp4")
+    assert results["extend"].codes[:96] == list(range(96)) and len(results["extend"].codes) == 96 + 48
+    start, stop = items["retake"]["output"]["notes"]["video_window_frames"]
+    assert (start, stop) == (17, 73), "1 s to 3 s, snapped outward to whole latent frames"
+    codes = results["retake"].codes
+    assert len(codes) == 96 and codes[:start] + codes[stop:] == [*range(start), *range(stop, 96)]
+    for name, played in results.items():
+        info = media.probe(tmp_path / f"{name}.mp4")
+        assert info.video is not None and (info.video.width, info.video.height) == (320, 180)
+        assert info.audio is not None and abs(played.audio_end - played.video_end) < Fraction(1, 24), name

@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 
 from ltxserve import media
-from ltxserve.media.testsrc import read_code
-from tests.engine_support import write_source
+from ltxserve.media.testsrc import read_code, synthetic_clip
+from tests.engine_support import FPS, write_source
+from tests.measure import beep_times, match_onsets, play
 from tests.mediafiles import write_image
 from tests.test_media_probe import CLI
 
@@ -116,3 +118,72 @@ def test_demo_weights_are_written_on_first_use(tmp_path: Path) -> None:
     result = run(tmp_path / "fresh", "generate", "-p", "x", "-o", str(tmp_path / "x.mp4"), *fast)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "fresh" / "weights" / "tiny" / "ltx-2.3-22b-dev.safetensors").is_file()
+
+
+def test_extend_and_retake_an_ordinary_clip(data_dir: Path, tmp_path: Path) -> None:
+    """The size users bring (320×180, 73 frames at 24 fps, stereo AAC) with the default pipelines and
+    steps: the source's frames and beeps are kept, the new part has the source's size and sound."""
+    source = tmp_path / "good.mp4"
+    media.encode_clip(source, synthetic_clip(320, 180, 73, Fraction(24), beep_every=12))
+    longer = tmp_path / "longer.mp4"
+    result = run(data_dir, "extend", str(source), "--duration", "2", "-p", "waves", "-o", str(longer))
+    assert result.returncode == 0, result.stderr
+    assert notes(result)["new_frames"] == 48 and notes(result)["context_frames"] == 73
+    played = play(longer)
+    info = media.probe(longer)
+    assert info.video is not None and (info.video.width, info.video.height) == (320, 180)
+    assert played.codes[:73] == list(range(73)) and len(played.codes) == 121
+    assert info.audio is not None and info.audio.channels == 2
+    assert abs(played.audio_end - played.video_end) < Fraction(1, 24)
+    kept = [t for t in played.onsets() if t < 72 / 24]
+    assert max(abs(offset) for offset in match_onsets(kept, beep_times(list(range(0, 72, 12)), FPS))) < 1
+
+    retaken = tmp_path / "retaken.mp4"
+    window = ["--start", "0.5", "--duration", "2", "--mode", "replace_audio_and_video"]
+    result = run(data_dir, "retake", str(source), *window, "-p", "a dog", "-o", str(retaken))
+    assert result.returncode == 0, result.stderr
+    decided = json.loads(result.stdout.strip().splitlines()[-1])
+    start, stop = (int(frame) for frame in decided["video_window_frames"])
+    audio_start, audio_stop = (float(second) for second in decided["audio_window_seconds"])
+    assert (start, stop) == (9, 65) and audio_start <= 0.5 and audio_stop >= 2.5
+    played = play(retaken)
+    assert len(played.codes) == 73 and played.codes[:start] + played.codes[stop:] == [
+        *range(start),
+        *range(stop, 73),
+    ]
+    assert abs(played.audio_end - played.video_end) < Fraction(1, 24)
+    outside = [t for t in played.onsets() if t < audio_start - 0.05 or t > audio_stop + 0.05]
+    expected = [t for t in beep_times(list(range(0, 73, 12)), FPS) if t < audio_start or t > audio_stop]
+    assert max(abs(offset) for offset in match_onsets(outside, expected)) < 1
+
+
+def test_dtype_is_chosen_and_timings_are_printed(data_dir: Path, tmp_path: Path) -> None:
+    fast = ["--size", "64x64", "--duration", "0.1", "--pipeline", "one_stage", "--steps", "1", "--seed", "3"]
+    frames = {}
+    for dtype in ("float32", "bfloat16"):
+        out = tmp_path / f"{dtype}.mp4"
+        result = run(data_dir, "generate", "-p", "x", "-o", str(out), *fast, "--dtype", dtype, "--timings")
+        assert result.returncode == 0, result.stderr
+        seconds = json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
+        stages = {
+            "starting",
+            "loading models",
+            "encoding prompt",
+            "denoising",
+            "decoding video",
+            "writing output",
+        }
+        assert stages <= set(seconds) and all(value >= 0 for value in seconds.values())
+        frames[dtype] = media.read_frames(out)
+    assert not np.array_equal(frames["float32"], frames["bfloat16"]), "the two dtypes compute differently"
+
+
+def test_serve_gives_its_workers_its_engine_options() -> None:
+    from ltxserve.cli_server import _worker_args
+    from ltxserve.engine.options import ComputeDtype, EngineOptions
+    from ltxserve.settings import Settings
+
+    engine = EngineOptions(device="cpu", dtype=ComputeDtype.BFLOAT16, fp8=True)
+    args = _worker_args(Settings(engine=engine), "info")
+    assert args[args.index("--dtype") + 1] == "bfloat16" and args[args.index("--device") + 1] == "cpu"
+    assert "--fp8" in args and "--offload" not in args

@@ -2,6 +2,7 @@
 cancellation within one step, failures leave it healthy; and its memory modes (FP8, offload, tiles)."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,10 +11,10 @@ from ltx_core.loader import SingleGPUModelBuilder
 from ltx_core.model.transformer import LTXV_MODEL_COMFY_RENAMING_MAP, LTXModelConfigurator
 
 from ltxserve.engine.engine import Engine, EngineInputs
-from ltxserve.engine.models import EngineOptions
+from ltxserve.engine.options import ComputeDtype, EngineOptions
 from ltxserve.engine.progress import CancelledError, CancelToken, Progress
 from ltxserve.engine.weights import WeightSet
-from ltxserve.request import CameraMotion, Pipeline, Sampling
+from ltxserve.request import CameraMotion, ImageCondition, MediaRef, Pipeline, Sampling, Task
 from tests.engine_support import FAST, frames_of, generate, text_request
 
 REFERENCE = text_request(seed=11, sampling=replace(FAST, steps=4))
@@ -43,21 +44,22 @@ def test_lora_swaps_restore_the_base_weights_bit_for_bit(engine: Engine, tiny_we
         model_path=str(tiny_weights.dev),
         model_class_configurator=LTXModelConfigurator,
         model_sd_ops=LTXV_MODEL_COMFY_RENAMING_MAP,
-    ).build(device=torch.device("cpu"), dtype=torch.bfloat16)
+    ).build(device=torch.device("cpu"), dtype=engine.models.dtype)
     resident = engine.models.transformer(tiny_weights.dev, ()).velocity_model.state_dict()
     for key, value in fresh.state_dict().items():
         assert torch.equal(resident[key], value), key
 
 
-def test_fused_lora_weights_equal_a_build_with_the_lora(engine: Engine, tiny_weights: WeightSet) -> None:
-    """Swapping in place gives the tensors ltx-core's fuse-at-build would."""
+def test_fused_lora_weights_equal_a_build_with_the_lora(bf16_engine: Engine, tiny_weights: WeightSet) -> None:
+    """In bfloat16, swapping in place gives the tensors ltx-core's fuse-at-build would."""
     from ltx_core.loader import LTXV_LORA_COMFY_RENAMING_MAP, LoraPathStrengthAndSDOps
 
     from ltxserve.engine.knobs import LoraSpec
 
     assert tiny_weights.dev is not None
-    lora = tiny_weights.camera_loras[CameraMotion.STATIC]
-    fused = engine.models.transformer(tiny_weights.dev, (LoraSpec(lora, 0.7),)).velocity_model.state_dict()
+    lora = tiny_weights.camera_lora(CameraMotion.DOLLY_IN)
+    models = bf16_engine.models
+    fused = models.transformer(tiny_weights.dev, (LoraSpec(lora, 0.7),)).velocity_model.state_dict()
     built = SingleGPUModelBuilder(
         model_path=str(tiny_weights.dev),
         model_class_configurator=LTXModelConfigurator,
@@ -66,7 +68,41 @@ def test_fused_lora_weights_equal_a_build_with_the_lora(engine: Engine, tiny_wei
     ).build(device=torch.device("cpu"), dtype=torch.bfloat16)
     for key, value in built.state_dict().items():
         assert torch.equal(fused[key], value), key
-    engine.models.transformer(tiny_weights.dev, ())
+    models.transformer(tiny_weights.dev, ())
+
+
+def test_float32_loras_fuse_as_base_plus_scaled_products(engine: Engine, tiny_weights: WeightSet) -> None:
+    """ltx-core fuses only into bfloat16 and float8 weights; in float32 each touched weight is the base
+    plus Σ strength · B·A, and every other weight is left as built."""
+    from safetensors.torch import load_file
+
+    from ltxserve.engine.knobs import LoraSpec
+
+    assert tiny_weights.dev is not None and engine.models.dtype == torch.float32
+    base = {
+        k: v.clone()
+        for k, v in engine.models.transformer(tiny_weights.dev, ()).velocity_model.state_dict().items()
+    }
+    first, second = (
+        tiny_weights.camera_lora(CameraMotion.DOLLY_IN),
+        tiny_weights.camera_lora(CameraMotion.JIB_UP),
+    )
+    specs = (LoraSpec(first, 0.7), LoraSpec(second, 1.5))
+    fused = engine.models.transformer(tiny_weights.dev, specs).velocity_model.state_dict()
+    expected = {key: value.double() for key, value in base.items()}
+    for spec in specs:
+        for key, down in load_file(str(spec.path)).items():
+            if key.endswith(".lora_A.weight"):
+                name = key.replace("diffusion_model.", "").removesuffix(".lora_A.weight") + ".weight"
+                up = load_file(str(spec.path))[key.replace("lora_A", "lora_B")]
+                expected[name] += spec.strength * (up.double() @ down.double())
+    changed = [key for key in base if not torch.equal(fused[key], base[key])]
+    assert changed and all(key.endswith(".weight") for key in changed)
+    for key, value in fused.items():
+        assert value.dtype == torch.float32
+        torch.testing.assert_close(value.double(), expected[key], rtol=1e-6, atol=1e-6)
+    restored = engine.models.transformer(tiny_weights.dev, ()).velocity_model.state_dict()
+    assert all(torch.equal(restored[key], value) for key, value in base.items())
 
 
 def test_progress_reports_every_step_of_every_stage(engine: Engine) -> None:
@@ -79,12 +115,15 @@ def test_progress_reports_every_step_of_every_stage(engine: Engine) -> None:
     assert refining == [(0, 3), (1, 3), (2, 3), (3, 3)]
     stages = list(dict.fromkeys(e.stage for e in events))
     assert stages == [
+        "loading models",
         "encoding prompt",
-        "preparing denoising",
+        "applying LoRAs for denoising",
         "denoising",
-        "preparing refining",
+        "upsampling",
+        "applying LoRAs for refining",
         "refining",
-        "decoding",
+        "decoding video",
+        "decoding audio",
     ]
 
 
@@ -140,7 +179,7 @@ def test_fp8_keeps_transformer_weights_in_float8(tiny_weights: WeightSet, refere
     frames = frames_of(engine, REFERENCE)
     assert frames.shape == reference.shape
     dtypes = {p.dtype for p in engine.models.transformer(tiny_weights.dev, ()).parameters()}
-    assert torch.float8_e4m3fn in dtypes
+    assert dtypes == {torch.float8_e4m3fn, torch.float32}, "float8 linears, the rest in the CPU's float32"
     frames_of(engine, replace(REFERENCE, camera=CameraMotion.DOLLY_IN))  # LoRAs fuse into FP8 weights too
 
 
@@ -150,8 +189,8 @@ def test_offload_mode_gives_the_same_video(tiny_weights: WeightSet, reference: n
     assert np.array_equal(frames_of(engine, REFERENCE), reference)
 
 
-def test_tiled_decode(tiny_weights: WeightSet, reference: np.ndarray) -> None:
-    engine = Engine(tiny_weights, EngineOptions(tiled_decode=True))
+def test_vae_tiling(tiny_weights: WeightSet, reference: np.ndarray) -> None:
+    engine = Engine(tiny_weights, EngineOptions(vae_tiling=True))
     result = generate(engine, REFERENCE)
     assert result.frames is not None and result.frames.shape == reference.shape
 
@@ -163,3 +202,45 @@ def test_the_device_is_cuda_only_when_there_is_one(engine: Engine) -> None:
 
 def test_results_say_they_come_from_the_demo_weights(engine: Engine) -> None:
     assert generate(engine, REFERENCE).demo and engine.demo
+
+
+@pytest.mark.parametrize(
+    ("asked", "device", "expected"),
+    [
+        (ComputeDtype.AUTO, "cpu", ComputeDtype.FLOAT32),
+        (ComputeDtype.AUTO, "cuda", ComputeDtype.BFLOAT16),
+        (ComputeDtype.BFLOAT16, "cpu", ComputeDtype.BFLOAT16),
+        (ComputeDtype.FLOAT32, "cuda", ComputeDtype.FLOAT32),
+    ],
+)
+def test_the_compute_dtype_is_chosen_per_device(
+    asked: ComputeDtype, device: str, expected: ComputeDtype
+) -> None:
+    assert asked.on(device) is expected
+
+
+@pytest.mark.parametrize("fixture", ["engine", "bf16_engine"])
+def test_every_model_computes_in_the_engine_dtype(fixture: str, request: pytest.FixtureRequest) -> None:
+    """Transformer, Gemma and its connectors, both VAEs, the vocoder and the upsampler: all of them."""
+    engine: Engine = request.getfixturevalue(fixture)
+    expected = torch.float32 if fixture == "engine" else torch.bfloat16
+    assert engine.models.dtype == expected
+    image = np.full((64, 64, 3), 90, np.uint8)
+    unused = MediaRef.file(Path("unused"))  # the engine takes decoded inputs
+    first = ImageCondition(unused)
+    frames_of(
+        engine, text_request(task=Task.IMAGE_TO_VIDEO, first_frame=first), EngineInputs(first_image=image)
+    )
+    sound = EngineInputs(audio=np.zeros((2, 16_000), np.float32))
+    frames_of(engine, text_request(task=Task.AUDIO_TO_VIDEO, audio=unused), sound)
+    frames_of(
+        engine, text_request(sampling=Sampling(pipeline=Pipeline.TWO_STAGE, steps=2), width=128, height=128)
+    )
+    built = engine.models.built
+    assert {name.split(":")[0] for name in built} >= {
+        "transformer", "text_encoder", "embeddings_processor", "video_encoder", "video_decoder",
+        "audio_encoder", "audio_decoder", "vocoder", "upscaler",
+    }  # fmt: skip
+    for name, model in built.items():
+        floating = {p.dtype for p in model.parameters() if p.is_floating_point()}
+        assert floating == {expected}, (name, floating)

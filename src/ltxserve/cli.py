@@ -11,8 +11,10 @@ from typing import Annotated
 import typer
 
 from ltxserve import cli_server, media
+from ltxserve.cli_server import DeviceOption, DtypeOption, Fp8Option, OffloadOption
+from ltxserve.engine.options import EngineOptions
 from ltxserve.engine.progress import Progress as Step
-from ltxserve.engine.progress import ProgressCallback
+from ltxserve.engine.progress import ProgressCallback, StageClock
 from ltxserve.request import (
     AspectRatio,
     CameraMotion,
@@ -64,11 +66,9 @@ StepsOption = Annotated[int | None, typer.Option("--steps", help="Denoising step
 SeedOption = Annotated[int | None, typer.Option("--seed", help="Seed for a repeatable result.")]
 NegativeOption = Annotated[str | None, typer.Option("--negative-prompt", help="What to avoid.")]
 QualityOption = Annotated[media.Quality, typer.Option("--quality")]
-DeviceOption = Annotated[
-    str | None, typer.Option("--device", help="cuda, cuda:1, cpu (default: CUDA if present).")
+TimingsOption = Annotated[
+    bool, typer.Option("--timings", help="Print the seconds each stage took, as a JSON line.")
 ]
-Fp8Option = Annotated[bool, typer.Option("--fp8", help="Keep the transformer's weights in FP8.")]
-OffloadOption = Annotated[bool, typer.Option("--offload", help="Keep models in CPU memory between uses.")]
 CameraOption = Annotated[CameraMotion | None, typer.Option("--camera", help="A camera-motion LoRA.")]
 LoraOption = Annotated[
     list[str] | None, typer.Option("--lora", help="NAME_OR_PATH[:SCALE], repeatable.", show_default=False)
@@ -187,8 +187,10 @@ def generate(
     weights: WeightsOption = None,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
-    fp8: Fp8Option = False,
-    offload: OffloadOption = False,
+    dtype: DtypeOption = EngineOptions.dtype,
+    fp8: Fp8Option = EngineOptions.fp8,
+    offload: OffloadOption = EngineOptions.offload,
+    timings: TimingsOption = False,
 ) -> None:
     """Text-, image- or audio-to-video."""
     task = (
@@ -218,7 +220,8 @@ def generate(
             output=media.EncodeOptions(format=_format(output), quality=quality),
         )
 
-    _run(build, output, weights, data_dir, device, fp8, offload)
+    options = EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload)
+    _run(build, output, weights, data_dir, options, timings)
 
 
 @app.command()
@@ -241,8 +244,10 @@ def extend(
     weights: WeightsOption = None,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
-    fp8: Fp8Option = False,
-    offload: OffloadOption = False,
+    dtype: DtypeOption = EngineOptions.dtype,
+    fp8: Fp8Option = EngineOptions.fp8,
+    offload: OffloadOption = EngineOptions.offload,
+    timings: TimingsOption = False,
 ) -> None:
     """Extend VIDEO at its end or start; the output is the whole stitched video."""
 
@@ -264,7 +269,8 @@ def extend(
             output=media.EncodeOptions(format=_format(output), quality=quality),
         )
 
-    _run(build, output, weights, data_dir, device, fp8, offload)
+    options = EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload)
+    _run(build, output, weights, data_dir, options, timings)
 
 
 @app.command()
@@ -285,8 +291,10 @@ def retake(
     weights: WeightsOption = None,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
-    fp8: Fp8Option = False,
-    offload: OffloadOption = False,
+    dtype: DtypeOption = EngineOptions.dtype,
+    fp8: Fp8Option = EngineOptions.fp8,
+    offload: OffloadOption = EngineOptions.offload,
+    timings: TimingsOption = False,
 ) -> None:
     """Regenerate a time window of VIDEO (its video, its audio, or both); the rest stays as it was."""
 
@@ -303,7 +311,8 @@ def retake(
             output=media.EncodeOptions(format=_format(output), quality=quality),
         )
 
-    _run(build, output, weights, data_dir, device, fp8, offload)
+    options = EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload)
+    _run(build, output, weights, data_dir, options, timings)
 
 
 def _run(
@@ -311,12 +320,12 @@ def _run(
     output: Path,
     weights: Path | None,
     data_dir: Path | None,
-    device: str | None,
-    fp8: bool,
-    offload: bool,
+    options: EngineOptions,
+    timings: bool,
 ) -> None:
+    clock = StageClock()
+    clock.enter("starting")  # importing torch and ltx-core, finding the weights
     from ltxserve.engine.engine import Engine
-    from ltxserve.engine.models import EngineOptions
     from ltxserve.engine.tiny import ensure_tiny_weights
     from ltxserve.engine.weights import WeightsError, discover
     from ltxserve.render import render
@@ -332,9 +341,14 @@ def _run(
         raise fail(str(error).splitlines()[0]) from None
     if weight_set.demo:
         typer.echo(f"ltxserve: {DEMO_NOTICE}", err=True)
-    engine = Engine(weight_set, EngineOptions(device=device, fp8=fp8, offload=offload))
+    engine = Engine(weight_set, options)
     try:
-        with _progress_bar() as progress:
+        with _progress_bar() as bar:
+
+            def progress(step: Step) -> None:
+                clock(step)
+                bar(step)
+
             result = render(engine, request, output, progress=progress)
     except InvalidRequestError as error:
         raise fail(str(error)) from None
@@ -343,6 +357,7 @@ def _run(
     except KeyboardInterrupt:
         output.unlink(missing_ok=True)
         raise fail("interrupted") from None
+    seconds = clock.stop()
     video = result.info.video
     assert video is not None
     audio = f", audio {result.info.audio.sample_rate} Hz" if result.info.audio else ", no audio"
@@ -352,6 +367,8 @@ def _run(
         f"({float(video.duration):.3f} s){audio}"
     )
     typer.echo(json.dumps(result.notes))
+    if timings:
+        typer.echo(json.dumps({"seconds": {stage: round(value, 3) for stage, value in seconds.items()}}))
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ltxserve.engine.options import ComputeDtype, EngineOptions
 from ltxserve.settings import DEMO_NOTICE, Settings, WorkerSettings, default_data_dir
 
 if TYPE_CHECKING:
@@ -60,6 +61,10 @@ PollOption = Annotated[
 ]
 DeviceOption = Annotated[
     str | None, typer.Option("--device", help="cuda, cuda:1, cpu (default: CUDA if present).")
+]
+DtypeOption = Annotated[
+    ComputeDtype,
+    typer.Option("--dtype", help="What the models compute in (auto: bfloat16 on CUDA, float32 on CPU)."),
 ]
 Fp8Option = Annotated[bool, typer.Option("--fp8", help="Keep the transformer's weights in FP8.")]
 OffloadOption = Annotated[bool, typer.Option("--offload", help="Keep models in CPU memory between uses.")]
@@ -162,8 +167,9 @@ def serve(
         int, typer.Option("--max-unfinished", help="Queued and running jobs one key may have.", min=1)
     ] = Settings.max_unfinished_per_key,
     device: DeviceOption = None,
-    fp8: Fp8Option = False,
-    offload: OffloadOption = False,
+    dtype: DtypeOption = EngineOptions.dtype,
+    fp8: Fp8Option = EngineOptions.fp8,
+    offload: OffloadOption = EngineOptions.offload,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Start the HTTP API with embedded workers: SQLite, local files and the demo weights unless told
@@ -183,6 +189,7 @@ def serve(
         data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll,
         auth=not no_auth, public_url=public_url, url_lifetime=timedelta(hours=url_lifetime),
         sse_ping_seconds=sse_ping, max_unfinished_per_key=max_unfinished,
+        engine=EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload),
     )  # fmt: skip
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     weight_set = None
@@ -202,7 +209,7 @@ def serve(
         _first_key(KeyStore(database_engine))
     else:
         log.warning("--no-auth: every request is accepted without a key")
-    command = python_command("worker", *_worker_args(settings, device, fp8, offload, log_level))
+    command = python_command("worker", *_worker_args(settings, log_level))
     supervisor = WorkerSupervisor(command, workers, store)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -235,9 +242,7 @@ def _first_key(keys: "KeyStore") -> None:
     )
 
 
-def _worker_args(
-    settings: Settings, device: str | None, fp8: bool, offload: bool, log_level: str
-) -> list[str]:
+def _worker_args(settings: Settings, log_level: str) -> list[str]:
     """The options that give an embedded worker this server's settings."""
     args = ["--data-dir", str(settings.data_dir), "--database", settings.database_url,
             "--storage", settings.storage_url, "--lease", str(settings.worker.lease_seconds),
@@ -250,11 +255,13 @@ def _worker_args(
         args += ["--allow-fetch", host]
     for (host, port), (address, target) in settings.fetch.connect_to.items():
         args += ["--connect-to", f"{host}:{port}:{address}:{target}"]
-    if device:
-        args += ["--device", device]
-    if fp8:
+    engine = settings.engine
+    if engine.device:
+        args += ["--device", engine.device]
+    args += ["--dtype", engine.dtype.value]
+    if engine.fp8:
         args.append("--fp8")
-    if offload:
+    if engine.offload:
         args.append("--offload")
     return args
 
@@ -269,26 +276,27 @@ def worker(
     lease: LeaseOption = WorkerSettings.lease_seconds,
     poll: PollOption = WorkerSettings.poll_seconds,
     device: DeviceOption = None,
-    fp8: Fp8Option = False,
-    offload: OffloadOption = False,
+    dtype: DtypeOption = EngineOptions.dtype,
+    fp8: Fp8Option = EngineOptions.fp8,
+    offload: OffloadOption = EngineOptions.offload,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Run jobs from the queue on one GPU (start one per GPU, on any machine sharing the database and
     storage). SIGTERM hands the running job back to the queue."""
     from ltxserve.database import open_database, shared_secret
-    from ltxserve.engine.models import EngineOptions
     from ltxserve.inputs import Fetcher, InputResolver
     from ltxserve.jobs.store import JobStore
     from ltxserve.jobs.worker import EngineRenderer, Worker
     from ltxserve.storage import open_storage
 
     _configure_logging(log_level)
-    settings = _settings(data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll)
+    settings = _settings(
+        data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll,
+        engine=EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload),
+    )  # fmt: skip
     database_engine = open_database(settings.database_url)
     storage_store = open_storage(settings.storage_url, shared_secret(database_engine, "url_signing"))
-    renderer = EngineRenderer.load(
-        _weights_dir(settings), EngineOptions(device=device, fp8=fp8, offload=offload), settings.media
-    )
+    renderer = EngineRenderer.load(_weights_dir(settings), settings.engine, settings.media)
     running = Worker(
         JobStore(database_engine),
         storage_store,

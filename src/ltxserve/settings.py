@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from ltxserve.engine.options import EngineOptions
 from ltxserve.inputs import FetchPolicy
 from ltxserve.media.limits import MediaLimits
 
@@ -51,6 +52,8 @@ class Settings:
     """How long POST /api/ai/videos/generate waits for its result."""
     sse_ping_seconds: float = 15.0
     worker: WorkerSettings = WorkerSettings()
+    engine: EngineOptions = EngineOptions()
+    """How each worker runs its models (device, compute dtype, FP8, offload)."""
 
     @property
     def database_url(self) -> str:

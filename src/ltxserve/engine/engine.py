@@ -12,12 +12,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from ltx_core.components.guiders import MultiModalGuiderParams
-from ltx_pipelines.utils.constants import DEFAULT_NEGATIVE_PROMPT
 
 from ltxserve.engine.conditioning import compress_like_video, crop_to, pad_to
-from ltxserve.engine.generation import MODEL_AUDIO_RATE, Conditioning, Decoded, ImagePin, Stage, generate_clip
-from ltxserve.engine.knobs import StagePlan, stage_plans
-from ltxserve.engine.models import EngineOptions, ResidentModels
+from ltxserve.engine.generation import (
+    MODEL_AUDIO_RATE,
+    Conditioning,
+    Decoded,
+    ImagePin,
+    Stage,
+    generate_clip,
+    load_models,
+)
+from ltxserve.engine.knobs import DEFAULT_NEGATIVE_PROMPT, StagePlan, stage_plans
+from ltxserve.engine.models import ResidentModels
+from ltxserve.engine.options import EngineOptions
 from ltxserve.engine.planning import (
     ClipPlan,
     ExtendPlan,
@@ -132,7 +140,10 @@ class Engine:
 
         stages = self._stages(request)
         seed = request.seed if request.seed is not None else random.randrange(SEED_RANGE)
+        conditioning = self._conditioning(request, plan, inputs)
         with self._lock, torch.inference_mode():
+            report("loading models", 0, 1)
+            load_models(self.models, conditioning, stages)
             report("encoding prompt", 0, 1)
             checkpoint = stages[0].checkpoint
             prompt = self.models.encode_prompt(request.prompt, checkpoint)
@@ -141,7 +152,6 @@ class Engine:
                 text = request.negative_prompt
                 negative_text = text if text is not None else DEFAULT_NEGATIVE_PROMPT
                 negative = self.models.encode_prompt(negative_text, checkpoint)
-            conditioning = self._conditioning(request, plan, inputs)
             decoded = generate_clip(
                 self.models, plan.clip, conditioning, stages, prompt, negative, seed, report
             )

@@ -20,7 +20,8 @@ from ltx_core.types import Audio, AudioLatentShape, LatentState, VideoLatentShap
 
 from ltxserve.engine.conditioning import HeldReference, to_model_pixels
 from ltxserve.engine.knobs import LoraSpec
-from ltxserve.engine.models import DTYPE, ResidentModels
+from ltxserve.engine.models import ResidentModels
+from ltxserve.engine.options import UNTILED_PIXEL_FRAMES
 from ltxserve.engine.planning import ClipPlan, Size
 from ltxserve.engine.sampling import Denoiser, GuidedDenoiser, denoise, plain_denoiser
 
@@ -87,11 +88,11 @@ def generate_clip(
     noiser = GaussianNoiser(generator=generator)
     audio_reference = None
     if conditioning.audio is not None:
+        report("encoding audio", 0, 1)
         audio_reference = _encode_audio(models, checkpoint, conditioning.audio, clip)
     video_latent: torch.Tensor | None = None
     audio_latent: torch.Tensor | None = None
     for index, (size, stage) in enumerate(zip(clip.stages, stages, strict=True)):
-        report(f"preparing {stage.name}", 0, 1)
         shape = VideoPixelShape(
             batch=1, frames=clip.frames, width=size.width, height=size.height, fps=float(clip.fps)
         )
@@ -103,7 +104,7 @@ def generate_clip(
         audio_tools = AudioLatentTools(
             AudioPatchifier(patch_size=1), AudioLatentShape.from_video_pixel_shape(shape)
         )
-        video_items = _video_items(models, checkpoint, clip, conditioning, size)
+        video_items = _video_items(models, checkpoint, clip, conditioning, size, report)
         audio_items: list[ConditioningItem] = []
         if audio_reference is not None:
             audio_items.append(HeldReference(audio_reference, clip.audio_mask))
@@ -112,14 +113,16 @@ def generate_clip(
             initial_video, noise_scale = None, 1.0
         else:
             assert video_latent is not None
+            report("upsampling", 0, 1)
             encoder, upscaler = models.video_encoder(checkpoint), models.upscaler()
             with models.running(encoder, upscaler):
                 initial_video = upsample_video(
                     latent=video_latent[:1], video_encoder=encoder, upsampler=upscaler
                 )
             noise_scale = sigmas[0]  # type: ignore[assignment]  # a 0-d tensor, as ltx-pipelines passes it
-        video_state = noiser(_initial(video_tools, video_items, initial_video, device), noise_scale)
-        audio_state = noiser(_initial(audio_tools, audio_items, audio_latent, device), noise_scale)
+        video_state = noiser(_initial(video_tools, video_items, initial_video, models), noise_scale)
+        audio_state = noiser(_initial(audio_tools, audio_items, audio_latent, models), noise_scale)
+        report(f"applying LoRAs for {stage.name}", 0, 1)
         transformer = models.transformer(stage.checkpoint, stage.loras)
         denoiser = _denoiser(transformer, stage, prompt, negative)
         with models.running(transformer):
@@ -137,32 +140,59 @@ def generate_clip(
     return _decode(models, checkpoint, video_latent, audio_latent, generator, report)
 
 
+def load_models(models: ResidentModels, conditioning: Conditioning, stages: list[Stage]) -> None:
+    """Build every model `generate_clip` will use, so that its stages only compute. Models are built
+    once per process: after the first request this is a lookup."""
+    checkpoint = stages[0].checkpoint
+    models.text_encoder()
+    models.embeddings_processor(checkpoint)
+    for stage in stages:
+        models.build_transformer(stage.checkpoint)
+    if conditioning.video is not None or conditioning.images or len(stages) > 1:
+        models.video_encoder(checkpoint)
+    if len(stages) > 1:
+        models.upscaler()
+    if conditioning.audio is not None:
+        models.audio_encoder(checkpoint)
+    models.video_decoder(checkpoint)
+    models.audio_decoder(checkpoint)
+    models.vocoder(checkpoint)
+
+
 def _reporter(report: Report, name: str, total: int) -> Callable[[int], None]:
     return lambda step: report(name, step, total)
 
 
 def _initial(
-    tools: LatentTools, items: list[ConditioningItem], latent: torch.Tensor | None, device: torch.device
+    tools: LatentTools, items: list[ConditioningItem], latent: torch.Tensor | None, models: ResidentModels
 ) -> LatentState:
-    state = tools.create_initial_state(device, DTYPE, latent)
+    state = tools.create_initial_state(models.device, models.dtype, latent)
     for item in items:
         state = item.apply_to(latent_state=state, latent_tools=tools)
     return state
 
 
 def _video_items(
-    models: ResidentModels, checkpoint: Path, clip: ClipPlan, conditioning: Conditioning, size: Size
+    models: ResidentModels,
+    checkpoint: Path,
+    clip: ClipPlan,
+    conditioning: Conditioning,
+    size: Size,
+    report: Report,
 ) -> list[ConditioningItem]:
     items: list[ConditioningItem] = []
     if conditioning.video is None and not conditioning.images:
         return items
+    report("encoding video", 0, 1)
     encoder = models.video_encoder(checkpoint)
     with models.running(encoder):
         if conditioning.video is not None:
-            pixels = to_model_pixels(conditioning.video, size, models.device, DTYPE)
-            items.append(HeldReference(encoder(pixels), clip.video_mask))
+            pixels = to_model_pixels(conditioning.video, size, models.device, models.dtype)
+            tiling = _tiling(models, pixels.shape[2], size)
+            latent = encoder(pixels) if tiling is None else encoder.tiled_encode(pixels, tiling)
+            items.append(HeldReference(latent, clip.video_mask))
         for pin in conditioning.images:
-            latent = encoder(to_model_pixels(pin.pixels[None], size, models.device, DTYPE))
+            latent = encoder(to_model_pixels(pin.pixels[None], size, models.device, models.dtype))
             if pin.frame == 0:
                 items.append(VideoConditionByLatentIndex(latent=latent, strength=pin.strength, latent_idx=0))
             else:
@@ -174,14 +204,21 @@ def _video_items(
     return items
 
 
+def _tiling(models: ResidentModels, pixel_frames: int, size: Size) -> TilingConfig | None:
+    """Tiles for the VAE, as the options say; by default only above `UNTILED_PIXEL_FRAMES`."""
+    tiled = models.options.vae_tiling
+    if tiled is None:
+        tiled = pixel_frames * size.width * size.height > UNTILED_PIXEL_FRAMES
+    return TilingConfig.default() if tiled else None
+
+
 def _encode_audio(
     models: ResidentModels, checkpoint: Path, samples: np.ndarray, clip: ClipPlan
 ) -> torch.Tensor:
     """The reference audio's latent, trimmed or zero-padded to the clip's audio latent count."""
     encoder = models.audio_encoder(checkpoint)
-    waveform = (
-        torch.from_numpy(np.ascontiguousarray(samples)).unsqueeze(0).to(device=models.device, dtype=DTYPE)
-    )
+    waveform = torch.from_numpy(np.ascontiguousarray(samples)).unsqueeze(0)
+    waveform = waveform.to(device=models.device, dtype=models.dtype)
     with models.running(encoder):
         latent = encode_audio(Audio(waveform=waveform, sampling_rate=MODEL_AUDIO_RATE), encoder, None)
     wanted = len(clip.audio_mask)
@@ -226,17 +263,17 @@ def _decode(
     generator: torch.Generator,
     report: Report,
 ) -> Decoded:
-    report("decoding", 0, 2)
+    report("decoding video", 0, 1)
     decoder = models.video_decoder(checkpoint)
-    tiling = TilingConfig.default() if models.options.tiled_decode else None
+    _, _, latent_frames, height, width = video_latent.shape
+    tiling = _tiling(models, (latent_frames - 1) * 8 + 1, Size(width * 32, height * 32))
     with models.running(decoder):
         chunks = [chunk.cpu() for chunk in decode_video(video_latent, decoder, tiling, generator)]
     frames = torch.cat(chunks).numpy()
-    report("decoding", 1, 2)
+    report("decoding audio", 0, 1)
     audio_decoder, vocoder = models.audio_decoder(checkpoint), models.vocoder(checkpoint)
     with models.running(audio_decoder, vocoder):
         audio = decode_audio(audio_latent, audio_decoder, vocoder)
-    report("decoding", 2, 2)
     samples = audio.waveform.float().cpu().numpy().astype(np.float32)
     return Decoded(
         frames=frames, audio=samples.reshape(-1, samples.shape[-1]), sample_rate=audio.sampling_rate

@@ -14,6 +14,21 @@ DEFAULT_STEPS = 30
 """LTX-2.3's default for the guided dev model."""
 DEFAULT_VIDEO_GUIDANCE = Guidance(cfg=3.0, stg=1.0, rescale=0.7, modality=3.0, skip_step=0)
 DEFAULT_AUDIO_GUIDANCE = Guidance(cfg=7.0, stg=1.0, rescale=0.7, modality=3.0, skip_step=0)
+DEFAULT_NEGATIVE_PROMPT = (
+    "blurry, out of focus, overexposed, underexposed, low contrast, washed out colors, excessive "
+    "noise, grainy texture, poor lighting, flickering, motion blur, distorted proportions, unnatural "
+    "skin tones, deformed facial features, asymmetrical face, missing facial features, extra limbs, "
+    "disfigured hands, wrong hand count, artifacts around text, inconsistent perspective, camera "
+    "shake, incorrect depth of field, background too sharp, background clutter, distracting "
+    "reflections, harsh shadows, inconsistent lighting direction, color banding, cartoonish "
+    "rendering, 3D CGI look, unrealistic materials, uncanny valley effect, incorrect ethnicity, "
+    "wrong gender, exaggerated expressions, wrong gaze direction, mismatched lip sync, silent or "
+    "muted audio, distorted voice, robotic voice, echo, background noise, off-sync audio, incorrect "
+    "dialogue, added dialogue, repetitive speech, jittery movement, awkward pauses, incorrect "
+    "timing, unnatural transitions, inconsistent framing, tilted camera, flat lighting, inconsistent "
+    "tone, cinematic oversaturation, stylized filters, or AI artifacts."
+)
+"""LTX-2.3's default negative prompt (ltx-pipelines' constant; a test holds the two equal)."""
 DEFAULT_DISTILLED_LORA_SCALES = (0.0, 1.0)
 """The official two-stage pipeline: no distilled LoRA in the guided pass, full strength refining."""
 DISTILLED_SIGMAS = (1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0)

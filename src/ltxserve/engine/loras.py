@@ -3,7 +3,8 @@
 ltx-core fuses LoRAs while building a model, which would mean rebuilding the 22B transformer from
 disk for every change of camera LoRA, user LoRA or distilled-LoRA strength. Here the model is built
 once; before a pass, the weights a new LoRA set touches are computed with ltx-core's own
-`apply_loras` (so the numbers are those of a fresh build) and copied in. The untouched originals of
+`apply_loras` for bfloat16 and float8 weights (so the numbers are those of a fresh build), or as
+weight + Σ strength · B·A in float32, and copied in. The untouched originals of
 every changed weight are kept in CPU memory and copied back before the next set is applied.
 """
 
@@ -22,6 +23,8 @@ from ltxserve.engine.knobs import LoraSpec, check_fits
 from ltxserve.engine.weights import WeightsError
 
 _A, _B = ".lora_A.weight", ".lora_B.weight"
+_LTX_CORE_FUSES = (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2)
+"""The weight dtypes ltx-core's `apply_loras` accepts; the engine's float32 (CPU) is fused here."""
 
 
 class LoraFusion:
@@ -75,11 +78,13 @@ class LoraFusion:
                 parameter = self._parameters[key]
                 self._originals[key] = parameter.detach().to("cpu", copy=True)
                 # One weight at a time keeps the extra memory to a single layer.
-                base = StateDict(
-                    {key: parameter.detach()}, parameter.device, parameter.nbytes, {parameter.dtype}
-                )
-                fused = apply_loras(base, files).sd[key]
-                parameter.copy_(fused)
+                if parameter.dtype in _LTX_CORE_FUSES:
+                    base = StateDict(
+                        {key: parameter.detach()}, parameter.device, parameter.nbytes, {parameter.dtype}
+                    )
+                    parameter.copy_(apply_loras(base, files).sd[key])
+                else:
+                    parameter.add_(_delta(key, files, parameter))
 
     def _load(self, path: Path) -> StateDict:
         if path not in self._files:
@@ -94,3 +99,15 @@ class LoraFusion:
                 raise WeightsError(f"{path.name} is incomplete: {incomplete[0]} has no lora_B")
             self._files[path] = state
         return self._files[path]
+
+
+def _delta(key: str, files: list[LoraStateDictWithStrength], parameter: torch.Tensor) -> torch.Tensor:
+    """Σ strength · B·A over the LoRAs that touch `key`, in the weight's own dtype and device."""
+    prefix = key.removesuffix(".weight")
+    delta = torch.zeros_like(parameter)
+    for file in files:
+        down, up = file.state_dict.sd.get(prefix + _A), file.state_dict.sd.get(prefix + _B)
+        if down is not None and up is not None:
+            like = {"device": parameter.device, "dtype": parameter.dtype}
+            delta += torch.matmul(up.to(**like) * file.strength, down.to(**like))
+    return delta

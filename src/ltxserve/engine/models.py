@@ -4,6 +4,9 @@ The official pipelines rebuild every model from disk on every call (tens of seco
 each is built on first use and stays. Builders, key maps and configurators are ltx-core's, wired the
 way ltx-pipelines' ModelLedger wires them, so the weights are the same tensors.
 
+Every model computes in one dtype, chosen per device (`options.ComputeDtype`): bfloat16 on CUDA,
+float32 on CPU, or what the options ask for. The weights are cast to it as each model is built.
+
 Memory modes: by default everything stays on the device. With `offload`, models live in CPU memory
 and each is moved to the device only while it runs (small GPUs; still never reloaded from disk).
 `fp8` stores the transformer's linear weights as float8 (ltx-core's fp8-cast policy), halving it.
@@ -14,7 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,22 +53,12 @@ from ltx_core.text_encoders.gemma.embeddings_processor import EmbeddingsProcesso
 from ltxserve.engine.gemma import gemma_architecture, read_gemma_config
 from ltxserve.engine.knobs import LoraSpec
 from ltxserve.engine.loras import LoraFusion
+from ltxserve.engine.options import ComputeDtype, EngineOptions
 from ltxserve.engine.weights import WeightSet
 
 Module = TypeVar("Module", bound=torch.nn.Module)
-DTYPE = torch.bfloat16  # the dtype LTX-2.3 was trained and is released in
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    device: str | None = None
-    """"cuda", "cuda:1", "cpu"; None picks CUDA when present."""
-    fp8: bool = False
-    offload: bool = False
-    tiled_decode: bool = False
-    """Decode video in overlapping tiles: lower peak memory at high resolution, slightly slower."""
-    prompt_cache: int = 16
-    """Encoded prompts kept (the negative prompt is nearly always the same)."""
+FLOAT8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
+TORCH_DTYPES = {ComputeDtype.FLOAT32: torch.float32, ComputeDtype.BFLOAT16: torch.bfloat16}
 
 
 @contextmanager
@@ -90,9 +83,10 @@ class ResidentModels:
         self.weights = weights
         self.options = options
         self.device = pick_device(options.device)
+        self.dtype = TORCH_DTYPES[options.dtype.on(self.device.type)]
         self._home = torch.device("cpu") if options.offload else self.device
         self._built: dict[str, torch.nn.Module] = {}
-        self._fusions: dict[str, LoraFusion] = {}
+        self._fusions: dict[Path, LoraFusion] = {}
         self._prompts: OrderedDict[tuple[str, Path], EmbeddingsProcessorOutput] = OrderedDict()
         self._lock = threading.RLock()
         self._gemma = read_gemma_config(weights.gemma) if weights.gemma else {}
@@ -114,7 +108,7 @@ class ResidentModels:
             model_sd_ops=sd_ops,
             **extra,
         )
-        return builder.build(device=self._home, dtype=DTYPE).to(self._home)
+        return builder.build(device=self._home, dtype=self.dtype).to(self._home)
 
     # The VAEs, vocoder and text connectors are read from the checkpoint being run (dev and distilled
     # each carry their own copy).
@@ -175,9 +169,8 @@ class ResidentModels:
 
         return self._resident(f"embeddings_processor:{checkpoint}", build)
 
-    def transformer(self, checkpoint: Path, loras: tuple[LoraSpec, ...]) -> X0Model:
-        """The transformer of `checkpoint` with exactly `loras` fused in."""
-        name = f"transformer:{checkpoint}"
+    def build_transformer(self, checkpoint: Path) -> X0Model:
+        """The transformer of `checkpoint`, with whatever LoRAs it last had fused in."""
 
         def build() -> X0Model:
             builder = SingleGPUModelBuilder(
@@ -186,7 +179,7 @@ class ResidentModels:
                 model_sd_ops=LTXV_MODEL_COMFY_RENAMING_MAP,
             )
             if not self.options.fp8:
-                return X0Model(builder.build(device=self._home, dtype=DTYPE)).to(self._home)
+                return X0Model(builder.build(device=self._home, dtype=self.dtype)).to(self._home)
             policy = QuantizationPolicy.fp8_cast()
             assert policy.sd_ops is not None and builder.model_sd_ops is not None
             builder = replace(
@@ -197,13 +190,25 @@ class ResidentModels:
                     mapping=(*builder.model_sd_ops.mapping, *policy.sd_ops.mapping),
                 ),
             )
-            return X0Model(builder.build(device=self._home)).to(self._home)
+            model = builder.build(device=self._home)
+            # The float8 linear weights stay float8 (they are cast to the input's dtype as they run);
+            # everything else computes in the engine's dtype.
+            for parameter in model.parameters():
+                if parameter.dtype not in FLOAT8_DTYPES:
+                    parameter.data = parameter.data.to(self.dtype)
+            return X0Model(model).to(self._home)
 
         with self._lock:
-            model: X0Model = self._resident(name, build)
-            if name not in self._fusions:
-                self._fusions[name] = LoraFusion(model.velocity_model)
-            self._fusions[name].apply(loras)
+            model: X0Model = self._resident(f"transformer:{checkpoint}", build)
+            if checkpoint not in self._fusions:
+                self._fusions[checkpoint] = LoraFusion(model.velocity_model)
+            return model
+
+    def transformer(self, checkpoint: Path, loras: tuple[LoraSpec, ...]) -> X0Model:
+        """The transformer of `checkpoint` with exactly `loras` fused in."""
+        with self._lock:
+            model = self.build_transformer(checkpoint)
+            self._fusions[checkpoint].apply(loras)
             return model
 
     # --- running -------------------------------------------------------------------------------
@@ -242,5 +247,6 @@ class ResidentModels:
             return encoded
 
     @property
-    def built(self) -> list[str]:
-        return sorted(self._built)
+    def built(self) -> dict[str, torch.nn.Module]:
+        """Every model built so far, by name."""
+        return dict(sorted(self._built.items()))

@@ -1,6 +1,7 @@
 """Progress reports and cancellation, shared by the engine and whoever drives it (no torch here)."""
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,3 +30,31 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+class StageClock:
+    """Wall seconds per stage, read off the progress reports: a stage lasts from its first report
+    until a report of another stage (or `stop`); a stage entered again adds to its total."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._stage: str | None = None
+        self._since = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        self.enter(progress.stage)
+
+    def enter(self, stage: str) -> None:
+        if stage != self._stage:
+            now = time.perf_counter()
+            self._close(now)
+            self._stage, self._since = stage, now
+
+    def stop(self) -> dict[str, float]:
+        self._close(time.perf_counter())
+        self._stage = None
+        return dict(self.seconds)
+
+    def _close(self, now: float) -> None:
+        if self._stage is not None:
+            self.seconds[self._stage] = self.seconds.get(self._stage, 0.0) + now - self._since

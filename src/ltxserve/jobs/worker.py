@@ -29,7 +29,7 @@ from ltxserve.storage import Storage
 
 if TYPE_CHECKING:
     from ltxserve.engine.engine import Engine
-    from ltxserve.engine.models import EngineOptions
+    from ltxserve.engine.options import EngineOptions
 
 log = logging.getLogger("ltxserve.worker")
 
