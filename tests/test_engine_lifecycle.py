@@ -244,3 +244,18 @@ def test_every_model_computes_in_the_engine_dtype(fixture: str, request: pytest.
     for name, model in built.items():
         floating = {p.dtype for p in model.parameters() if p.is_floating_point()}
         assert floating == {expected}, (name, floating)
+
+
+def test_the_encoder_runs_in_tiles_only_above_its_limit(engine: Engine, tiny_weights: WeightSet) -> None:
+    from ltxserve.engine.generation import encoder_tiling
+    from ltxserve.engine.options import UNTILED_PIXEL_FRAMES
+    from ltxserve.engine.planning import Size
+
+    limit = Size(1280, 736)
+    assert limit.width * limit.height * 121 == UNTILED_PIXEL_FRAMES
+    assert encoder_tiling(engine.models, 121, limit) is None
+    assert encoder_tiling(engine.models, 129, limit) is not None
+    always = Engine(tiny_weights, EngineOptions(vae_tiling=True)).models
+    never = Engine(tiny_weights, EngineOptions(vae_tiling=False)).models
+    assert encoder_tiling(always, 9, Size(64, 64)) is not None
+    assert encoder_tiling(never, 1001, Size(3840, 2176)) is None

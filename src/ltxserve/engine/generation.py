@@ -188,7 +188,7 @@ def _video_items(
     with models.running(encoder):
         if conditioning.video is not None:
             pixels = to_model_pixels(conditioning.video, size, models.device, models.dtype)
-            tiling = _tiling(models, pixels.shape[2], size)
+            tiling = encoder_tiling(models, pixels.shape[2], size)
             latent = encoder(pixels) if tiling is None else encoder.tiled_encode(pixels, tiling)
             items.append(HeldReference(latent, clip.video_mask))
         for pin in conditioning.images:
@@ -204,8 +204,8 @@ def _video_items(
     return items
 
 
-def _tiling(models: ResidentModels, pixel_frames: int, size: Size) -> TilingConfig | None:
-    """Tiles for the VAE, as the options say; by default only above `UNTILED_PIXEL_FRAMES`."""
+def encoder_tiling(models: ResidentModels, pixel_frames: int, size: Size) -> TilingConfig | None:
+    """Tiles for the VAE encoder, as the options say; by default only above `UNTILED_PIXEL_FRAMES`."""
     tiled = models.options.vae_tiling
     if tiled is None:
         tiled = pixel_frames * size.width * size.height > UNTILED_PIXEL_FRAMES
@@ -265,8 +265,7 @@ def _decode(
 ) -> Decoded:
     report("decoding video", 0, 1)
     decoder = models.video_decoder(checkpoint)
-    _, _, latent_frames, height, width = video_latent.shape
-    tiling = _tiling(models, (latent_frames - 1) * 8 + 1, Size(width * 32, height * 32))
+    tiling = TilingConfig.default() if models.options.vae_tiling else None
     with models.running(decoder):
         chunks = [chunk.cpu() for chunk in decode_video(video_latent, decoder, tiling, generator)]
     frames = torch.cat(chunks).numpy()
