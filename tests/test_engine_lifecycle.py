@@ -10,11 +10,19 @@ import torch
 from ltx_core.loader import SingleGPUModelBuilder
 from ltx_core.model.transformer import LTXV_MODEL_COMFY_RENAMING_MAP, LTXModelConfigurator
 
-from ltxserve.engine.engine import Engine, EngineInputs
+from ltxserve.engine.engine import Engine, EngineInputs, EngineResult
 from ltxserve.engine.options import ComputeDtype, EngineOptions
 from ltxserve.engine.progress import CancelledError, CancelToken, Progress
 from ltxserve.engine.weights import WeightSet
-from ltxserve.request import CameraMotion, ImageCondition, MediaRef, Pipeline, Sampling, Task
+from ltxserve.request import (
+    CameraMotion,
+    GenerationRequest,
+    ImageCondition,
+    MediaRef,
+    Pipeline,
+    Sampling,
+    Task,
+)
 from tests.engine_support import FAST, frames_of, generate, text_request
 
 REFERENCE = text_request(seed=11, sampling=replace(FAST, steps=4))
@@ -125,6 +133,21 @@ def test_progress_reports_every_step_of_every_stage(engine: Engine) -> None:
         "decoding video",
         "decoding audio",
     ]
+
+
+def test_sound_is_decoded_only_when_the_result_keeps_it(engine: Engine) -> None:
+    def run(request: GenerationRequest) -> tuple[EngineResult, list[str]]:
+        events: list[Progress] = []
+        result = engine.run(request, engine.plan(request), EngineInputs(), progress=events.append)
+        return result, [event.stage for event in events]
+
+    with_sound, stages = run(text_request())
+    assert with_sound.audio is not None and "decoding audio" in stages
+    silent, stages = run(text_request(generate_audio=False))
+    assert silent.audio is None and "decoding audio" not in stages
+    assert silent.sample_rate == with_sound.sample_rate
+    assert with_sound.frames is not None and silent.frames is not None
+    assert np.array_equal(silent.frames, with_sound.frames)
 
 
 def test_it_runs_in_inference_mode(engine: Engine) -> None:

@@ -153,7 +153,15 @@ class Engine:
                 negative_text = text if text is not None else DEFAULT_NEGATIVE_PROMPT
                 negative = self.models.encode_prompt(negative_text, checkpoint)
             decoded = generate_clip(
-                self.models, plan.clip, conditioning, stages, prompt, negative, seed, report
+                self.models,
+                plan.clip,
+                conditioning,
+                stages,
+                prompt,
+                negative,
+                seed,
+                report,
+                decode_sound=_keeps_generated_sound(request, plan, inputs),
             )
             return self._result(request, plan, inputs, decoded, seed)
 
@@ -177,24 +185,26 @@ class Engine:
         def frames_between(start: int, stop: int, size: tuple[int, int]) -> np.ndarray:
             return crop_to(decoded.frames[start:stop], *size)
 
-        def audio_between(start: int, count: int) -> np.ndarray:
-            segment = decoded.audio[:, start : start + count]
+        def audio_between(sound: np.ndarray, start: int, count: int) -> np.ndarray:
+            segment = sound[:, start : start + count]
             return np.pad(segment, ((0, 0), (0, count - segment.shape[1])))
 
         if isinstance(plan, GenerationPlan):
             size = (plan.output_size.width, plan.output_size.height)
             frames = frames_between(0, plan.output_frames, size)
             audio = None
-            if request.generate_audio and request.task is not Task.AUDIO_TO_VIDEO:
-                audio = audio_between(0, samples_for(plan.output_frames, fps, rate))
+            if decoded.audio is not None:
+                audio = audio_between(decoded.audio, 0, samples_for(plan.output_frames, fps, rate))
             return EngineResult(frames, audio, rate, seed, self.demo)
         source = _need_array(inputs.video, "video")
         size = (source.shape[2], source.shape[1])
         if isinstance(plan, ExtendPlan):
             start, stop = plan.kept
             audio = None
-            if inputs.video_audio is not None and request.generate_audio:
-                audio = audio_between(sample_at(start, fps, rate), samples_for(stop - start, fps, rate))
+            if decoded.audio is not None:
+                audio = audio_between(
+                    decoded.audio, sample_at(start, fps, rate), samples_for(stop - start, fps, rate)
+                )
             return EngineResult(frames_between(start, stop, size), audio, rate, seed, self.demo)
         window_frames = None
         if plan.window is not None:
@@ -202,11 +212,21 @@ class Engine:
                 plan.window.start - plan.clip_start, plan.window.stop - plan.clip_start, size
             )
         audio = None
-        if plan.audio_window is not None:
+        if plan.audio_window is not None and decoded.audio is not None:
             offset = plan.clip_start / fps
             first = round((plan.audio_window[0] - offset) * rate)
-            audio = audio_between(first, round((plan.audio_window[1] - offset) * rate) - first)
+            audio = audio_between(decoded.audio, first, round((plan.audio_window[1] - offset) * rate) - first)
         return EngineResult(window_frames, audio, rate, seed, self.demo)
+
+
+def _keeps_generated_sound(request: GenerationRequest, plan: Plan, inputs: EngineInputs) -> bool:
+    """Whether the result carries the sound the model made: not for audio-to-video (the user's
+    track is the sound), a silent source's extend, a video-only retake, or `generate_audio` off."""
+    if isinstance(plan, GenerationPlan):
+        return request.generate_audio and request.task is not Task.AUDIO_TO_VIDEO
+    if isinstance(plan, ExtendPlan):
+        return request.generate_audio and inputs.video_audio is not None
+    return plan.audio_window is not None
 
 
 def _generation_conditioning(

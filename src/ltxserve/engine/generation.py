@@ -67,8 +67,8 @@ Report = Callable[[str, int, int], None]
 class Decoded:
     frames: np.ndarray
     """uint8 (frames, H, W, 3) at the model size."""
-    audio: np.ndarray
-    """float32 (2, samples) at `sample_rate`."""
+    audio: np.ndarray | None
+    """float32 (2, samples) at `sample_rate`; None when the request keeps no generated sound."""
     sample_rate: int
 
 
@@ -81,7 +81,10 @@ def generate_clip(
     negative: EmbeddingsProcessorOutput | None,
     seed: int,
     report: Report,
+    decode_sound: bool = True,
 ) -> Decoded:
+    """Denoise every stage and decode. The audio latent is always denoised (video and sound are one
+    joint model), but turned into a waveform only when `decode_sound` says the result keeps it."""
     device = models.device
     checkpoint = stages[0].checkpoint
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -137,7 +140,9 @@ def generate_clip(
         video_latent = video_tools.unpatchify(video_tools.clear_conditioning(video_state)).latent
         audio_latent = audio_tools.unpatchify(audio_tools.clear_conditioning(audio_state)).latent
     assert video_latent is not None and audio_latent is not None
-    return _decode(models, checkpoint, video_latent, audio_latent, generator, report)
+    return _decode(
+        models, checkpoint, video_latent, audio_latent if decode_sound else None, generator, report
+    )
 
 
 def load_models(models: ResidentModels, conditioning: Conditioning, stages: list[Stage]) -> None:
@@ -259,7 +264,7 @@ def _decode(
     models: ResidentModels,
     checkpoint: Path,
     video_latent: torch.Tensor,
-    audio_latent: torch.Tensor,
+    audio_latent: torch.Tensor | None,
     generator: torch.Generator,
     report: Report,
 ) -> Decoded:
@@ -269,8 +274,11 @@ def _decode(
     with models.running(decoder):
         chunks = [chunk.cpu() for chunk in decode_video(video_latent, decoder, tiling, generator)]
     frames = torch.cat(chunks).numpy()
+    vocoder = models.vocoder(checkpoint)
+    if audio_latent is None:
+        return Decoded(frames=frames, audio=None, sample_rate=vocoder.output_sampling_rate)
     report("decoding audio", 0, 1)
-    audio_decoder, vocoder = models.audio_decoder(checkpoint), models.vocoder(checkpoint)
+    audio_decoder = models.audio_decoder(checkpoint)
     with models.running(audio_decoder, vocoder):
         audio = decode_audio(audio_latent, audio_decoder, vocoder)
     samples = audio.waveform.float().cpu().numpy().astype(np.float32)
