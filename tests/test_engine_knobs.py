@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from ltxserve.engine.check import check
 from ltxserve.engine.engine import Engine
 from ltxserve.engine.weights import WeightSet, discover
 from ltxserve.request import (
@@ -108,9 +109,12 @@ def test_distilled_lora_scales_change_the_two_stage_result(engine: Engine) -> No
 
 
 def refused(engine: Engine, field: str, match: str, **changes: object) -> None:
-    with pytest.raises(InvalidRequestError, match=match) as raised:
-        engine.plan(replace(BASE, **changes))  # type: ignore[arg-type]
-    assert raised.value.field == field
+    """Refused by the engine, and alike by the torch-free check the API runs at submit time."""
+    request = replace(BASE, **changes)  # type: ignore[arg-type]
+    for checker in (engine.plan, lambda request: check(request, engine.weights)):
+        with pytest.raises(InvalidRequestError, match=match) as raised:
+            checker(request)
+        assert raised.value.field == field
 
 
 @pytest.mark.parametrize(

@@ -149,6 +149,23 @@ def test_generation_defaults() -> None:
     assert len(plan.clip.audio_mask) == 126
 
 
+def test_audio_to_video_holds_all_the_audio_and_generates_all_the_video() -> None:
+    request = GenerationRequest(Task.AUDIO_TO_VIDEO, "a prompt", audio=SOURCE)
+    plan = planning.plan_request(request)
+    assert set(plan.clip.audio_mask) == {0.0} and len(plan.clip.audio_mask) == 126
+    assert set(plan.clip.video_mask) == {1.0}
+
+
+def test_extend_and_retake_need_their_source_to_be_planned() -> None:
+    extend = GenerationRequest(
+        Task.EXTEND, "", extend=ExtendOptions(SOURCE, Duration.of_seconds(2), Edge.END, None)
+    )
+    with pytest.raises(ValueError, match="probed source"):
+        planning.plan_request(extend)
+    plan = planning.plan_request(extend, video(97))
+    assert isinstance(plan, planning.ExtendPlan)
+
+
 @pytest.mark.parametrize(
     ("seconds", "fps", "output", "model"),
     [

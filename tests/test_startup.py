@@ -19,7 +19,7 @@ def modules_after(statement: str) -> set[str]:
         "import ltxserve.cli",
         "import ltxserve.api.app",
         "import ltxserve.jobs.worker",
-        "import ltxserve.engine.knobs, ltxserve.engine.options",
+        "import ltxserve.engine.check, ltxserve.engine.options",
     ],
 )
 def test_the_command_line_and_the_api_do_not_import_torch(statement: str) -> None:

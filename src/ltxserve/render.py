@@ -10,9 +10,9 @@ from fractions import Fraction
 from pathlib import Path
 
 from ltxserve import media
-from ltxserve.engine.engine import Engine, EngineInputs, EngineResult, Plan
+from ltxserve.engine.engine import Engine, EngineInputs, EngineResult
 from ltxserve.engine.generation import MODEL_AUDIO_RATE
-from ltxserve.engine.planning import ExtendPlan, GenerationPlan, RetakePlan
+from ltxserve.engine.planning import ExtendPlan, GenerationPlan, Plan, RetakePlan
 from ltxserve.engine.progress import CancelToken, Progress, ProgressCallback
 from ltxserve.media import MediaInfo, MediaKind, MediaLimits
 from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, Task

@@ -26,15 +26,7 @@ from ltxserve.engine.generation import (
 from ltxserve.engine.knobs import DEFAULT_NEGATIVE_PROMPT, StagePlan, stage_plans
 from ltxserve.engine.models import ResidentModels
 from ltxserve.engine.options import EngineOptions
-from ltxserve.engine.planning import (
-    ClipPlan,
-    ExtendPlan,
-    GenerationPlan,
-    RetakePlan,
-    plan_extend,
-    plan_generation,
-    plan_retake,
-)
+from ltxserve.engine.planning import ClipPlan, ExtendPlan, GenerationPlan, Plan, plan_request
 from ltxserve.engine.progress import CancelledError, CancelToken, Progress, ProgressCallback
 from ltxserve.engine.sampling import schedule
 from ltxserve.engine.weights import WeightSet
@@ -43,9 +35,6 @@ from ltxserve.media.splice import Edge
 from ltxserve.request import GenerationRequest, Task
 
 SEED_RANGE = 2**31
-
-
-Plan = GenerationPlan | ExtendPlan | RetakePlan
 
 
 @dataclass(frozen=True)
@@ -91,30 +80,7 @@ class Engine:
     def plan(self, request: GenerationRequest, source: VideoInfo | None = None) -> Plan:
         """Every size and window, with every knob checked. Raises InvalidRequestError naming the field."""
         self._stages(request)  # the knobs are checked before the shapes
-        pipeline = request.sampling.pipeline
-        if request.task is Task.EXTEND:
-            assert request.extend is not None
-            return plan_extend(request.extend, _need(source), pipeline)
-        if request.task is Task.RETAKE:
-            assert request.retake is not None
-            return plan_retake(request.retake, _need(source), pipeline)
-        plan = plan_generation(request)
-        if request.task is Task.AUDIO_TO_VIDEO:  # the given audio is held, only video is generated
-            clip = plan.clip
-            plan = GenerationPlan(
-                ClipPlan(
-                    clip.frames,
-                    clip.fps,
-                    clip.size,
-                    clip.stages,
-                    clip.video_mask,
-                    (0.0,) * len(clip.audio_mask),
-                ),
-                plan.output_size,
-                plan.output_frames,
-                plan.last_frame_index,
-            )
-        return plan
+        return plan_request(request, source)
 
     def _stages(self, request: GenerationRequest) -> list[Stage]:
         return [_stage(plan) for plan in stage_plans(request, self.weights)]
@@ -270,12 +236,6 @@ def _source_audio(inputs: EngineInputs) -> np.ndarray:
 
 def _audio_samples(clip: ClipPlan) -> int:
     return round(clip.duration * MODEL_AUDIO_RATE)
-
-
-def _need(source: VideoInfo | None) -> VideoInfo:
-    if source is None:
-        raise ValueError("extend and retake are planned against the probed source video")
-    return source
 
 
 def _need_array(array: np.ndarray | None, name: str) -> np.ndarray:

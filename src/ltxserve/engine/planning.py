@@ -26,6 +26,7 @@ from ltxserve.request import (
     Pipeline,
     Resolution,
     RetakeOptions,
+    Task,
 )
 
 TIME_STRIDE = 8
@@ -198,6 +199,27 @@ class RetakePlan:
     requested: tuple[Fraction, Fraction]
 
 
+Plan = GenerationPlan | ExtendPlan | RetakePlan
+
+
+def plan_request(request: GenerationRequest, source: VideoInfo | None = None) -> Plan:
+    """The plan of any task; extend and retake are planned against their probed source video."""
+    pipeline = request.sampling.pipeline
+    if request.task is Task.EXTEND:
+        assert request.extend is not None
+        return plan_extend(request.extend, _need(source), pipeline)
+    if request.task is Task.RETAKE:
+        assert request.retake is not None
+        return plan_retake(request.retake, _need(source), pipeline)
+    return plan_generation(request)
+
+
+def _need(source: VideoInfo | None) -> VideoInfo:
+    if source is None:
+        raise ValueError("extend and retake are planned against the probed source video")
+    return source
+
+
 def plan_generation(request: GenerationRequest) -> GenerationPlan:
     pipeline = request.sampling.pipeline
     fps = request.fps or DEFAULT_FPS
@@ -219,7 +241,11 @@ def plan_generation(request: GenerationRequest) -> GenerationPlan:
             "duration",
             f"{frames} frames at {fps} fps is longer than the {MAX_MODEL_FRAMES - 1} one pass makes",
         )
-    clip = _clip(model_frames, fps, size, pipeline, video_mask=None, audio_mask=None)
+    # audio-to-video holds the given audio: only the video is generated
+    audio_mask = None
+    if request.task is Task.AUDIO_TO_VIDEO:
+        audio_mask = (0.0,) * audio_latent_count(model_frames, fps)
+    clip = _clip(model_frames, fps, size, pipeline, video_mask=None, audio_mask=audio_mask)
     return GenerationPlan(clip, size, frames, last_frame_index=frames - 1)
 
 

@@ -1,0 +1,19 @@
+"""What can be checked of a request before its media is fetched, with the rules the engine plans
+with. Torch-free: the API refuses a request at submit time with it."""
+
+from ltxserve.engine.knobs import stage_plans
+from ltxserve.engine.planning import plan_request
+from ltxserve.engine.weights import WeightSet
+from ltxserve.request import GenerationRequest, Task
+
+NEEDS_SOURCE = (Task.EXTEND, Task.RETAKE)
+
+
+def check(request: GenerationRequest, weights: WeightSet | None) -> None:
+    """Raises InvalidRequestError naming the field: every sampling knob against the pipeline (and
+    `weights`, when the caller knows the ones workers load), and every shape except those that wait
+    for the source video to be probed."""
+    if weights is not None:
+        stage_plans(request, weights)
+    if request.task not in NEEDS_SOURCE:
+        plan_request(request)
