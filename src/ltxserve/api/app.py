@@ -9,7 +9,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ltxserve import __version__
 from ltxserve.api import files, health, oxen
 from ltxserve.api.auth import Authenticator
-from ltxserve.api.errors import ApiError, error_response, install_error_handlers, register_renderer
+from ltxserve.api.dialect import install_error_handlers
+from ltxserve.api.errors import ApiError
 from ltxserve.api.service import Service
 from ltxserve.database import open_database, shared_secret
 from ltxserve.engine.weights import WeightSet
@@ -43,8 +44,6 @@ def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
     app = FastAPI(title="ltxserve", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, json_limit=settings.max_json_bytes, upload_limit=settings.max_upload_bytes)
-    for prefix in oxen.PREFIXES:
-        register_renderer(app, prefix, oxen.render_error)
     for surface in (oxen, files, health):
         app.include_router(surface.router)
     return app
@@ -52,7 +51,9 @@ def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
 
 class BodyLimit:
     """Refuses bodies over the limit (413) before they are read: multipart and uploads get the upload
-    limit, everything else (JSON with data URIs at most) the smaller one."""
+    limit, everything else (JSON with data URIs at most) the smaller one. The refusal is raised where
+    the route reads the body, so it comes back in the envelope of the route's dialect; a declared
+    length over the limit is refused before the first byte is read."""
 
     def __init__(self, app: ASGIApp, json_limit: int, upload_limit: int) -> None:
         self.app = app
@@ -70,14 +71,12 @@ class BodyLimit:
         limit = self.upload_limit if is_upload else self.json_limit
         too_large = ApiError(413, "request_too_large", f"the body is larger than {limit} bytes", "body")
         declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > limit:
-            response = error_response(scope["app"], scope["path"], too_large)
-            await response(scope, receive, send)
-            return
-        received = 0
+        received = int(declared) if declared.isdigit() and int(declared) > limit else 0
 
         async def counted() -> Message:
             nonlocal received
+            if received > limit:
+                raise too_large
             message = await receive()
             received += len(message.get("body", b""))
             if received > limit:

@@ -1,10 +1,12 @@
-"""Who is calling: the API key in `Authorization: Bearer ...`, or "local" when auth is off."""
+"""Who is calling: the API key in `Authorization: <scheme> <key>` (the schemes of the surface's
+dialect: `Bearer`, fal's `Key`), or "local" when auth is off."""
 
 import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from ltxserve.api.dialect import dialect_of
 from ltxserve.api.errors import ApiError
 from ltxserve.keys import KeyStore
 
@@ -16,12 +18,13 @@ class Authenticator:
         self._keys = keys
         """None: authentication is off and every caller is the local owner."""
 
-    async def owner(self, authorization: str | None) -> str:
+    async def owner(self, authorization: str | None, schemes: tuple[str, ...]) -> str:
         if self._keys is None:
             return LOCAL_OWNER
         scheme, _, secret = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise ApiError(401, "unauthenticated", "send an API key as 'Authorization: Bearer <key>'")
+        if scheme.lower() not in {name.lower() for name in schemes} or not secret.strip():
+            forms = " or ".join(f"'Authorization: {name} <key>'" for name in schemes)
+            raise ApiError(401, "unauthenticated", f"send an API key as {forms}")
         owner = await asyncio.to_thread(self._keys.owner, secret.strip())
         if owner is None:
             raise ApiError(401, "unauthenticated", "the API key is unknown or revoked")
@@ -30,7 +33,8 @@ class Authenticator:
 
 async def current_owner(request: Request) -> str:
     authenticator: Authenticator = request.app.state.authenticator
-    return await authenticator.owner(request.headers.get("authorization"))
+    schemes = dialect_of(request.scope).auth_schemes
+    return await authenticator.owner(request.headers.get("authorization"), schemes)
 
 
 Owner = Annotated[str, Depends(current_owner)]

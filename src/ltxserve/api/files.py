@@ -5,15 +5,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
 from ltxserve.api.auth import Owner
 from ltxserve.api.dependencies import ServiceDep
+from ltxserve.api.dialect import PLAIN
 from ltxserve.api.errors import ApiError
 
-router = APIRouter()
+router = PLAIN.router()
 
 _SPOOL_BYTES = 8 << 20
 

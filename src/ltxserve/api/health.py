@@ -2,13 +2,12 @@
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from ltxserve import __version__
 from ltxserve.api.dependencies import ServiceDep
+from ltxserve.api.dialect import PLAIN
 from ltxserve.settings import DEMO_NOTICE
 
-router = APIRouter()
+router = PLAIN.router()
 
 
 @router.get("/health", tags=["health"])

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import UploadFile
 
 from ltxserve.api.auth import Owner
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
+from ltxserve.api.dialect import Dialect
 from ltxserve.api.errors import ApiError
 from ltxserve.api.service import JobView, QuotaExceededError, Service
 from ltxserve.catalog import MODELS, RELEASED, ModelSpec, ParamsError
@@ -28,9 +29,6 @@ from ltxserve.database import JobState
 from ltxserve.inputs import FetchError
 from ltxserve.jobs.store import Event
 from ltxserve.request import InvalidRequestError
-
-PREFIXES = ("/api/ai/", "/api/events")
-router = APIRouter(tags=["oxen"])
 
 STATUS = {JobState.QUEUED: "queued", JobState.RUNNING: "processing", JobState.SUCCEEDED: "succeeded",
           JobState.FAILED: "failed", JobState.CANCELLED: "cancelled"}  # fmt: skip
@@ -90,7 +88,7 @@ TITLES = {
 }
 
 
-def render_error(error: ApiError) -> dict[str, Any]:
+def _render_error(error: ApiError) -> dict[str, Any]:
     """Oxen's envelope: {"error": {type, title, detail}, "status": "error", "status_message": type};
     `field` (and `errors` when there are several) added."""
     body: dict[str, Any] = {"type": error.code, "title": TITLES.get(error.code, error.message)}
@@ -101,6 +99,10 @@ def render_error(error: ApiError) -> dict[str, Any]:
     if error.details:
         body["errors"] = error.details
     return {"error": body, "status": "error", "status_message": error.code}
+
+
+OXEN = Dialect("oxen", _render_error)
+router = OXEN.router()
 
 
 def _invalid(message: str, field: str | None, details: list[dict[str, str]] | None = None) -> ApiError:
@@ -167,7 +169,7 @@ async def _submit(
 ) -> tuple[ModelSpec, list[str]]:
     spec, names = _model(body)
     try:
-        return spec, await service.submit(owner, spec.id, _params(body, names), count)
+        return spec, await service.submit(owner, OXEN.name, spec.id, _params(body, names), count)
     except ParamsError as error:
         details = [{"field": names.to_oxen(name), "message": message} for name, message in error.errors]
         raise _invalid(error.message, names.to_oxen(error.field), details) from None

@@ -16,13 +16,12 @@ from typing import Any, BinaryIO
 
 from ltxserve.catalog import MODELS, ModelSpec
 from ltxserve.database import JobState
-from ltxserve.engine.knobs import stage_plans
-from ltxserve.engine.planning import plan_generation
+from ltxserve.engine.check import check
 from ltxserve.engine.weights import WeightSet
 from ltxserve.inputs import UPLOAD_SCHEME, FetchError, check_url, decode_data_uri, upload_id, upload_key
 from ltxserve.jobs.events import EventHub, SubscriberOverflowError
 from ltxserve.jobs.store import Event, Job, JobStore, QuotaExceededError
-from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, Task, request_to_json
+from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, request_to_json
 from ltxserve.settings import Settings
 from ltxserve.storage import Storage
 
@@ -77,7 +76,9 @@ class Service:
             raise InvalidRequestError("model", f"unknown model {model_id!r}; one of {', '.join(MODELS)}")
         return spec
 
-    async def submit(self, owner: str, model_id: str, body: dict[str, Any], count: int = 1) -> list[str]:
+    async def submit(
+        self, owner: str, surface: str, model_id: str, body: dict[str, Any], count: int = 1
+    ) -> list[str]:
         """Validate in full (parameters, weights, shapes, media references), then queue `count` jobs."""
         spec = self.model(model_id)
         params = spec.validate(body)
@@ -91,6 +92,7 @@ class Service:
         return await asyncio.to_thread(
             self.store.enqueue,
             owner,
+            surface,
             spec.id,
             request_to_json(request),
             params.model_dump(mode="json"),
@@ -103,10 +105,7 @@ class Service:
         self, owner: str, request: GenerationRequest
     ) -> tuple[GenerationRequest, dict[str, str]]:
         """The request as it will be queued, and the media references that changed on the way."""
-        if self.weights is not None:
-            stage_plans(request, self.weights)
-        if request.task not in (Task.EXTEND, Task.RETAKE):
-            plan_generation(request)
+        check(request, self.weights)
         inlined: dict[str, bytes] = {}
         for field, ref in request.media_inputs.items():
             try:
