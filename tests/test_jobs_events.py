@@ -27,7 +27,7 @@ async def hub(database_url: str) -> AsyncIterator[EventHub]:
 
 
 async def enqueue(hub: EventHub, owner: str, count: int = 1) -> list[str]:
-    return await asyncio.to_thread(hub.store.enqueue, owner, "ltx-2-3-pro", {}, {}, count=count)
+    return await asyncio.to_thread(hub.store.enqueue, owner, "oxen", "ltx-2-3-pro", {}, {}, count=count)
 
 
 async def collect(stream: AsyncIterator[list[Event]], count: int) -> list[Event]:

@@ -19,7 +19,7 @@ def store(database_url: str) -> JobStore:
 
 def enqueue(store: JobStore, owner: str = "alice", count: int = 1, **options: int) -> list[str]:
     return store.enqueue(
-        owner, "ltx-2-3-pro", {"task": "text_to_video"}, {"prompt": "x"}, count=count, **options
+        owner, "oxen", "ltx-2-3-pro", {"task": "text_to_video"}, {"prompt": "x"}, count=count, **options
     )
 
 

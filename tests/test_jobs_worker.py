@@ -53,7 +53,9 @@ def enqueue(store: JobStore, model: str, params: dict[str, object]) -> str:
     spec = MODELS[model]
     validated = spec.validate(params)
     request = spec.request(validated)
-    (job_id,) = store.enqueue("alice", model, request_to_json(request), validated.model_dump(mode="json"))
+    (job_id,) = store.enqueue(
+        "alice", "oxen", model, request_to_json(request), validated.model_dump(mode="json")
+    )
     return job_id
 
 

@@ -1,8 +1,9 @@
 """The database: its schema, and an SQLAlchemy engine set up for it.
 
 One schema and one code path for SQLite (embedded: WAL, writers serialised by BEGIN IMMEDIATE) and
-PostgreSQL (scale-out). The tables are used by `jobs.store` (jobs, job_events), `keys` (api_keys) and
-`shared_secret` (settings).
+PostgreSQL (scale-out). `metadata` describes the schema the migrations (`ltxserve.migrations`) make.
+The tables are used by `jobs.store` (jobs, job_events), `keys` (api_keys) and `shared_secret`
+(settings).
 """
 
 import secrets
@@ -15,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+
+from ltxserve import migrations
 
 
 class JobState(StrEnum):
@@ -38,6 +41,7 @@ jobs = sa.Table(
     sa.Column("id", sa.String(36), nullable=False, unique=True),
     sa.Column("owner", sa.String(64), nullable=False),
     sa.Column("model", sa.String(64), nullable=False),
+    sa.Column("surface", sa.String(16), nullable=False, server_default="oxen"),
     sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("request", sa.JSON, nullable=False),
@@ -80,6 +84,7 @@ job_events = sa.Table(
     sa.Column("job_id", sa.String(36), nullable=False),
     sa.Column("owner", sa.String(64), nullable=False),
     sa.Column("model", sa.String(64), nullable=False),
+    sa.Column("surface", sa.String(16), nullable=False, server_default="oxen"),
     sa.Column("type", sa.String(32), nullable=False),
     sa.Column("data", sa.JSON, nullable=False),
     sa.Column("ts", sa.Float, nullable=False),
@@ -106,7 +111,7 @@ settings = sa.Table(
 
 
 def open_database(url: str) -> Engine:
-    """An engine for `url` (sqlite:///path or postgresql://...), with the schema created."""
+    """An engine for `url` (sqlite:///path or postgresql://...), with the schema created or upgraded."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     engine = sa.create_engine(url, pool_pre_ping=True)
@@ -117,7 +122,7 @@ def open_database(url: str) -> Engine:
     with writing(engine) as connection:
         if engine.dialect.name == "postgresql":  # several processes may start at once
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(0x17C5E7)))
-        metadata.create_all(connection)
+        migrations.upgrade(connection)
     return engine
 
 

@@ -32,6 +32,9 @@ class Job:
     id: str
     owner: str
     model: str
+    """The product asked for, as its surface names it."""
+    surface: str
+    """The dialect the job was submitted through (oxen, fal, ltx, openai)."""
     priority: int
     state: JobState
     request: dict[str, Any]
@@ -67,17 +70,18 @@ class Event:
     job_id: str
     owner: str
     model: str
+    surface: str
     type: str
     data: dict[str, Any]
     ts: float
 
     @classmethod
     def from_row(cls, row: Any) -> "Event":
-        return cls(row.seq, row.job_id, row.owner, row.model, row.type, row.data, row.ts)
+        return cls(row.seq, row.job_id, row.owner, row.model, row.surface, row.type, row.data, row.ts)
 
     def to_json(self) -> dict[str, Any]:
         return {"seq": self.seq, "job_id": self.job_id, "owner": self.owner, "model": self.model,
-                "type": self.type, "data": self.data, "ts": self.ts}  # fmt: skip
+                "surface": self.surface, "type": self.type, "data": self.data, "ts": self.ts}  # fmt: skip
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> "Event":
@@ -89,6 +93,7 @@ class _Ref:
     id: str
     owner: str
     model: str
+    surface: str
 
 
 class QuotaExceededError(Exception):
@@ -123,12 +128,13 @@ class JobStore:
         self.postgres = engine.dialect.name == "postgresql"
 
     def _append(self, connection: Connection, job: Any, kind: str, data: dict[str, Any]) -> None:
-        """Record an event of `job` (anything with id, owner and model)."""
+        """Record an event of `job` (anything with id, owner, model and surface)."""
         ts = time.time()
         values = {
             "job_id": job.id,
             "owner": job.owner,
             "model": job.model,
+            "surface": job.surface,
             "type": kind,
             "data": data,
             "ts": ts,
@@ -139,7 +145,8 @@ class JobStore:
         if self.postgres:
             # The event travels in the notification: PostgreSQL sequence order is not commit order,
             # so a listener re-reading "everything after seq" could skip a row committed late.
-            payload = json.dumps(Event(seq, job.id, job.owner, job.model, kind, data, ts).to_json())
+            event = Event(seq, job.id, job.owner, job.model, job.surface, kind, data, ts)
+            payload = json.dumps(event.to_json())
             if len(payload.encode()) > _NOTIFY_LIMIT:
                 payload = json.dumps({"seq": seq})
             connection.execute(sa.select(sa.func.pg_notify(EVENT_CHANNEL, payload)))
@@ -153,6 +160,7 @@ class JobStore:
     def enqueue(
         self,
         owner: str,
+        surface: str,
         model: str,
         request: dict[str, Any],
         params: dict[str, Any],
@@ -183,11 +191,12 @@ class JobStore:
                 job_id = str(uuid.uuid4())
                 connection.execute(
                     jobs.insert().values(
-                        id=job_id, owner=owner, model=model, priority=priority, state=JobState.QUEUED,
+                        id=job_id, owner=owner, model=model, surface=surface, priority=priority,
+                        state=JobState.QUEUED,
                         request=request, params=params, cost=cost, max_attempts=max_attempts, created_at=now,
                     )
                 )  # fmt: skip
-                self._append(connection, _Ref(job_id, owner, model), JobState.QUEUED, {})
+                self._append(connection, _Ref(job_id, owner, model, surface), JobState.QUEUED, {})
                 ids.append(job_id)
             self._wake_workers(connection)
             return ids
@@ -243,7 +252,7 @@ class JobStore:
         scope = jobs.c.id == job_id if owner is None else sa.and_(jobs.c.id == job_id, jobs.c.owner == owner)
         with writing(self.engine) as connection:
             row = connection.execute(
-                sa.select(jobs.c.id, jobs.c.state, jobs.c.owner, jobs.c.model).where(scope)
+                sa.select(jobs.c.id, jobs.c.state, jobs.c.owner, jobs.c.model, jobs.c.surface).where(scope)
             ).first()
             if row is None:
                 return None
@@ -337,7 +346,7 @@ class JobStore:
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.worker_id == worker_id, jobs.c.state == JobState.RUNNING)
                 .values(stage=stage, step=step, total=total, lease_until=time.time() + lease_seconds)
-                .returning(jobs.c.id, jobs.c.owner, jobs.c.model, jobs.c.cancel_requested)
+                .returning(jobs.c.id, jobs.c.owner, jobs.c.model, jobs.c.surface, jobs.c.cancel_requested)
             ).first()
             if row is None:
                 return True
@@ -376,7 +385,7 @@ class JobStore:
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.worker_id == worker_id, jobs.c.state == JobState.RUNNING)
                 .values(**values)
-                .returning(jobs.c.id, jobs.c.owner, jobs.c.model)
+                .returning(jobs.c.id, jobs.c.owner, jobs.c.model, jobs.c.surface)
             ).first()
             if row is None:
                 return False
@@ -398,7 +407,7 @@ class JobStore:
                     state=JobState.QUEUED, worker_id=None, lease_until=None, attempts=jobs.c.attempts - 1,
                     stage=None, step=0, total=0,
                 )
-                .returning(jobs.c.id, jobs.c.owner, jobs.c.model)
+                .returning(jobs.c.id, jobs.c.owner, jobs.c.model, jobs.c.surface)
             ).first()  # fmt: skip
             if row is None:
                 return False
@@ -428,6 +437,7 @@ class JobStore:
                 jobs.c.id,
                 jobs.c.owner,
                 jobs.c.model,
+                jobs.c.surface,
                 jobs.c.attempts,
                 jobs.c.max_attempts,
                 jobs.c.cancel_requested,
