@@ -4,6 +4,7 @@ processes, stopped with real signals."""
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -38,10 +39,13 @@ class Serve:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     command: tuple[str, ...] = (sys.executable, "-m", "ltxserve", "serve")
+    scheme: str = "http"
+    verify: ssl.SSLContext | bool = True
+    """For https: trusting the CA that signed the server's certificate."""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 120) -> "Serve":
         with self.log.open("ab") as sink:
@@ -55,7 +59,7 @@ class Serve:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"serve exited early:\n{self.log.read_text()[-4000:]}"
             try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=2, verify=self.verify).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -236,7 +236,7 @@ def test_prices() -> None:
     assert EXTEND.cost(EXTEND.validate({"video": VIDEO, "duration": 7.5})) == pytest.approx(0.75)
     retake = RETAKE.validate({"video": VIDEO, "prompt": "x"})
     assert RETAKE.cost(retake) is None, "priced by the input's length, known once it is probed"
-    assert RETAKE.cost(retake, video(1920, 1080, 300)) == pytest.approx(1.25)
+    assert RETAKE.cost(retake, 12.5) == pytest.approx(1.25)
 
 
 def test_json_schemas_come_from_the_parameters() -> None:

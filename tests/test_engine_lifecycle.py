@@ -12,7 +12,7 @@ from ltx_core.model.transformer import LTXV_MODEL_COMFY_RENAMING_MAP, LTXModelCo
 
 from ltxserve.engine.engine import Engine, EngineInputs, EngineResult
 from ltxserve.engine.options import ComputeDtype, EngineOptions
-from ltxserve.engine.progress import CancelledError, CancelToken, Progress
+from ltxserve.engine.progress import DECODING, DENOISING, CancelledError, CancelToken, Progress
 from ltxserve.engine.weights import WeightSet
 from ltxserve.request import (
     CameraMotion,
@@ -133,6 +133,13 @@ def test_progress_reports_every_step_of_every_stage(engine: Engine) -> None:
         "decoding video",
         "decoding audio",
     ]
+    done = [event.done for event in events]
+    assert done == sorted(done), "the whole request's progress never goes back"
+    assert next(e.done for e in events if e.stage == "denoising") == DENOISING[0]
+    assert [e.done for e in events if e.stage == "refining"][-1] == pytest.approx(DENOISING[1])
+    halfway = next(e for e in events if e.stage == "refining" and e.step == 0)
+    assert halfway.done == pytest.approx(sum(DENOISING) / 2), "3 of 6 steps: the middle of the scale"
+    assert next(e.done for e in events if e.stage == "decoding video") == DECODING
 
 
 def test_sound_is_decoded_only_when_the_result_keeps_it(engine: Engine) -> None:

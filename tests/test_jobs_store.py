@@ -9,6 +9,7 @@ import time
 import pytest
 
 from ltxserve.database import JobState, open_database
+from ltxserve.engine.progress import Progress
 from ltxserve.jobs.store import JobStore, QuotaExceededError, new_worker_id, worker_is_gone
 
 
@@ -37,15 +38,16 @@ def test_a_job_goes_queued_running_succeeded_with_an_event_at_each_step(store: J
     assert claimed is not None and claimed.id == job_id and claimed.attempts == 1
     assert store.get(job_id).state is JobState.RUNNING  # type: ignore[union-attr]
     assert store.claim("w2", 30) is None, "a running job is nobody else's"
-    assert not store.progress(job_id, "w1", "denoising", 3, 30, 30)
-    assert store.finish(job_id, "w1", JobState.SUCCEEDED, result={"key": "k"}, cost=0.36)
+    assert not store.progress(job_id, "w1", Progress("denoising", 3, 30, 0.5), 30)
+    assert store.get(job_id).progress == 50  # type: ignore[union-attr]
+    assert store.finish(job_id, "w1", JobState.SUCCEEDED, result={"key": "k"})
     job = store.get(job_id)
     assert job is not None and job.state is JobState.SUCCEEDED and job.result == {"key": "k"}
-    assert job.cost == 0.36 and job.finished_at is not None and job.started_at is not None
+    assert job.finished_at is not None and job.started_at is not None
     events = store.events_after(0, job_id=job_id)
     assert [event.type for event in events] == ["queued", "running", "progress", "succeeded"]
     assert [event.seq for event in events] == sorted(event.seq for event in events)
-    assert events[2].data == {"stage": "denoising", "step": 3, "total": 30}
+    assert events[2].data == {"stage": "denoising", "step": 3, "total": 30, "progress": 50}
     assert all(event.model == "ltx-2-3-pro" and event.owner == "alice" for event in events)
 
 
@@ -123,7 +125,7 @@ def test_a_dead_workers_job_is_requeued_and_completes_once(store: JobStore) -> N
     again = store.claim("second-worker", 30)
     assert again is not None and again.id == job_id and again.attempts == 2, "the attempt count is kept"
     # the first worker comes back from the dead: nothing it writes counts
-    assert store.progress(job_id, "lost-worker", "denoising", 5, 30, 30), "told to stop"
+    assert store.progress(job_id, "lost-worker", Progress("denoising", 5, 30), 30), "told to stop"
     assert not store.heartbeat(job_id, "second-worker", 30)
     assert not store.finish(job_id, "lost-worker", JobState.SUCCEEDED, result={"key": "stale"})
     assert store.finish(job_id, "second-worker", JobState.SUCCEEDED, result={"key": "fresh"})
@@ -174,9 +176,9 @@ def test_cancelling_a_queued_job_is_immediate(store: JobStore) -> None:
 def test_cancelling_a_running_job_tells_its_worker_at_the_next_step(store: JobStore) -> None:
     (job_id,) = enqueue(store)
     assert store.claim("w", 30) is not None
-    assert not store.progress(job_id, "w", "denoising", 1, 30, 30)
+    assert not store.progress(job_id, "w", Progress("denoising", 1, 30), 30)
     assert store.cancel(job_id) is JobState.RUNNING
-    assert store.progress(job_id, "w", "denoising", 2, 30, 30), "the next step learns of it"
+    assert store.progress(job_id, "w", Progress("denoising", 2, 30), 30), "the next step learns of it"
     assert store.heartbeat(job_id, "w", 30)
     assert not store.release(job_id, "w"), "a job asked to stop is not put back in the queue"
     assert store.finish(job_id, "w", JobState.CANCELLED)

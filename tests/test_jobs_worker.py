@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from ltxserve import media
+from ltxserve.api import oxen
+from ltxserve.api.views import JobView
 from ltxserve.catalog import MODELS
 from ltxserve.database import JobState, open_database
 from ltxserve.engine.engine import Engine
@@ -82,10 +84,13 @@ def test_a_job_runs_to_a_stored_result_with_a_progress_event_per_step(
     assert (job.result["width"], job.result["height"], job.result["fps"]) == (192, 108, "24")
     assert job.result["demo"] is True and job.result["has_audio"] is True
     assert job.result["notes"]["video_window_frames"][0] <= 24 and job.result["size"] == output.stat().st_size
-    assert job.cost == pytest.approx(0.4), "retake: $0.10 per second of the 4 s input"
+    assert job.cost is None, "priced by its source: the surface prices it from the result"
+    assert oxen._cost(JobView.of(job, "url", None)) == pytest.approx(0.4), "$0.10 per second of 4 s"
     steps = [e.data for e in store.events_after(0, job_id=job_id) if e.type == "progress"]
     stages = [step["stage"] for step in steps]
     assert stages[0] == "fetching inputs" and stages[-1] == "storing result"
+    percents = [step["progress"] for step in steps]
+    assert percents == sorted(percents) and percents[0] == 0 and percents[-1] == 99
     denoising = [step["step"] for step in steps if step["stage"] == "denoising"]
     assert denoising == list(range(len(denoising))) and len(denoising) >= 30, "one event per step"
 
@@ -141,9 +146,10 @@ def test_a_source_the_model_cannot_take_fails_the_job_naming_the_field(
     assert job is not None and job.state is JobState.FAILED
     assert job.error == {
         "message": "the video has 48 frames; at least 73 are needed",
-        "field": "video",
+        "field": "extend.video",
         "code": "invalid_input",
     }
+    assert MODELS["ltx-2-3-pro-extend-video"].param_for("extend.video") == "video", "named by the surface"
 
 
 def test_inputs_that_cannot_be_fetched_fail_the_job(setup: tuple[JobStore, Storage, Worker]) -> None:
@@ -154,4 +160,4 @@ def test_inputs_that_cannot_be_fetched_fail_the_job(setup: tuple[JobStore, Stora
     for job_id, why in ((private, "private or reserved"), (someone_elses, "no upload upload://not-mine")):
         job = store.get(job_id)
         assert job is not None and job.state is JobState.FAILED and job.error is not None
-        assert job.error["field"] == "video" and why in job.error["message"]
+        assert job.error["field"] == "retake.video" and why in job.error["message"]

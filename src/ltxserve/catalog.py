@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ltxserve.media import VideoInfo
 from ltxserve.media.splice import Edge
 from ltxserve.request import (
     AspectRatio,
@@ -180,14 +179,15 @@ class ModelSpec:
             name = name.rpartition(".")[0]
         return request_field
 
-    def cost(self, params: Params, source: VideoInfo | None = None) -> float | None:
-        """The price of `params`; None while it depends on a source video not yet probed."""
+    def cost(self, params: Params, source_seconds: float | None = None) -> float | None:
+        """The price of `params`; None while it depends on the source video's length, not yet known
+        (a retake's result is its whole source: its duration is that length)."""
         pricing = self.pricing
         rate = pricing.per_second
         if pricing.by_resolution is not None:
             rate = pricing.by_resolution[getattr(params, "resolution")]  # noqa: B009 (models vary)
         if pricing.per == "input":
-            return None if source is None else round(rate * float(source.duration), 4)
+            return None if source_seconds is None else round(rate * source_seconds, 4)
         return round(rate * float(getattr(params, "duration")), 4)  # noqa: B009
 
     def schema(self) -> dict[str, Any]:

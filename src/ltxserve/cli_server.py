@@ -170,11 +170,21 @@ def serve(
     dtype: DtypeOption = EngineOptions.dtype,
     fp8: Fp8Option = EngineOptions.fp8,
     offload: OffloadOption = EngineOptions.offload,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="Serve HTTPS with this certificate chain (PEM); with --tls-key."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="The private key of --tls-cert (PEM).")
+    ] = None,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Start the HTTP API with embedded workers: SQLite, local files and the demo weights unless told
     otherwise."""
     import uvicorn
+
+    if (tls_cert is None) != (tls_key is None):
+        raise _fail("--tls-cert and --tls-key go together")
 
     from ltxserve.api.app import create_app
     from ltxserve.database import open_database
@@ -215,6 +225,7 @@ def serve(
         uvicorn.Config(
             create_app(settings, weight_set), host=host, port=port, log_config=None,
             timeout_graceful_shutdown=5, access_log=False,
+            ssl_certfile=tls_cert, ssl_keyfile=tls_key,
         )
     )  # fmt: skip
     # uvicorn re-raises the stopping signal once it has shut down; with these handlers in place it

@@ -52,6 +52,7 @@ jobs = sa.Table(
     sa.Column("stage", sa.String(32)),
     sa.Column("step", sa.Integer, nullable=False, server_default="0"),
     sa.Column("total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("progress", sa.SmallInteger, nullable=False, server_default="0"),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("max_attempts", sa.Integer, nullable=False, server_default="3"),

@@ -13,7 +13,7 @@ from ltxserve import media
 from ltxserve.engine.engine import Engine, EngineInputs, EngineResult
 from ltxserve.engine.generation import MODEL_AUDIO_RATE
 from ltxserve.engine.planning import ExtendPlan, GenerationPlan, Plan, RetakePlan
-from ltxserve.engine.progress import CancelToken, Progress, ProgressCallback
+from ltxserve.engine.progress import WRITING, CancelToken, Progress, ProgressCallback
 from ltxserve.media import MediaInfo, MediaKind, MediaLimits
 from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, Task
 
@@ -89,9 +89,9 @@ def render(
     cancel: CancelToken | None = None,
     limits: MediaLimits | None = None,
 ) -> Rendered:
-    def step(stage: str) -> None:
+    def step(stage: str, done: float = 0.0) -> None:
         if progress is not None:
-            progress(Progress(stage, 0, 1))
+            progress(Progress(stage, 0, 1, done))
 
     step("probing inputs")
     infos = probe_inputs(request, limits or MediaLimits())
@@ -101,7 +101,7 @@ def render(
     step("reading inputs")
     inputs = read_inputs(request, plan, infos)
     result = engine.run(request, plan, inputs, progress=progress, cancel=cancel)
-    step("writing output")
+    step("writing output", WRITING)
     _assemble(request, plan, result, infos, output)
     return Rendered(output, media.probe(output), result.seed, result.demo, plan)
 

@@ -23,7 +23,8 @@ from ltxserve.api.auth import Owner
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
 from ltxserve.api.errors import ApiError
-from ltxserve.api.service import JobView, QuotaExceededError, Service
+from ltxserve.api.service import QuotaExceededError, Service
+from ltxserve.api.views import JobView, ResultView
 from ltxserve.catalog import MODELS, RELEASED, ModelSpec, ParamsError
 from ltxserve.database import JobState
 from ltxserve.inputs import FetchError
@@ -79,6 +80,10 @@ NAMES = {
         ("retake",),
     ),
 }
+
+
+_FOREIGN = _Names({}, ())
+"""A job another surface made: its parameters are shown with the catalog's names."""
 
 
 TITLES = {
@@ -209,72 +214,98 @@ async def generate(request: Request, owner: Owner, service: ServiceDep, base_url
     finished = []
     for job_id in ids:
         view = await service.wait(owner, job_id, base_url)
-        _raise_unless_succeeded(view, NAMES[spec.id])
-        finished.append(view.job)
+        result = _succeeded(view)
+        finished.append(view)
         if response_format == "b64_json":
-            videos.append({"b64_json": base64.b64encode(await service.result_bytes(view.job)).decode()})
+            videos.append({"b64_json": base64.b64encode(await service.result_bytes(result)).decode()})
         else:
-            videos.append({"url": view.url})
+            videos.append({"url": result.url})
     return {
         "model": spec.id,
-        "created": int(max(job.finished_at or job.created_at for job in finished)),
+        "created": int(max(view.finished_at or view.created_at for view in finished)),
         "videos": videos,
         "generation_ids": ids,
-        "cost": round(sum(job.cost or 0.0 for job in finished), 4),
+        "cost": round(sum(_cost(view) or 0.0 for view in finished), 4),
     }
 
 
-def _raise_unless_succeeded(view: JobView, names: _Names) -> None:
-    job = view.job
-    if job.state is JobState.SUCCEEDED and view.url is not None:
-        return
-    if job.state is JobState.FAILED:
-        error = job.error or {}
-        field_name = names.to_oxen(error["field"]) if error.get("field") else None
-        if error.get("code") == "invalid_input":
-            raise _invalid(error.get("message", "invalid input"), field_name)
-        raise ApiError(500, "unknown_error", error.get("message", "failed"))
-    if job.state is JobState.CANCELLED:
-        raise ApiError(409, "cancelled", f"generation {job.id} was cancelled")
+def _succeeded(view: JobView) -> ResultView:
+    """The result, or the job's end as an error."""
+    if view.result is not None:
+        return view.result
+    if view.error is not None:
+        if view.error.code == "invalid_input":
+            raise _invalid(view.error.message, _field(view.surface, view.product, view.error.field))
+        raise ApiError(500, "unknown_error", view.error.message)
+    if view.state is JobState.CANCELLED:
+        raise ApiError(409, "cancelled", f"generation {view.id} was cancelled")
     raise ApiError(
-        504, "timeout", f"generation {job.id} is still {STATUS[job.state]}; poll /api/ai/queue/{job.id}"
+        504, "timeout", f"generation {view.id} is still {STATUS[view.state]}; poll /api/ai/queue/{view.id}"
     )
+
+
+def _spec(surface: str, product: str) -> ModelSpec | None:
+    """The product of an Oxen job; None for a job another surface made."""
+    return MODELS.get(product) if surface == OXEN.name else None
+
+
+def _names(surface: str, product: str) -> _Names:
+    return NAMES[product] if _spec(surface, product) is not None else _FOREIGN
+
+
+def _field(surface: str, product: str, request_field: str | None) -> str | None:
+    """A GenerationRequest field as Oxen names it: through the parameter it came from."""
+    if request_field is None:
+        return None
+    spec = _spec(surface, product)
+    return _names(surface, product).to_oxen(spec.param_for(request_field) if spec else request_field)
+
+
+def _cost(view: JobView) -> float | None:
+    """The price: set at submit, or (priced by the source video) from the result."""
+    spec = _spec(view.surface, view.product)
+    if view.cost is not None or spec is None or view.result is None:
+        return view.cost
+    return spec.cost(spec.params.model_validate(view.params), view.result.duration)
 
 
 # --- looking up ------------------------------------------------------------------------------------
 
 
 def _item(view: JobView) -> dict[str, Any]:
-    job = view.job
-    names = NAMES.get(job.model, _Names({}, ()))
-    echoed = {names.to_oxen(name): names.value_out(name, value) for name, value in job.params.items()}
-    error = job.error or {}
-    message = error.get("message")
-    if message and error.get("field"):
-        message = f"{names.to_oxen(error['field'])}: {message}"
+    names = _names(view.surface, view.product)
+    echoed = {names.to_oxen(name): names.value_out(name, value) for name, value in view.params.items()}
+    message = None
+    if view.error is not None:
+        message = view.error.message
+        field_name = _field(view.surface, view.product, view.error.field)
+        if field_name:
+            message = f"{field_name}: {message}"
+    progress = None
+    if view.stage:
+        progress = {"stage": view.stage, "step": view.step, "total": view.total, "percent": view.progress}
     item: dict[str, Any] = {
-        "generation_id": job.id,
-        "model_name": job.model,
-        "model": job.model,
+        "generation_id": view.id,
+        "model_name": view.product,
+        "model": view.product,
         "media_type": "video",
-        "status": STATUS[job.state],
+        "status": STATUS[view.state],
         **echoed,
-        "result_url": view.url,
+        "result_url": view.result.url if view.result else None,
         "error_message": message,
-        "enqueued_at": int(job.created_at),
-        "started_at": _seconds(job.started_at),
-        "completed_at": _seconds(job.finished_at),
+        "enqueued_at": int(view.created_at),
+        "started_at": _seconds(view.started_at),
+        "completed_at": _seconds(view.finished_at),
         "target_namespace": None,
         "target_repo": None,
         "target_directory": None,
-        "progress": {"stage": job.stage, "step": job.step, "total": job.total} if job.stage else None,
+        "progress": progress,
         "queue_position": view.queue_position,
-        "attempts": job.attempts,
-        "cost": job.cost,
+        "attempts": view.attempts,
+        "cost": _cost(view),
     }
-    if job.result:
-        output = {name: value for name, value in job.result.items() if name not in ("key", "demo")}
-        item |= {"output": output, "demo": job.result.get("demo", False)}
+    if view.result is not None:
+        item |= {"output": view.result.described(), "demo": view.result.demo}
     return item
 
 
@@ -338,8 +369,9 @@ def _event(event: Event, service: Service, base_url: str) -> ServerSentEvent:
         name = "media_generation_completed"
     elif kind == JobState.FAILED:
         message = data.get("message", "failed")
-        if data.get("field"):
-            message = f"{NAMES[event.model].to_oxen(data['field'])}: {message}"
+        field_name = _field(event.surface, event.model, data.get("field"))
+        if field_name:
+            message = f"{field_name}: {message}"
         payload, name = {**common, "status": "failed", "error": message}, "media_generation_completed"
     elif kind == "progress":
         payload, name = {**common, "status": "processing", **data}, "media_generation_progress"

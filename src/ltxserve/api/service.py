@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from ltxserve.api.views import JobView, ResultView
 from ltxserve.catalog import MODELS, ModelSpec
 from ltxserve.database import JobState
 from ltxserve.engine.check import check
@@ -26,24 +27,6 @@ from ltxserve.settings import Settings
 from ltxserve.storage import Storage
 
 __all__ = ["JobView", "QuotaExceededError", "Service", "Upload"]
-
-
-@dataclass(frozen=True)
-class JobView:
-    """A job as every surface shows it."""
-
-    job: Job
-    url: str | None
-    """Where the result can be downloaded (expiring), once it succeeded."""
-    queue_position: int | None
-
-    @property
-    def id(self) -> str:
-        return self.job.id
-
-    @property
-    def state(self) -> JobState:
-        return self.job.state
 
 
 @dataclass(frozen=True)
@@ -156,22 +139,21 @@ class Service:
         position = None
         if job.state is JobState.QUEUED:
             position = await asyncio.to_thread(self.store.queue_position, job.id)
-        return JobView(job, self.result_url(job.result, base_url), position)
+        return JobView.of(job, self.result_url(job.result, base_url), position)
 
     def result_url(self, result: dict[str, Any] | None, base_url: str) -> str | None:
         if not result or "key" not in result:
             return None
         return self.storage.url(result["key"], self.settings.public_url or base_url)
 
-    async def result_bytes(self, job: Job) -> bytes:
-        assert job.result is not None
-        return await asyncio.to_thread(self.storage.read, job.result["key"])
+    async def result_bytes(self, result: ResultView) -> bytes:
+        return await asyncio.to_thread(self.storage.read, result.key)
 
     async def list_jobs(
         self, owner: str, states: Sequence[JobState] | None, model: str | None, limit: int, base_url: str
     ) -> list[JobView]:
         jobs = await asyncio.to_thread(self.store.list_jobs, owner, states=states, model=model, limit=limit)
-        return [JobView(job, self.result_url(job.result, base_url), None) for job in jobs]
+        return [JobView.of(job, self.result_url(job.result, base_url), None) for job in jobs]
 
     async def cancel(self, owner: str, job_id: str) -> JobState | None:
         return await asyncio.to_thread(self.store.cancel, job_id, owner)

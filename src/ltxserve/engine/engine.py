@@ -27,7 +27,14 @@ from ltxserve.engine.knobs import DEFAULT_NEGATIVE_PROMPT, StagePlan, stage_plan
 from ltxserve.engine.models import ResidentModels
 from ltxserve.engine.options import EngineOptions
 from ltxserve.engine.planning import ClipPlan, ExtendPlan, GenerationPlan, Plan, plan_request
-from ltxserve.engine.progress import CancelledError, CancelToken, Progress, ProgressCallback
+from ltxserve.engine.progress import (
+    DECODING,
+    DENOISING,
+    CancelledError,
+    CancelToken,
+    Progress,
+    ProgressCallback,
+)
 from ltxserve.engine.sampling import schedule
 from ltxserve.engine.weights import WeightSet
 from ltxserve.media import VideoInfo, sample_at, samples_for
@@ -98,13 +105,15 @@ class Engine:
         """Generate. Raises CancelledError between steps when `cancel` is set; any failure leaves the
         engine ready for the next request."""
 
+        stages = self._stages(request)
+        meter = _Meter(stages)
+
         def report(stage: str, step: int, total: int) -> None:
             if cancel is not None and cancel.cancelled:
                 raise CancelledError("cancelled")
             if progress is not None:
-                progress(Progress(stage, step, total))
+                progress(Progress(stage, step, total, meter.done(stage, step)))
 
-        stages = self._stages(request)
         seed = request.seed if request.seed is not None else random.randrange(SEED_RANGE)
         conditioning = self._conditioning(request, plan, inputs)
         with self._lock, torch.inference_mode():
@@ -183,6 +192,28 @@ class Engine:
             first = round((plan.audio_window[0] - offset) * rate)
             audio = audio_between(decoded.audio, first, round((plan.audio_window[1] - offset) * rate) - first)
         return EngineResult(window_frames, audio, rate, seed, self.demo)
+
+
+class _Meter:
+    """`Progress.done` for the engine's reports: the denoising steps of all stages spread evenly
+    over `DENOISING`, decoding at `DECODING`; never going back."""
+
+    def __init__(self, stages: list[Stage]) -> None:
+        self._first_step: dict[str, int] = {}
+        planned = 0
+        for stage in stages:
+            self._first_step[stage.name] = planned
+            planned += len(stage.sigmas) - 1
+        self._planned = max(planned, 1)
+        self._done = 0.0
+
+    def done(self, stage: str, step: int) -> float:
+        start, stop = DENOISING
+        if stage in self._first_step:
+            self._done = start + (stop - start) * (self._first_step[stage] + step) / self._planned
+        elif stage.startswith("decoding"):
+            self._done = max(self._done, DECODING)
+        return self._done
 
 
 def _keeps_generated_sound(request: GenerationRequest, plan: Plan, inputs: EngineInputs) -> bool:

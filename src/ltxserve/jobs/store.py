@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ltxserve.database import JobState, job_events, jobs, reading, writing
+from ltxserve.engine.progress import Progress
 
 NEW_WORK_CHANNEL = "ltxserve_new_work"
 EVENT_CHANNEL = "ltxserve_events"
@@ -46,6 +47,8 @@ class Job:
     stage: str | None
     step: int
     total: int
+    progress: int
+    """Percent of the work done, as the worker last reported it (0 until it runs)."""
     cancel_requested: bool
     attempts: int
     max_attempts: int
@@ -328,7 +331,7 @@ class JobStore:
                 .where(jobs.c.number == number, jobs.c.state == JobState.QUEUED)
                 .values(
                     state=JobState.RUNNING, worker_id=worker_id, attempts=jobs.c.attempts + 1, started_at=now,
-                    lease_until=now + lease_seconds, stage=None, step=0, total=0,
+                    lease_until=now + lease_seconds, stage=None, step=0, total=0, progress=0,
                 )
                 .returning(*jobs.c)
             ).one()  # fmt: skip
@@ -336,21 +339,27 @@ class JobStore:
             self._append(connection, job, JobState.RUNNING, {"attempt": job.attempts})
             return job
 
-    def progress(
-        self, job_id: str, worker_id: str, stage: str, step: int, total: int, lease_seconds: float
-    ) -> bool:
+    def progress(self, job_id: str, worker_id: str, report: Progress, lease_seconds: float) -> bool:
         """Record a step (and renew the lease) in one round trip. True when the worker must stop:
         cancellation was asked for, or the job is no longer this worker's."""
+        stage, step, total, percent = report.stage, report.step, report.total, int(report.done * 100)
         with writing(self.engine) as connection:
             row = connection.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.worker_id == worker_id, jobs.c.state == JobState.RUNNING)
-                .values(stage=stage, step=step, total=total, lease_until=time.time() + lease_seconds)
+                .values(
+                    stage=stage,
+                    step=step,
+                    total=total,
+                    progress=percent,
+                    lease_until=time.time() + lease_seconds,
+                )
                 .returning(jobs.c.id, jobs.c.owner, jobs.c.model, jobs.c.surface, jobs.c.cancel_requested)
             ).first()
             if row is None:
                 return True
-            self._append(connection, row, "progress", {"stage": stage, "step": step, "total": total})
+            data = {"stage": stage, "step": step, "total": total, "progress": percent}
+            self._append(connection, row, "progress", data)
             return bool(row.cancel_requested)
 
     def heartbeat(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
@@ -372,14 +381,11 @@ class JobStore:
         *,
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
-        cost: float | None = None,
     ) -> bool:
         """End this worker's attempt. False (and nothing written) if the job is no longer its own."""
         assert state.terminal
         values: dict[str, Any] = {"state": state, "result": result, "error": error,
                                   "finished_at": time.time(), "lease_until": None}  # fmt: skip
-        if cost is not None:
-            values["cost"] = cost
         with writing(self.engine) as connection:
             row = connection.execute(
                 jobs.update()
@@ -405,7 +411,7 @@ class JobStore:
                 )
                 .values(
                     state=JobState.QUEUED, worker_id=None, lease_until=None, attempts=jobs.c.attempts - 1,
-                    stage=None, step=0, total=0,
+                    stage=None, step=0, total=0, progress=0,
                 )
                 .returning(jobs.c.id, jobs.c.owner, jobs.c.model, jobs.c.surface)
             ).first()  # fmt: skip
@@ -457,7 +463,7 @@ class JobStore:
                     failed.append(row.id)
                 else:
                     update = {"state": JobState.QUEUED, "worker_id": None, "lease_until": None,
-                              "stage": None, "step": 0, "total": 0}  # fmt: skip
+                              "stage": None, "step": 0, "total": 0, "progress": 0}  # fmt: skip
                     kind, data = "requeued", {"reason": "worker lost"}
                     requeued.append(row.id)
                 connection.execute(jobs.update().where(jobs.c.id == row.id).values(**update))

@@ -17,9 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ltxserve.catalog import MODELS
 from ltxserve.database import JobState
-from ltxserve.engine.progress import CancelledError, CancelToken, Progress, ProgressCallback
+from ltxserve.engine.progress import STORING, CancelledError, CancelToken, Progress, ProgressCallback
 from ltxserve.inputs import InputResolver
 from ltxserve.jobs.store import NEW_WORK_CHANNEL, Job, JobStore, new_worker_id, worker_is_gone
 from ltxserve.media import MediaInfo, MediaLimits
@@ -152,10 +151,7 @@ class Worker:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _fail(self, job: Job, message: str, field: str | None, code: str) -> None:
-        """Failed, with the field at fault named as the model's parameters name it."""
-        spec = MODELS.get(job.model)
-        if field is not None and spec is not None:
-            field = spec.param_for(field)
+        """Failed, with the GenerationRequest field at fault (each surface names it its own way)."""
         self.store.finish(
             job.id, self.id, JobState.FAILED, error={"message": message, "field": field, "code": code}
         )
@@ -165,9 +161,7 @@ class Worker:
         request = request_from_json(job.request)
 
         def progress(step: Progress) -> None:
-            stop = self.store.progress(
-                job.id, self.id, step.stage, step.step, step.total, self.settings.lease_seconds
-            )
+            stop = self.store.progress(job.id, self.id, step, self.settings.lease_seconds)
             if stop:
                 token.cancel()
 
@@ -176,18 +170,14 @@ class Worker:
         extension = request.output.format.value
         output = workdir / f"output.{extension}"
         rendered = self.renderer.render(request, output, progress, token)
-        progress(Progress("storing result", 0, 1))
+        progress(Progress("storing result", 0, 1, STORING))
         # per attempt: a worker that lost its lease and still finishes must not overwrite the file
         # of the attempt that replaced it
         key = f"results/{job.id}/{job.attempts}/video.{extension}"
         size = self.storage.put_file(key, output)
         result = {"key": key, "content_type": CONTENT_TYPES[extension], "size": size,
                   **_describe(rendered)}  # fmt: skip
-        cost = None
-        spec = MODELS.get(job.model)
-        if spec is not None and job.cost is None:
-            cost = spec.cost(spec.params.model_validate(job.params), rendered.info.video)
-        if self.store.finish(job.id, self.id, JobState.SUCCEEDED, result=result, cost=cost):
+        if self.store.finish(job.id, self.id, JobState.SUCCEEDED, result=result):
             log.info("job %s: succeeded (%d bytes)", job.id, size)
         else:
             log.warning("job %s: finished, but it was no longer this worker's; result dropped", job.id)
