@@ -122,7 +122,7 @@ def measure_submit(serve: Serve, clients: int, each: int) -> dict[str, float]:
 
 def fill(store: JobStore, count: int, owners: int) -> None:
     for index in range(count):
-        store.enqueue(f"key{index % owners}", "ltx-2-3-pro-retake", {}, {})
+        store.enqueue(f"key{index % owners}", "oxen", "ltx-2-3-pro-retake", {}, {})
 
 
 def fifo_claim(store: JobStore, worker: str) -> str | None:
