@@ -76,10 +76,13 @@ EXTENDED_SHAPE = (320, 180, 96 + 120)
 """The 4 s source and 5 s more at its 24 fps."""
 RETAKEN_SHAPE = (320, 180, 96)
 
-FLOWS = [
+FULL_SIZE_FLOWS = [
     ("sync", PRO_MINIMAL, PRO_SHAPE),
     ("async", PRO_BASIC, PRO_SHAPE),
     ("sse", PRO_ALL, PRO_SHAPE),
+]
+"""1080p × 6 s each: run on one backend (the suite's time), the small ones on both."""
+FLOWS = [
     ("async", EXTEND_MINIMAL, EXTENDED_SHAPE),
     ("sse", EXTEND_BASIC, EXTENDED_SHAPE),
     ("sync", EXTEND_ALL, EXTENDED_SHAPE),
@@ -128,6 +131,22 @@ def stream(client: Client, body: str) -> str:
 def test_the_documented_examples_succeed(
     service: Running, way: str, body: str, shape: tuple[int, int, int], tmp_path: Path
 ) -> None:
+    check_example(service, way, body, shape, tmp_path)
+
+
+@pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)
+@pytest.mark.parametrize(
+    ("way", "body", "shape"),
+    FULL_SIZE_FLOWS,
+    ids=[f"{way}-{i}" for i, (way, _, _) in enumerate(FULL_SIZE_FLOWS)],
+)
+def test_the_documented_full_size_examples_succeed(
+    service: Running, way: str, body: str, shape: tuple[int, int, int], tmp_path: Path
+) -> None:
+    check_example(service, way, body, shape, tmp_path)
+
+
+def check_example(service: Running, way: str, body: str, shape: tuple[int, int, int], tmp_path: Path) -> None:
     url = {"sync": sync, "async": poll, "sse": stream}[way](service.alice, body)
     output = tmp_path / "result.mp4"
     output.write_bytes(httpx.get(url, timeout=120).raise_for_status().content)
