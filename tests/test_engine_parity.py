@@ -16,6 +16,7 @@ import io
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -82,33 +83,9 @@ def test_one_stage_text_to_video(official: None, bf16_engine: Engine, tiny_weigh
     pipeline = TI2VidOneStagePipeline(
         checkpoint_path=str(tiny_weights.dev), gemma_root=str(tiny_weights.gemma), loras=[]
     )
-    frames, audio = official_output(
-        *pipeline(
-            prompt="a cat walks",
-            negative_prompt="blurry",
-            seed=7,
-            height=64,
-            width=96,
-            num_frames=17,
-            frame_rate=24.0,
-            num_inference_steps=4,
-            video_guider_params=VIDEO,
-            audio_guider_params=AUDIO,
-            images=[],
-        )
+    assert_guided_text_to_video_matches(
+        pipeline, bf16_engine, Pipeline.ONE_STAGE, seed=7, size=(96, 64), frames=17, steps=4
     )
-    request = GenerationRequest(
-        Task.TEXT_TO_VIDEO,
-        "a cat walks",
-        negative_prompt="blurry",
-        seed=7,
-        width=96,
-        height=64,
-        duration=Duration.of_frames(17),
-        fps=Fraction(24),
-        sampling=Sampling(pipeline=Pipeline.ONE_STAGE, steps=4, video=SAME_VIDEO, audio=SAME_AUDIO),
-    )
-    assert_same(bf16_engine.run(request, bf16_engine.plan(request), EngineInputs()), frames, audio)
 
 
 def test_distilled_two_stage(official: None, bf16_engine: Engine, tiny_weights: WeightSet) -> None:
@@ -209,33 +186,9 @@ def test_two_stage(official: None, bf16_engine: Engine, tiny_weights: WeightSet)
         gemma_root=str(tiny_weights.gemma),
         loras=[],
     )
-    frames, audio = official_output(
-        *pipeline(
-            prompt="a cat walks",
-            negative_prompt="blurry",
-            seed=11,
-            height=128,
-            width=192,
-            num_frames=9,
-            frame_rate=24.0,
-            num_inference_steps=3,
-            video_guider_params=VIDEO,
-            audio_guider_params=AUDIO,
-            images=[],
-        )
+    assert_guided_text_to_video_matches(
+        pipeline, bf16_engine, Pipeline.TWO_STAGE, seed=11, size=(192, 128), frames=9, steps=3
     )
-    request = GenerationRequest(
-        Task.TEXT_TO_VIDEO,
-        "a cat walks",
-        negative_prompt="blurry",
-        seed=11,
-        width=192,
-        height=128,
-        duration=Duration.of_frames(9),
-        fps=Fraction(24),
-        sampling=Sampling(pipeline=Pipeline.TWO_STAGE, steps=3, video=SAME_VIDEO, audio=SAME_AUDIO),
-    )
-    assert_same(bf16_engine.run(request, bf16_engine.plan(request), EngineInputs()), frames, audio)
 
 
 def test_first_and_last_frame(
@@ -453,3 +406,44 @@ def test_audio_to_video(
     # the media layer (render muxes the input's own audio) and returns none.
     assert ours.audio is None
     assert inputs.audio is not None and np.array_equal(audio, inputs.audio)
+
+
+def assert_guided_text_to_video_matches(
+    pipeline: Any,
+    engine: Engine,
+    kind: Pipeline,
+    *,
+    seed: int,
+    size: tuple[int, int],
+    frames: int,
+    steps: int,
+) -> None:
+    """The guided reference `pipeline` and the engine's `kind`, asked for the same text-to-video."""
+    width, height = size
+    official_frames, official_audio = official_output(
+        *pipeline(
+            prompt="a cat walks",
+            negative_prompt="blurry",
+            seed=seed,
+            height=height,
+            width=width,
+            num_frames=frames,
+            frame_rate=24.0,
+            num_inference_steps=steps,
+            video_guider_params=VIDEO,
+            audio_guider_params=AUDIO,
+            images=[],
+        )
+    )
+    request = GenerationRequest(
+        Task.TEXT_TO_VIDEO,
+        "a cat walks",
+        negative_prompt="blurry",
+        seed=seed,
+        width=width,
+        height=height,
+        duration=Duration.of_frames(frames),
+        fps=Fraction(24),
+        sampling=Sampling(pipeline=kind, steps=steps, video=SAME_VIDEO, audio=SAME_AUDIO),
+    )
+    assert_same(engine.run(request, engine.plan(request), EngineInputs()), official_frames, official_audio)
