@@ -80,17 +80,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @dataclass(frozen=True)
-class OxenAssets:
-    """The files Oxen's documentation examples point at, served over HTTPS as hub.oxen.ai."""
+class ExampleAssets:
+    """The files the providers' documentation examples point at, served over HTTPS as their hosts
+    (hub.oxen.ai, v3b.fal.media): a server reaches them with `--connect-to` and trusts `ca_bundle`."""
 
     port: int
     ca_bundle: Path
     image: bytes
     video: bytes
 
+    def connect_to(self) -> list[str]:
+        return [f"{host}:443:127.0.0.1:{self.port}" for host in EXAMPLE_HOSTS]
 
+
+EXAMPLE_HOSTS = ("hub.oxen.ai", "v3b.fal.media")
 OXEN_IMAGE = "/api/repos/elau/assets/file/main/bloxy/bloxy_cropped_512x512.png"
 OXEN_VIDEO = "/api/repos/ox/Oxen-AI-Assets/file/main/images/winter_summer_ox.mp4"
+FAL_VIDEO = "/files/b/0a8824b1/sdm0KfmenrlywesfzY1Y1_if6euPp1.mp4"
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +113,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def oxen_assets(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Iterator[OxenAssets]:
+def example_assets(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Iterator[ExampleAssets]:
     import ssl
 
     import numpy as np
@@ -122,15 +128,16 @@ def oxen_assets(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Iterato
     video = clip.read_bytes()
     authority = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("hub.oxen.ai").configure_cert(context)
+    authority.issue_cert(*EXAMPLE_HOSTS).configure_cert(context)
     bundle = directory / "ca.pem"
     authority.cert_pem.write_to_path(str(bundle))
     routes = {
         OXEN_IMAGE: Route(image, headers={"Content-Type": "image/png"}),
         OXEN_VIDEO: Route(video, headers={"Content-Type": "video/mp4"}),
+        FAL_VIDEO: Route(video, headers={"Content-Type": "video/mp4"}),
     }
     with file_server(routes, tls=context) as server:
-        yield OxenAssets(server.port, bundle, image, video)
+        yield ExampleAssets(server.port, bundle, image, video)
 
 
 @pytest.fixture(scope="session", params=["sqlite-local", "postgres-s3"])
@@ -182,10 +189,10 @@ def serve_args(backend: "Backend", data_dir: Path, weights: Path, *more: str) ->
 def service(
     backend: "Backend",
     tiny_weights: "WeightSet",
-    oxen_assets: OxenAssets,
+    example_assets: ExampleAssets,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Running]:
-    """One server per backend for the API tests: it serves Oxen's example assets from hub.oxen.ai."""
+    """One server per backend for the API tests: it reaches the examples' assets at their hosts."""
     from tests.service import Client, Serve, create_key
 
     data_dir = tmp_path_factory.mktemp(f"serve-{backend.name}")
@@ -197,10 +204,9 @@ def service(
         "1",
         "--max-unfinished",
         "12",
-        "--connect-to",
-        f"hub.oxen.ai:443:127.0.0.1:{oxen_assets.port}",
+        *(option for target in example_assets.connect_to() for option in ("--connect-to", target)),
     )
-    environment = {**backend.environment, "SSL_CERT_FILE": str(oxen_assets.ca_bundle)}
+    environment = {**backend.environment, "SSL_CERT_FILE": str(example_assets.ca_bundle)}
     with Serve(args, environment, data_dir / "serve.log") as serve:
         alice = Client(serve.url, serve.first_key())
         bob = Client(serve.url, create_key("bob", backend, data_dir))

@@ -1,17 +1,28 @@
 """The API in-process: the real app (routes, auth, store, storage, event hub) over ASGI, without a
-server or workers, for tests of shapes. Jobs are moved through their states with the store, as a
-worker would."""
+server, for tests of shapes. With `worker=True` a real Worker runs queued jobs on a thread with the
+sketch renderer: inputs fetched and probed, the request planned as the engine plans it, and a test
+pattern of the planned size, rate and length written in its place (no model: seconds, not minutes).
+Otherwise jobs are moved through their states with the store, as a worker would."""
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import httpx
 
+from ltxserve import media
 from ltxserve.api.app import create_app
 from ltxserve.api.service import Service
-from ltxserve.settings import Settings
+from ltxserve.engine.planning import ExtendPlan, GenerationPlan, RetakePlan, plan_request
+from ltxserve.engine.progress import DECODING, CancelledError, CancelToken, Progress, ProgressCallback
+from ltxserve.inputs import Fetcher, InputResolver
+from ltxserve.jobs.worker import Worker
+from ltxserve.media.testsrc import synthetic_clip
+from ltxserve.request import GenerationRequest
+from ltxserve.settings import Settings, WorkerSettings
 
 
 @dataclass(frozen=True)
@@ -20,11 +31,70 @@ class Api:
     service: Service
 
 
+@dataclass(frozen=True)
+class Sketch:
+    info: media.MediaInfo
+    seed: int
+    demo: bool = True
+    notes: dict[str, object] = field(default_factory=dict)
+
+
+class SketchRenderer:
+    """The planned output's shape without the model: what the engine would make, as a test pattern."""
+
+    def render(
+        self, request: GenerationRequest, output: Path, progress: ProgressCallback, cancel: CancelToken
+    ) -> Sketch:
+        source = media.probe(request.source.path) if request.source else None
+        plan = plan_request(request, source.video if source else None)
+        fps = plan.clip.fps
+        sound = request.generate_audio or request.audio is not None
+        if isinstance(plan, GenerationPlan):
+            width, height, frames = plan.output_size.width, plan.output_size.height, plan.output_frames
+        else:
+            assert source is not None and source.video is not None
+            width, height = source.video.display_width, source.video.display_height
+            frames = source.video.frame_count
+            sound = source.audio is not None
+            if isinstance(plan, ExtendPlan):
+                frames += plan.new_frames
+        steps = plan.clip.latent_frames
+        for step in range(1, steps + 1):
+            if cancel.cancelled:
+                raise CancelledError
+            progress(Progress("denoising", step, steps, DECODING * step / steps))
+        clip = synthetic_clip(width, height, frames, Fraction(fps), sample_rate=48_000 if sound else None)
+        media.encode_clip(output, clip, request.output)
+        seed = request.seed if request.seed is not None else 7
+        notes: dict[str, object] = {"seed": seed, "model_frames": plan.clip.frames}
+        if isinstance(plan, RetakePlan) and plan.window is not None:
+            notes["video_window_frames"] = [plan.window.start, plan.window.stop]
+        return Sketch(media.probe(output), seed, notes=notes)
+
+
 @asynccontextmanager
-async def api(data_dir: Path, **settings: object) -> AsyncIterator[Api]:
+async def api(data_dir: Path, *, worker: bool = False, **settings: object) -> AsyncIterator[Api]:
     """No auth unless asked: every caller is the local owner."""
-    app = create_app(Settings(data_dir=data_dir, auth=False, **settings), None)  # type: ignore[arg-type]
+    options = Settings(**{"data_dir": data_dir, "auth": False, **settings})  # type: ignore[arg-type]
+    app = create_app(options, None)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ltxserve.test") as http:
-            yield Api(http, app.state.service)
+        service: Service = app.state.service
+        running = None
+        if worker:
+            running = Worker(
+                service.store,
+                service.storage,
+                InputResolver(Fetcher(options.fetch), service.storage),
+                SketchRenderer(),
+                WorkerSettings(lease_seconds=30, poll_seconds=0.02, scratch=data_dir),
+            )
+            thread = threading.Thread(target=running.run, name="worker", daemon=True)
+            thread.start()
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://ltxserve.test") as http:
+                yield Api(http, service)
+        finally:
+            if running is not None:
+                running.stop()
+                thread.join()

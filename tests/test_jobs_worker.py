@@ -11,8 +11,8 @@ import pytest
 
 from ltxserve import media
 from ltxserve.api import oxen
+from ltxserve.api.oxen_models import MODELS
 from ltxserve.api.views import JobView
-from ltxserve.catalog import MODELS
 from ltxserve.database import JobState, open_database
 from ltxserve.engine.engine import Engine
 from ltxserve.inputs import Fetcher, InputResolver
@@ -52,7 +52,7 @@ def setup(tmp_path: Path, engine: Engine, sources: dict[str, Path]) -> tuple[Job
 
 
 def enqueue(store: JobStore, model: str, params: dict[str, object]) -> str:
-    spec = MODELS[model]
+    spec = MODELS[model].product
     validated = spec.validate(params)
     request = spec.request(validated)
     (job_id,) = store.enqueue(
@@ -149,7 +149,8 @@ def test_a_source_the_model_cannot_take_fails_the_job_naming_the_field(
         "field": "extend.video",
         "code": "invalid_input",
     }
-    assert MODELS["ltx-2-3-pro-extend-video"].param_for("extend.video") == "video", "named by the surface"
+    extend = MODELS["ltx-2-3-pro-extend-video"].product
+    assert extend.param_for("extend.video") == "video", "named by the surface"
 
 
 def test_inputs_that_cannot_be_fetched_fail_the_job(setup: tuple[JobStore, Storage, Worker]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from ltxserve.catalog import MODELS
+from ltxserve.api.oxen_models import MODELS
 from ltxserve.engine.weights import WeightSet
 from tests.service import Client, Serve
 

@@ -106,6 +106,14 @@ def _connect_to(entries: list[str]) -> dict[tuple[str, int], tuple[str, int]]:
     return mapping
 
 
+def _path(value: str, option: str) -> str:
+    """A URL path prefix, as routes are mounted: one leading slash, none trailing."""
+    path = "/" + value.strip("/")
+    if path == "/" or "//" in path or any(c in path for c in "?#"):
+        raise _fail(f"{option} {value!r}: expected a path such as /fal/queue")
+    return path
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"ltxserve: error: {message}", err=True)
     return typer.Exit(code=1)
@@ -166,6 +174,12 @@ def serve(
     max_unfinished: Annotated[
         int, typer.Option("--max-unfinished", help="Queued and running jobs one key may have.", min=1)
     ] = Settings.max_unfinished_per_key,
+    fal_queue_path: Annotated[
+        str, typer.Option("--fal-queue-path", help="Where fal's queue API is served.")
+    ] = Settings.fal_queue_path,
+    fal_run_path: Annotated[
+        str, typer.Option("--fal-run-path", help="Where fal's synchronous API is served.")
+    ] = Settings.fal_run_path,
     device: DeviceOption = None,
     dtype: DtypeOption = EngineOptions.dtype,
     fp8: Fp8Option = EngineOptions.fp8,
@@ -199,6 +213,8 @@ def serve(
         data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll,
         auth=not no_auth, public_url=public_url, url_lifetime=timedelta(hours=url_lifetime),
         sse_ping_seconds=sse_ping, max_unfinished_per_key=max_unfinished,
+        fal_queue_path=_path(fal_queue_path, "--fal-queue-path"),
+        fal_run_path=_path(fal_run_path, "--fal-run-path"),
         engine=EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload),
     )  # fmt: skip
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,10 @@ class Settings:
     sync_timeout: float = 3600.0
     """How long POST /api/ai/videos/generate waits for its result."""
     sse_ping_seconds: float = 15.0
+    fal_queue_path: str = "/fal/queue"
+    """Where fal's queue API is served (a fal client: FAL_QUEUE_RUN_HOST=HOST:PORT/fal/queue)."""
+    fal_run_path: str = "/fal/run"
+    """Where fal's synchronous API is served (FAL_RUN_HOST=HOST:PORT/fal/run)."""
     worker: WorkerSettings = WorkerSettings()
     engine: EngineOptions = EngineOptions()
     """How each worker runs its models (device, compute dtype, FP8, offload)."""

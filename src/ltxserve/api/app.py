@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ltxserve import __version__
-from ltxserve.api import files, health, oxen
+from ltxserve.api import fal, files, health, oxen
 from ltxserve.api.auth import Authenticator
 from ltxserve.api.dialect import install_error_handlers
 from ltxserve.api.errors import ApiError
@@ -46,6 +46,8 @@ def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
     app.add_middleware(BodyLimit, json_limit=settings.max_json_bytes, upload_limit=settings.max_upload_bytes)
     for surface in (oxen, files, health):
         app.include_router(surface.router)
+    app.include_router(fal.queue, prefix=settings.fal_queue_path)
+    app.include_router(fal.run, prefix=settings.fal_run_path)
     return app
 
 

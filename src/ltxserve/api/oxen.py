@@ -17,15 +17,16 @@ from typing import Annotated, Any
 
 from fastapi import Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.datastructures import UploadFile
 
 from ltxserve.api.auth import Owner
+from ltxserve.api.bodies import read_body
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
 from ltxserve.api.errors import ApiError
+from ltxserve.api.oxen_models import MODELS, RELEASED, OxenModel
 from ltxserve.api.service import QuotaExceededError, Service
 from ltxserve.api.views import JobView, ResultView
-from ltxserve.catalog import MODELS, RELEASED, ModelSpec, ParamsError
+from ltxserve.catalog import ParamsError, Product
 from ltxserve.database import JobState
 from ltxserve.inputs import FetchError
 from ltxserve.jobs.store import Event
@@ -117,38 +118,7 @@ def _invalid(message: str, field: str | None, details: list[dict[str, str]] | No
 # --- submitting ------------------------------------------------------------------------------------
 
 
-async def _read_body(request: Request, service: Service, owner: str) -> dict[str, Any]:
-    """The JSON object, or a multipart form whose files become uploads."""
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form()
-        body: dict[str, Any] = {}
-        for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                body[name] = (await service.upload(owner, value.file)).uri
-            else:
-                body[name] = _form_value(name, value)
-        return body
-    raw = await request.body()
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ApiError(400, "invalid_json", f"the body is not JSON: {error}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "the body must be a JSON object")
-    return body
-
-
-def _form_value(name: str, value: str) -> Any:
-    """Form fields are text; numbers and booleans are read as JSON, prompts and URLs stay text."""
-    if name == "prompt" or "://" in value or value.startswith("data:"):
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return value
-
-
-def _model(body: Mapping[str, Any]) -> tuple[ModelSpec, _Names]:
+def _model(body: Mapping[str, Any]) -> tuple[OxenModel, _Names]:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _invalid("required", "model")
@@ -171,10 +141,10 @@ def _params(body: Mapping[str, Any], names: _Names) -> dict[str, Any]:
 
 async def _submit(
     service: Service, owner: str, body: Mapping[str, Any], count: int
-) -> tuple[ModelSpec, list[str]]:
-    spec, names = _model(body)
+) -> tuple[OxenModel, list[str]]:
+    model, names = _model(body)
     try:
-        return spec, await service.submit(owner, OXEN.name, spec.id, _params(body, names), count)
+        return model, await service.submit(owner, OXEN.name, model.product, _params(body, names), count)
     except ParamsError as error:
         details = [{"field": names.to_oxen(name), "message": message} for name, message in error.errors]
         raise _invalid(error.message, names.to_oxen(error.field), details) from None
@@ -197,7 +167,7 @@ def _count(body: Mapping[str, Any]) -> int:
 
 @router.post("/api/ai/queue")
 async def enqueue(request: Request, owner: Owner, service: ServiceDep) -> dict[str, Any]:
-    body = await _read_body(request, service, owner)
+    body = await read_body(request, service, owner)
     _, ids = await _submit(service, owner, body, _count(body))
     return {"generations": [{"generation_id": job_id, "status": "queued"} for job_id in ids]}
 
@@ -205,11 +175,11 @@ async def enqueue(request: Request, owner: Owner, service: ServiceDep) -> dict[s
 @router.post("/api/ai/videos/generate")
 async def generate(request: Request, owner: Owner, service: ServiceDep, base_url: BaseUrl) -> dict[str, Any]:
     """Synchronous: queue the generations, wait for them, answer with the videos."""
-    body = await _read_body(request, service, owner)
+    body = await read_body(request, service, owner)
     response_format = body.get("response_format", "url")
     if response_format not in ("url", "b64_json"):
         raise _invalid("response_format must be url or b64_json", "response_format")
-    spec, ids = await _submit(service, owner, body, _count(body))
+    model, ids = await _submit(service, owner, body, _count(body))
     videos: list[dict[str, Any]] = []
     finished = []
     for job_id in ids:
@@ -221,7 +191,7 @@ async def generate(request: Request, owner: Owner, service: ServiceDep, base_url
         else:
             videos.append({"url": result.url})
     return {
-        "model": spec.id,
+        "model": model.id,
         "created": int(max(view.finished_at or view.created_at for view in finished)),
         "videos": videos,
         "generation_ids": ids,
@@ -244,9 +214,10 @@ def _succeeded(view: JobView) -> ResultView:
     )
 
 
-def _spec(surface: str, product: str) -> ModelSpec | None:
+def _spec(surface: str, product: str) -> Product | None:
     """The product of an Oxen job; None for a job another surface made."""
-    return MODELS.get(product) if surface == OXEN.name else None
+    model = MODELS.get(product) if surface == OXEN.name else None
+    return model.product if model else None
 
 
 def _names(surface: str, product: str) -> _Names:
@@ -266,7 +237,7 @@ def _cost(view: JobView) -> float | None:
     spec = _spec(view.surface, view.product)
     if view.cost is not None or spec is None or view.result is None:
         return view.cost
-    return spec.cost(spec.params.model_validate(view.params), view.result.duration)
+    return spec.cost(spec.params.model_validate(view.params), view.result)
 
 
 # --- looking up ------------------------------------------------------------------------------------
@@ -433,9 +404,9 @@ async def events(
 # --- models ----------------------------------------------------------------------------------------
 
 
-def _oxen_schema(spec: ModelSpec) -> dict[str, Any]:
-    names = NAMES[spec.id]
-    schema = spec.schema()
+def _oxen_schema(model: OxenModel) -> dict[str, Any]:
+    names = NAMES[model.id]
+    schema = model.product.schema()
     properties = {}
     for name, prop in schema["properties"].items():
         if "enum" in prop:
@@ -449,18 +420,18 @@ def _oxen_schema(spec: ModelSpec) -> dict[str, Any]:
     return {**schema, "properties": properties, "required": required}
 
 
-def _model_object(spec: ModelSpec, with_schema: bool) -> dict[str, Any]:
-    model = {**spec.to_json(), "endpoint": "/videos/generate", "model_type": "base",
-             "summary": spec.display_name, "released_at": RELEASED_AT}  # fmt: skip
+def _model_object(model: OxenModel, with_schema: bool) -> dict[str, Any]:
+    described = {**model.to_json(), "endpoint": "/videos/generate", "model_type": "base",
+                 "summary": model.display_name, "released_at": RELEASED_AT}  # fmt: skip
     if with_schema:
-        schema = _oxen_schema(spec)
-        model |= {"request_schema": schema, "json_request_schema": schema}
-    return model
+        schema = _oxen_schema(model)
+        described |= {"request_schema": schema, "json_request_schema": schema}
+    return described
 
 
 @router.get("/api/ai/models")
 async def list_models(_: Owner) -> dict[str, Any]:
-    return {"object": "list", "data": [_model_object(spec, with_schema=True) for spec in MODELS.values()]}
+    return {"object": "list", "data": [_model_object(model, with_schema=True) for model in MODELS.values()]}
 
 
 @router.get("/api/ai/models/{model_id}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ltxserve.api.views import JobView, ResultView
-from ltxserve.catalog import MODELS, ModelSpec
+from ltxserve.catalog import Product
 from ltxserve.database import JobState
 from ltxserve.engine.check import check
 from ltxserve.engine.weights import WeightSet
@@ -53,17 +53,11 @@ class Service:
 
     # --- submitting ----------------------------------------------------------------------------
 
-    def model(self, model_id: str) -> ModelSpec:
-        spec = MODELS.get(model_id)
-        if spec is None:
-            raise InvalidRequestError("model", f"unknown model {model_id!r}; one of {', '.join(MODELS)}")
-        return spec
-
     async def submit(
-        self, owner: str, surface: str, model_id: str, body: dict[str, Any], count: int = 1
+        self, owner: str, surface: str, spec: Product, body: dict[str, Any], count: int = 1
     ) -> list[str]:
-        """Validate in full (parameters, weights, shapes, media references), then queue `count` jobs."""
-        spec = self.model(model_id)
+        """Validate in full (parameters, weights, shapes, media references), then queue `count` jobs
+        of `surface`'s product `spec`."""
         params = spec.validate(body)
         request = spec.request(params)
         try:
@@ -180,3 +174,7 @@ class Service:
 
     def events(self, owner: str, after: int | None) -> AsyncIterator[list[Event]]:
         return self.hub.stream(owner, after)
+
+    async def history(self, owner: str, job_id: str, limit: int = 10_000) -> list[Event]:
+        """Every event of one of `owner`'s jobs, oldest first."""
+        return await asyncio.to_thread(self.store.events_after, 0, owner=owner, job_id=job_id, limit=limit)

@@ -1,13 +1,15 @@
-"""The catalog: every model's defaults, limits at their boundaries, the request each makes, its
+"""Oxen's models: every model's defaults, limits at their boundaries, the request each makes, its
 price, and the JSON schema generated from its parameters."""
 
 import typing
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import pytest
 
-from ltxserve.catalog import MODELS, CameraChoice, ModelSpec, ParamsError
+from ltxserve.api.oxen_models import MODELS, CameraChoice
+from ltxserve.catalog import ParamsError, Product
 from ltxserve.media import VideoInfo
 from ltxserve.media.splice import Edge
 from ltxserve.request import (
@@ -21,12 +23,19 @@ from ltxserve.request import (
     Task,
 )
 
-PRO, T2V, FAST = MODELS["ltx-2-3-pro"], MODELS["ltx-2-3-pro-text-to-video"], MODELS["ltx-2-3-fast"]
-EXTEND, RETAKE = MODELS["ltx-2-3-pro-extend-video"], MODELS["ltx-2-3-pro-retake"]
+PRO, T2V, FAST, EXTEND, RETAKE = (model.product for model in MODELS.values())
 VIDEO = "https://example.com/clip.mp4"
 
 
-def refused(spec: ModelSpec, body: dict[str, Any]) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Made:
+    width: int
+    height: int
+    frames: int
+    duration: float
+
+
+def refused(spec: Product, body: dict[str, Any]) -> tuple[str, str]:
     with pytest.raises(InvalidRequestError) as error:
         spec.request(spec.validate(body))
     return error.value.field, error.value.message
@@ -236,7 +245,7 @@ def test_prices() -> None:
     assert EXTEND.cost(EXTEND.validate({"video": VIDEO, "duration": 7.5})) == pytest.approx(0.75)
     retake = RETAKE.validate({"video": VIDEO, "prompt": "x"})
     assert RETAKE.cost(retake) is None, "priced by the input's length, known once it is probed"
-    assert RETAKE.cost(retake, 12.5) == pytest.approx(1.25)
+    assert RETAKE.cost(retake, Made(1920, 1080, 300, 12.5)) == pytest.approx(1.25)
 
 
 def test_json_schemas_come_from_the_parameters() -> None:

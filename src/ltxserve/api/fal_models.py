@@ -1,0 +1,604 @@
+"""fal.ai's LTX-2.3 endpoints, each a catalog Product: parameter names, defaults, ranges and pricing
+exactly as fal's model pages list them.
+
+Two families:
+- the 22B open-weights endpoints (`fal-ai/ltx-2.3-22b/...`, with `/lora` variants): every sampling
+  knob, sizes in pixels and lengths in frames, priced per megapixel of generated video;
+- the Pro endpoints (`fal-ai/ltx-2.3/...`, with `/fast` variants), backed on fal by the LTX API:
+  tiers, seconds and fixed frame rates, priced per second.
+
+Each field's rule is written once (`_FIELD`); an endpoint lists the fields it takes, in its page's
+order. What a field does here is in its description; the few with no model behind them on this
+server say so there, and again in the job's logs.
+"""
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from ltxserve import pro
+from ltxserve.catalog import MAX_PROMPT, Made, Params, Product, camera, image, seconds
+from ltxserve.media import EncodeOptions, OutputFormat, Quality, WriteMode
+from ltxserve.media.splice import Edge
+from ltxserve.request import (
+    Duration,
+    ExtendOptions,
+    GenerationRequest,
+    Guidance,
+    InvalidRequestError,
+    MediaRef,
+    Pipeline,
+    Sampling,
+    Scheduler,
+    Task,
+)
+
+NEGATIVE_PROMPT = (
+    "news broadcast, 3d animation, computer graphics, pc game, console game, video game, cartoon, "
+    "childish, watermark, logo, text, on screen text, subtitles, titles, signature, slowmo, static"
+)
+VIDEO_SIZES = {
+    "square_hd": (1024, 1024),
+    "square": (512, 512),
+    "portrait_4_3": (768, 1024),
+    "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768),
+    "landscape_16_9": (1024, 576),
+}
+"""fal's named image sizes, width × height."""
+OUTPUT_TYPES = {
+    "X264 (.mp4)": OutputFormat.MP4,
+    "VP9 (.webm)": OutputFormat.WEBM,
+    "PRORES4444 (.mov)": OutputFormat.MOV,
+    "GIF (.gif)": OutputFormat.GIF,
+}
+NOT_MODELLED = {
+    "enable_safety_checker": "no safety checker runs on this server: outputs are not filtered",
+    "acceleration": "no effect on this server: every request runs the model in full",
+    "use_restart_sampling": "no effect on this server yet: sampling injects no extra noise",
+    "enable_prompt_expansion": "not run on this server yet: the prompt is used as given",
+}
+"""Fields accepted for compatibility whose fal behaviour this server does not have: each job's logs
+repeat this when the field asks for it."""
+
+
+class ImageSize(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    width: int = Field(512, ge=64, le=3840, description="Width in pixels.")
+    height: int = Field(512, ge=64, le=3840, description="Height in pixels.")
+
+
+class LoraInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(description="URL or path of the LoRA weights; empty for none.")
+    weight_name: str | None = Field(None, description="The weights file inside a repository path.")
+    scale: float = Field(1, ge=0, le=4, description="How strongly the LoRA is applied.")
+
+
+Scale = Annotated[float, Field(ge=0, le=1)]
+Camera = Literal["dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down", "static", "none"]
+VideoSize = (
+    ImageSize
+    | Literal[
+        "auto", "square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"
+    ]
+)
+
+_FIELD: dict[str, tuple[Any, Any]] = {
+    "prompt": (
+        str,
+        Field(min_length=1, max_length=MAX_PROMPT, description="The prompt to generate the video from."),
+    ),
+    "video_url": (str, Field(min_length=1, description="The URL of the video to extend.")),
+    "image_url": (str, Field(min_length=1, description="The URL of the image to start the video from.")),
+    "end_image_url": (
+        str | None,
+        Field(None, description="The URL of the image to use as the end of the video."),
+    ),
+    "audio_url": (str, Field(min_length=1, description="The URL of the audio the video is made for.")),
+    "num_frames": (int, Field(121, ge=9, le=481, description="The number of frames to generate.")),
+    "video_size": (VideoSize, Field("landscape_16_9", description="The size of the generated video.")),
+    "extend_video_size": (
+        VideoSize,
+        Field("auto", description="The size of the generated video; auto (the input's size) on this server."),
+    ),
+    "generate_audio": (bool, Field(True, description="Whether to generate audio for the video.")),
+    "use_multiscale": (
+        bool,
+        Field(
+            True, description="Generate at half size first, then refine at the requested size (two stages)."
+        ),
+    ),
+    "match_input_fps": (
+        bool,
+        Field(True, description="Match the output FPS to the input video's FPS instead of `fps`."),
+    ),
+    "fps": (float, Field(24, ge=1, le=60, description="The frames per second of the generated video.")),
+    "num_inference_steps": (int, Field(15, ge=8, le=50, description="The number of inference steps to use.")),
+    "video_cfg_scale": (
+        float,
+        Field(3, ge=1, le=20, description="Classifier-free guidance scale for the video."),
+    ),
+    "video_stg_scale": (
+        float,
+        Field(1, ge=0, le=20, description="Spatiotemporal guidance scale for the video."),
+    ),
+    "video_rescaling_scale": (
+        float,
+        Field(0.85, ge=0, le=1, description="Guidance rescaling for the video."),
+    ),
+    "video_modality_scale": (
+        float,
+        Field(3, ge=0, le=10, description="Audio-to-video cross-modal guidance."),
+    ),
+    "audio_cfg_scale": (
+        float,
+        Field(7, ge=1, le=20, description="Classifier-free guidance scale for the audio."),
+    ),
+    "audio_stg_scale": (
+        float,
+        Field(0, ge=0, le=20, description="Spatiotemporal guidance scale for the audio."),
+    ),
+    "audio_rescaling_scale": (float, Field(0.7, ge=0, le=1, description="Guidance rescaling for the audio.")),
+    "audio_modality_scale": (
+        float,
+        Field(3, ge=0, le=10, description="Video-to-audio cross-modal guidance."),
+    ),
+    "gradient_estimation_gamma": (
+        float,
+        Field(
+            0, ge=0, le=10, description="The gamma of gradient estimation during denoising; 0 disables it."
+        ),
+    ),
+    "use_restart_sampling": (bool, Field(True, description=NOT_MODELLED["use_restart_sampling"])),
+    "scheduler": (
+        Literal["ltx2", "linear_quadratic", "beta"],
+        Field("beta", description="The scheduler to use."),
+    ),
+    "acceleration": (
+        Literal["none", "regular", "high", "full"],
+        Field("none", description=NOT_MODELLED["acceleration"]),
+    ),
+    "camera_lora": (Camera, Field("none", description="The camera LoRA that moves the camera.")),
+    "camera_lora_scale": (Scale, Field(1, description="The scale of the camera LoRA.")),
+    "negative_prompt": (
+        str,
+        Field(NEGATIVE_PROMPT, max_length=MAX_PROMPT, description="What to steer away from."),
+    ),
+    "enable_prompt_expansion": (bool, Field(True, description=NOT_MODELLED["enable_prompt_expansion"])),
+    "enable_safety_checker": (bool, Field(True, description=NOT_MODELLED["enable_safety_checker"])),
+    "video_output_type": (
+        Literal["X264 (.mp4)", "VP9 (.webm)", "PRORES4444 (.mov)", "GIF (.gif)"],
+        Field("X264 (.mp4)", description="The container and codec of the generated video."),
+    ),
+    "video_quality": (
+        Literal["low", "medium", "high", "maximum"],
+        Field("high", description="The quality of the generated video."),
+    ),
+    "video_write_mode": (
+        Literal["fast", "balanced", "small"],
+        Field("balanced", description="Encoding speed against file size."),
+    ),
+    "sync_mode": (
+        bool,
+        Field(False, description="Return the video as a data URI in the result instead of a link."),
+    ),
+    "loras": (list[LoraInput], Field(description="The LoRAs to use; an empty path is none.")),
+    "distill_lora_first_pass_scale": (
+        Scale,
+        Field(0.2, description="The distilled LoRA's scale in the first (half-size) pass; 0 disables it."),
+    ),
+    "distill_lora_second_pass_scale": (
+        Scale,
+        Field(0.5, description="The distilled LoRA's scale in the second (refining) pass."),
+    ),
+    "extend_direction": (
+        Literal["forward", "backward"],
+        Field("forward", description="forward extends from the end of the video, backward from its start."),
+    ),
+    "num_context_frames": (
+        int,
+        Field(25, ge=0, le=121, description="The number of the video's frames the model sees as context."),
+    ),
+    "video_strength": (
+        Scale,
+        Field(1, description="Video conditioning strength; lower gives the model freedom."),
+    ),
+    "audio_strength": (
+        Scale,
+        Field(1, description="Audio conditioning strength; lower gives the model freedom."),
+    ),
+    "end_image_strength": (Scale, Field(1, description="The strength of the end image.")),
+    # the Pro endpoints
+    "duration": (Literal[6, 8, 10], Field(6, description="The duration of the video in seconds.")),
+    "fast_duration": (
+        Literal[6, 8, 10, 12, 14, 16, 18, 20],
+        Field(6, description="The duration in seconds; above 10 s only at 1080p and 25 fps."),
+    ),
+    "resolution": (
+        Literal["1080p", "1440p", "2160p"],
+        Field("1080p", description="The resolution of the video."),
+    ),
+    "aspect_ratio": (Literal["16:9", "9:16"], Field("16:9", description="The aspect ratio of the video.")),
+    "pro_fps": (Literal[24, 25, 48, 50], Field(25, description="The frames per second of the video.")),
+    "extend_duration": (float, Field(5, ge=2, le=20, description="Seconds to add.")),
+    "mode": (Literal["end", "start"], Field("end", description="Add at the end or at the start.")),
+    "context": (
+        float | None,
+        Field(
+            None,
+            ge=1,
+            le=20,
+            description="Seconds of the video the model sees; by default the most that fits.",
+        ),
+    ),
+    "start_time": (float, Field(0, ge=0, le=20, description="Start of the window to regenerate, seconds.")),
+    "retake_duration": (
+        float,
+        Field(5, ge=2, le=20, description="Length of the window to regenerate, seconds."),
+    ),
+    "retake_mode": (
+        Literal["replace_audio", "replace_video", "replace_audio_and_video"],
+        Field("replace_audio_and_video", description="What to regenerate inside the window."),
+    ),
+}
+
+_RENAMED = {
+    "extend_video_size": "video_size",
+    "fast_duration": "duration",
+    "pro_fps": "fps",
+    "extend_duration": "duration",
+    "retake_duration": "duration",
+}
+"""Fields whose rule differs between endpoints: the key is the rule, the value the name fal uses."""
+
+_SAMPLING = (
+    "generate_audio", "use_multiscale", "fps", "num_inference_steps", "video_cfg_scale", "video_stg_scale",
+    "video_rescaling_scale", "video_modality_scale", "audio_cfg_scale", "audio_stg_scale",
+    "audio_rescaling_scale", "audio_modality_scale", "gradient_estimation_gamma", "use_restart_sampling",
+    "scheduler", "acceleration", "camera_lora", "camera_lora_scale", "negative_prompt", "seed",
+    "enable_prompt_expansion", "enable_safety_checker", "video_output_type", "video_quality",
+    "video_write_mode", "sync_mode",
+)  # fmt: skip
+_DISTILL = ("distill_lora_first_pass_scale", "distill_lora_second_pass_scale")
+_EXTEND = ("extend_direction", "num_context_frames", "video_strength", "audio_strength", "end_image_strength")
+
+
+def _params(name: str, fields: Sequence[str]) -> type[Params]:
+    definitions: dict[str, Any] = {
+        _RENAMED.get(field, field): _FIELD[field] for field in fields if field != "seed"
+    }
+    return create_model(name, __base__=Params, **definitions)
+
+
+# --- requests ---------------------------------------------------------------------------------------
+
+
+def _loras(params: Any) -> None:
+    """User LoRAs arrive by URL; this server loads them from its weights directory only (for now)."""
+    for index, lora in enumerate(getattr(params, "loras", ())):
+        if lora.path:
+            raise InvalidRequestError(
+                f"loras.{index}.path", "LoRAs by URL are not supported on this server yet; send an empty path"
+            )
+
+
+def _output(params: Any) -> EncodeOptions:
+    return EncodeOptions(
+        OUTPUT_TYPES[params.video_output_type],
+        Quality(params.video_quality),
+        WriteMode(params.video_write_mode),
+    )
+
+
+def _sampling(params: Any, distill: bool) -> Sampling:
+    scales = (
+        (params.distill_lora_first_pass_scale, params.distill_lora_second_pass_scale) if distill else None
+    )
+    return Sampling(
+        pipeline=Pipeline.TWO_STAGE if params.use_multiscale else Pipeline.ONE_STAGE,
+        steps=params.num_inference_steps,
+        scheduler=Scheduler(params.scheduler),
+        video=Guidance(params.video_cfg_scale, params.video_stg_scale, params.video_rescaling_scale,
+                       params.video_modality_scale),
+        audio=Guidance(params.audio_cfg_scale, params.audio_stg_scale, params.audio_rescaling_scale,
+                       params.audio_modality_scale),
+        distilled_lora_scales=scales if params.use_multiscale else None,
+        gradient_estimation_gamma=params.gradient_estimation_gamma or None,
+    )  # fmt: skip
+
+
+def _size(video_size: Any) -> tuple[int, int]:
+    if isinstance(video_size, ImageSize):
+        return video_size.width, video_size.height
+    return VIDEO_SIZES[video_size]
+
+
+def _dev_video(params: Any, distill: bool) -> GenerationRequest:
+    _loras(params)
+    if params.video_size == "auto":
+        raise InvalidRequestError("video_size", "auto takes the size of an input video; name a size here")
+    width, height = _size(params.video_size)
+    return GenerationRequest(
+        Task.TEXT_TO_VIDEO,
+        params.prompt,
+        negative_prompt=params.negative_prompt,
+        seed=params.seed,
+        width=width,
+        height=height,
+        duration=Duration.of_frames(params.num_frames),
+        fps=seconds(params.fps),
+        generate_audio=params.generate_audio,
+        sampling=_sampling(params, distill),
+        camera=camera(params.camera_lora),
+        camera_scale=params.camera_lora_scale,
+        output=_output(params),
+    )
+
+
+def _dev_extend(params: Any, distill: bool) -> GenerationRequest:
+    _loras(params)
+    if params.video_size != "auto":
+        raise InvalidRequestError(
+            "video_size", "an extension keeps the input's size on this server: use auto"
+        )
+    if not params.match_input_fps:
+        raise InvalidRequestError(
+            "match_input_fps", "an extension keeps the input's frame rate on this server: use true"
+        )
+    end_image = image(params.end_image_url, params.end_image_strength)
+    return GenerationRequest(
+        Task.EXTEND,
+        params.prompt,
+        negative_prompt=params.negative_prompt,
+        seed=params.seed,
+        generate_audio=params.generate_audio,
+        extend=ExtendOptions(
+            MediaRef(params.video_url),
+            Duration.of_frames(params.num_frames),
+            Edge.END if params.extend_direction == "forward" else Edge.START,
+            Duration.of_frames(params.num_context_frames),
+            video_strength=params.video_strength,
+            audio_strength=params.audio_strength,
+            end_image=end_image,
+        ),
+        sampling=_sampling(params, distill),
+        camera=camera(params.camera_lora),
+        camera_scale=params.camera_lora_scale,
+        output=_output(params),
+    )
+
+
+def _pro_video(params: Any, pipeline: Pipeline) -> GenerationRequest:
+    return pro.video(
+        params.prompt,
+        pipeline=pipeline,
+        resolution=params.resolution,
+        aspect_ratio=params.aspect_ratio,
+        duration=params.duration,
+        fps=params.fps,
+        generate_audio=params.generate_audio,
+        first_frame=getattr(params, "image_url", None),
+        last_frame=getattr(params, "end_image_url", None),
+        seed=params.seed,
+    )
+
+
+def _fast_rules(params: Any) -> None:
+    pro.check_fast(params.duration, params.resolution, params.fps)
+
+
+def _pro_extend(params: Any) -> GenerationRequest:
+    return pro.extend(
+        params.video_url, params.prompt, duration=params.duration, mode=params.mode, context=params.context,
+        seed=params.seed,
+    )  # fmt: skip
+
+
+def _pro_retake(params: Any) -> GenerationRequest:
+    return pro.retake(
+        params.video_url, params.prompt, start=params.start_time, duration=params.duration,
+        mode=params.retake_mode, seed=params.seed,
+    )  # fmt: skip
+
+
+# --- prices -----------------------------------------------------------------------------------------
+
+
+def _per_megapixel(
+    rate: float, frames_of: Callable[[Any], int]
+) -> Callable[[Any, Made | None], float | None]:
+    """fal's rule: rate × megapixels of generated video (width × height × frames), rounded up to the
+    hundredth of a cent. An extension's size is its input's, known once the job has run."""
+
+    def price(params: Any, made: Made | None) -> float | None:
+        video_size = params.video_size
+        if video_size == "auto":
+            if made is None or made.width is None or made.height is None:
+                return None
+            width, height = made.width, made.height
+        else:
+            width, height = _size(video_size)
+        megapixels = Fraction(width * height * frames_of(params), 1_000_000)
+        return math.ceil(megapixels * Fraction(str(rate)) * 10_000) / 10_000
+
+    return price
+
+
+def _per_second(
+    rates: Mapping[str, float] | float, seconds_of: Callable[[Any, Made | None], float | None]
+) -> Callable[[Any, Made | None], float | None]:
+    def price(params: Any, made: Made | None) -> float | None:
+        length = seconds_of(params, made)
+        rate = rates if isinstance(rates, float) else rates[params.resolution]
+        return None if length is None else round(rate * length, 4)
+
+    return price
+
+
+def _asked(params: Any, _: Made | None) -> float:
+    return float(params.duration)
+
+
+def _source_length(_: Any, made: Made | None) -> float | None:
+    return None if made is None else made.duration
+
+
+_PRO_RATES = {"1080p": 0.06, "1440p": 0.12, "2160p": 0.24}
+_FAST_RATES = {"1080p": 0.04, "1440p": 0.08, "2160p": 0.16}
+
+
+# --- the endpoints ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FalEndpoint:
+    """One fal endpoint: the product it runs and what fal's model page says of it."""
+
+    product: Product
+    title: str
+    category: str
+
+    @property
+    def id(self) -> str:
+        return self.product.id
+
+
+_DEV_SAMPLING_FIELDS = {
+    "sampling": "use_multiscale", "sampling.steps": "num_inference_steps", "sampling.scheduler": "scheduler",
+    "sampling.distilled_lora_scales": "distill_lora_first_pass_scale",
+    "sampling.gradient_estimation_gamma": "gradient_estimation_gamma",
+    **{f"sampling.{modality}.{knob}": f"{modality}_{name}_scale"
+       for modality in ("video", "audio")
+       for knob, name in (("cfg", "cfg"), ("stg", "stg"), ("rescale", "rescaling"), ("modality", "modality"))
+    },
+    "camera": "camera_lora", "camera_scale": "camera_lora_scale",
+    "output": "video_output_type", "negative_prompt": "negative_prompt",
+}  # fmt: skip
+_DEV_VIDEO_FIELDS = {**_DEV_SAMPLING_FIELDS, "width": "video_size", "height": "video_size",
+                     "duration": "num_frames", "fps": "fps"}  # fmt: skip
+_DEV_EXTEND_FIELDS = {
+    **_DEV_SAMPLING_FIELDS, "extend.video": "video_url", "extend.duration": "num_frames",
+    "extend.context": "num_context_frames", "extend.end_image.strength": "end_image_strength",
+    "extend.end_image": "end_image_url", "extend.video_strength": "video_strength",
+    "extend.audio_strength": "audio_strength", "extend": "video_url",
+}  # fmt: skip
+_PRO_VIDEO_FIELDS = {"first_frame": "image_url", "last_frame": "end_image_url"}
+_PRO_EXTEND_FIELDS = {"extend.video": "video_url", "extend.duration": "duration", "extend.context": "context",
+                      "extend": "video_url"}  # fmt: skip
+_PRO_RETAKE_FIELDS = {"retake.video": "video_url", "retake.start": "start_time",
+                      "retake.duration": "duration", "retake": "video_url"}  # fmt: skip
+
+_DEV_RATE = {"text-to-video": 0.001605, "extend-video": 0.001605}
+_LORA_RATE = {"text-to-video": 0.001805, "extend-video": 0.001805}
+"""$ per megapixel: extend-video and extend-video/lora from fal's pages; text-to-video priced as
+extend-video, its family's published rate."""
+
+
+def _dev_endpoints() -> list[FalEndpoint]:
+    endpoints = []
+    for lora in (False, True):
+        suffix, rates = ("/lora", _LORA_RATE) if lora else ("", _DEV_RATE)
+        own = ("loras", *_DISTILL) if lora else _DISTILL
+        text = _params(
+            f"TextToVideo{'Lora' if lora else ''}Params",
+            ("prompt", "num_frames", "video_size", *_SAMPLING, *own),
+        )
+        extend = _params(
+            f"ExtendVideo{'Lora' if lora else ''}Params",
+            ("prompt", "video_url", "end_image_url", "num_frames", "extend_video_size", "generate_audio",
+             "use_multiscale", "match_input_fps", *_SAMPLING[2:], *own, *_EXTEND),
+        )  # fmt: skip
+        endpoints += [
+            FalEndpoint(
+                Product(
+                    f"fal-ai/ltx-2.3-22b/text-to-video{suffix}",
+                    text,
+                    lambda params: _dev_video(params, distill=True),
+                    _per_megapixel(rates["text-to-video"], lambda params: params.num_frames),
+                    _DEV_VIDEO_FIELDS,
+                ),
+                f"LTX-2.3 22B text to video{' with LoRAs' if lora else ''}",
+                "text-to-video",
+            ),
+            FalEndpoint(
+                Product(
+                    f"fal-ai/ltx-2.3-22b/extend-video{suffix}",
+                    extend,
+                    lambda params: _dev_extend(params, distill=True),
+                    _per_megapixel(rates["extend-video"], lambda params: params.num_frames),
+                    _DEV_EXTEND_FIELDS,
+                ),
+                f"Extend video with audio using LTX-2.3{' and custom LoRA' if lora else ''}",
+                "video-to-video",
+            ),
+        ]
+    return endpoints
+
+
+def _pro_endpoints() -> list[FalEndpoint]:
+    text = ("prompt", "duration", "resolution", "aspect_ratio", "pro_fps", "generate_audio")
+    fast_text = ("prompt", "fast_duration", "resolution", "aspect_ratio", "pro_fps", "generate_audio")
+    images = ("image_url", "end_image_url")
+    base = "fal-ai/ltx-2.3"
+
+    def video(name: str, fields: tuple[str, ...], fast: bool, title: str) -> FalEndpoint:
+        params = _params(name.title().replace("-", "").replace("/", "") + "Params", fields)
+        pipeline = Pipeline.DISTILLED if fast else Pipeline.TWO_STAGE
+        return FalEndpoint(
+            Product(
+                f"{base}/{name}",
+                params,
+                lambda params: _pro_video(params, pipeline),
+                _per_second(_FAST_RATES if fast else _PRO_RATES, _asked),
+                _PRO_VIDEO_FIELDS,
+                _fast_rules if fast else None,
+            ),
+            title,
+            "image-to-video" if "image_url" in fields else "text-to-video",
+        )
+
+    return [
+        video("text-to-video", text, False, "LTX-2.3 Pro text to video"),
+        video("image-to-video", (text[0], *images, *text[1:]), False, "LTX-2.3 Pro image to video"),
+        video("text-to-video/fast", fast_text, True, "LTX-2.3 Fast text to video"),
+        video("image-to-video/fast", (text[0], *images, *fast_text[1:]), True, "LTX-2.3 Fast image to video"),
+        FalEndpoint(
+            Product(
+                f"{base}/extend-video",
+                _params(
+                    "ProExtendVideoParams", ("video_url", "prompt", "extend_duration", "mode", "context")
+                ),
+                _pro_extend,
+                _per_second(0.10, _asked),
+                _PRO_EXTEND_FIELDS,
+            ),
+            "LTX-2.3 Pro extend video",
+            "video-to-video",
+        ),
+        FalEndpoint(
+            Product(
+                f"{base}/retake-video",
+                _params(
+                    "ProRetakeVideoParams",
+                    ("video_url", "prompt", "start_time", "retake_duration", "retake_mode"),
+                ),
+                _pro_retake,
+                _per_second(0.10, _source_length),
+                _PRO_RETAKE_FIELDS,
+            ),
+            "LTX-2.3 Pro retake video",
+            "video-to-video",
+        ),
+    ]
+
+
+ENDPOINTS: dict[str, FalEndpoint] = {
+    endpoint.id: endpoint for endpoint in (*_dev_endpoints(), *_pro_endpoints())
+}

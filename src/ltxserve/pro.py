@@ -1,0 +1,104 @@
+"""The LTX API's products (Pro and Fast), which Oxen and fal resell under their own names: what each
+makes and the rules on its source video, written once. A dialect's product reads its own field
+names and calls these."""
+
+from fractions import Fraction
+
+from ltxserve.catalog import camera, image, seconds
+from ltxserve.media.splice import Edge
+from ltxserve.request import (
+    AspectRatio,
+    Duration,
+    ExtendOptions,
+    GenerationRequest,
+    InvalidRequestError,
+    MediaRef,
+    Pipeline,
+    Resolution,
+    RetakeMode,
+    RetakeOptions,
+    Sampling,
+    SourceRules,
+    Task,
+)
+
+RETAKE_SOURCE = SourceRules(min_frames=73, max_long_side=3840, max_short_side=2160)
+EXTEND_SOURCE = SourceRules(
+    min_frames=73, max_long_side=3840, max_short_side=2160,
+    aspect_ratios=(AspectRatio.LANDSCAPE, AspectRatio.PORTRAIT),
+)  # fmt: skip
+FAST_LONGEST_SHORT = 10
+"""Seconds; Fast makes longer videos only at 1080p and 24 or 25 fps."""
+
+
+def video(
+    prompt: str,
+    *,
+    pipeline: Pipeline,
+    resolution: str,
+    aspect_ratio: str,
+    duration: float,
+    fps: int,
+    generate_audio: bool,
+    first_frame: str | None = None,
+    last_frame: str | None = None,
+    camera_motion: str = "none",
+    seed: int | None = None,
+) -> GenerationRequest:
+    """Text-to-video, or image-to-video when a first or last frame is given."""
+    first, last = image(first_frame), image(last_frame)
+    return GenerationRequest(
+        Task.IMAGE_TO_VIDEO if first or last else Task.TEXT_TO_VIDEO,
+        prompt,
+        seed=seed,
+        resolution=Resolution(resolution),
+        aspect_ratio=AspectRatio(aspect_ratio),
+        duration=Duration.of_seconds(duration),
+        fps=Fraction(fps),
+        generate_audio=generate_audio,
+        first_frame=first,
+        last_frame=last,
+        camera=camera(camera_motion),
+        sampling=Sampling(pipeline=pipeline),
+    )
+
+
+def check_fast(duration: float, resolution: str, fps: int) -> None:
+    if duration > FAST_LONGEST_SHORT:
+        if resolution != "1080p":
+            raise InvalidRequestError("duration", f"longer than {FAST_LONGEST_SHORT} s is made at 1080p only")
+        if fps not in (24, 25):
+            raise InvalidRequestError(
+                "duration", f"longer than {FAST_LONGEST_SHORT} s is made at 24 or 25 fps only"
+            )
+
+
+def extend(
+    video: str, prompt: str, *, duration: float, mode: str, context: float | None, seed: int | None = None
+) -> GenerationRequest:
+    return GenerationRequest(
+        Task.EXTEND,
+        prompt,
+        seed=seed,
+        extend=ExtendOptions(
+            MediaRef(video),
+            Duration.of_seconds(seconds(duration)),
+            Edge(mode),
+            Duration.of_seconds(seconds(context)) if context is not None else None,
+            rules=EXTEND_SOURCE,
+        ),
+    )
+
+
+def retake(
+    video: str, prompt: str, *, start: float, duration: float, mode: str, seed: int | None = None
+) -> GenerationRequest:
+    return GenerationRequest(
+        Task.RETAKE,
+        prompt,
+        seed=seed,
+        retake=RetakeOptions(
+            MediaRef(video), seconds(start), seconds(duration), RetakeMode(mode), rules=RETAKE_SOURCE
+        ),
+        sampling=Sampling(pipeline=Pipeline.ONE_STAGE),
+    )

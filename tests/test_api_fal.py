@@ -1,0 +1,408 @@
+"""fal's surface in-process, with a worker running the sketch renderer: the seed endpoint's schema
+against fal's own page, its examples sent as written (their video at fal's CDN host, answered by a
+local HTTPS server), the queue protocol (submit, status with logs, status stream, result, cancel),
+synchronous runs, 422s naming the field, keys, configurable paths, pricing, and jobs of other
+surfaces."""
+
+import asyncio
+import base64
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ltxserve import media
+from ltxserve.api.auth import LOCAL_OWNER
+from ltxserve.api.fal_models import ENDPOINTS
+from ltxserve.database import JobState, open_database
+from ltxserve.inputs import FetchPolicy
+from ltxserve.keys import KeyStore
+from tests.conftest import ExampleAssets
+from tests.inprocess import Api, api
+
+pytestmark = pytest.mark.anyio
+SEED = "fal-ai/ltx-2.3-22b/extend-video/lora"
+SPEC = (Path(__file__).parent / "data" / "fal-ltx-2.3-22b-extend-video-lora.md").read_text()
+QUEUE = "/fal/queue"
+OK = {"prompt": "x", "video_url": "https://a.com/v.mp4", "loras": []}
+"""The least the seed endpoint takes."""
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass(frozen=True)
+class SpecField:
+    name: str
+    kind: str
+    required: bool
+    default: Any
+    minimum: float | None
+    maximum: float | None
+    options: list[str] | None
+
+
+def spec_fields() -> dict[str, SpecField]:
+    """The input fields fal's page lists, as it lists them."""
+    schema = SPEC.split("### Input Schema")[1].split("**Required Parameters Example**")[0]
+    fields = {}
+    for block in schema.split("\n- **`")[1:]:
+        name, kind, need = re.match(r"(\w+)`\*\* \(`([^`]+)`, _(\w+)_\)", block).groups()  # type: ignore[union-attr]
+        default = re.search(r"\n  - Default: `(.*)`", block)
+        limits = re.search(r"\n  - Range: `(.*)` to `(.*)`", block)
+        options = re.search(r"\n  - Options: (.*)", block)
+        fields[name] = SpecField(
+            name,
+            kind,
+            need == "required",
+            json.loads(default.group(1)) if default else None,
+            float(limits.group(1)) if limits else None,
+            float(limits.group(2)) if limits else None,
+            re.findall(r'`"([^"]+)"`', options.group(1)) if options else None,
+        )
+    return fields
+
+
+def spec_example(title: str) -> dict[str, Any]:
+    block = SPEC.split(f"**{title}**:")[1].split("```json")[1].split("```")[0]
+    example: dict[str, Any] = json.loads(block)
+    return example
+
+
+def test_the_seed_endpoint_takes_every_field_of_fals_page_with_its_defaults_and_ranges() -> None:
+    fields = spec_fields()
+    assert len(fields) == 40
+    schema = ENDPOINTS[SEED].product.schema()
+    properties = schema["properties"]
+    assert set(properties) == set(fields)
+    assert set(schema["required"]) == {name for name, spec in fields.items() if spec.required}
+    types = {"string": "string", "integer": "integer", "float": "number", "boolean": "boolean"}
+    for name, spec in fields.items():
+        prop = properties[name]
+        if spec.kind in types:
+            kinds = {prop.get("type")} | {option.get("type") for option in prop.get("anyOf", [])}
+            assert types[spec.kind] in kinds, name
+        if not spec.required:
+            assert prop.get("default") == spec.default, name
+        if spec.minimum is not None:
+            assert (prop["minimum"], prop["maximum"]) == (spec.minimum, spec.maximum), name
+        if spec.options is not None:
+            assert set(prop["enum"]) == set(spec.options), name
+
+
+@pytest.fixture
+async def fal(
+    tmp_path: Path, example_assets: ExampleAssets, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Api]:
+    """The API with a sketching worker; it fetches the examples' URLs from the local assets server."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(example_assets.ca_bundle))
+    hosts = {("v3b.fal.media", 443): ("127.0.0.1", example_assets.port)}
+    async with api(tmp_path, worker=True, fetch=FetchPolicy(connect_to=hosts)) as running:
+        yield running
+
+
+def local(url: str) -> str:
+    """The path of one of this server's absolute URLs."""
+    assert url.startswith("http://ltxserve.test/"), url
+    return url.removeprefix("http://ltxserve.test")
+
+
+async def submit(fal: Api, body: dict[str, Any], app: str = SEED) -> dict[str, Any]:
+    response = await fal.http.post(f"{QUEUE}/{app}", json=body)
+    assert response.status_code == 200, response.text
+    submitted: dict[str, Any] = response.json()
+    return submitted
+
+
+async def completed(fal: Api, submitted: dict[str, Any], logs: bool = False) -> dict[str, Any]:
+    """Polls the status URL as fal's clients do: 202 until COMPLETED, then 200."""
+    while True:
+        response = await fal.http.get(local(submitted["status_url"]), params={"logs": int(logs)})
+        status: dict[str, Any] = response.json()
+        if status["status"] == "COMPLETED":
+            assert response.status_code == 200
+            return status
+        assert response.status_code == 202 and status["status"] in ("IN_QUEUE", "IN_PROGRESS")
+        await asyncio.sleep(0.05)
+
+
+async def video_of(fal: Api, output: dict[str, Any], tmp_path: Path) -> media.MediaInfo:
+    url = output["video"]["url"]
+    if url.startswith("data:"):
+        data = base64.b64decode(url.split(",", 1)[1])
+    else:
+        data = (await fal.http.get(local(url))).content
+    path = tmp_path / output["video"]["file_name"]
+    path.write_bytes(data)
+    return media.probe(path)
+
+
+@pytest.mark.parametrize("title", ["Required Parameters Example", "Full Example"])
+async def test_the_pages_examples_run_through_the_queue(fal: Api, title: str, tmp_path: Path) -> None:
+    body = spec_example(title)
+    submitted = await submit(fal, body)
+    base = f"http://ltxserve.test{QUEUE}/fal-ai/ltx-2.3-22b/requests/{submitted['request_id']}"
+    assert submitted["status"] == "IN_QUEUE" and submitted["queue_position"] == 0
+    assert (submitted["response_url"], submitted["status_url"], submitted["cancel_url"]) == (
+        base,
+        f"{base}/status",
+        f"{base}/cancel",
+    ), "follow-up URLs name the app without the endpoint's sub-path"
+    status = await completed(fal, submitted, logs=True)
+    assert "error" not in status and status["metrics"]["inference_time"] >= 0
+    messages = [line["message"] for line in status["logs"]]
+    assert "queued" in messages and any(m.startswith("denoising: step 1/") for m in messages)
+    assert any(m.startswith("done: 320x180, 217 frames at 24 fps") for m in messages)
+    assert any(m.startswith("enable_safety_checker: no safety checker") for m in messages)
+    assert {line["level"] for line in status["logs"]} <= {"INFO", "WARNING"}
+    assert all(line["timestamp"].endswith("Z") for line in status["logs"])
+    output = (await fal.http.get(local(submitted["response_url"]))).json()
+    assert output["prompt"] == body["prompt"] and output["seed"] == 7
+    video = output["video"]
+    assert (video["width"], video["height"], video["num_frames"], video["fps"]) == (320, 180, 217, 24.0)
+    assert video["content_type"] == "video/mp4" and video["file_name"].endswith(".mp4")
+    assert video["duration"] == pytest.approx(217 / 24, abs=1e-3)
+    info = await video_of(fal, output, tmp_path)
+    assert info.video is not None and info.video.frame_count == 217 and info.audio is not None
+
+
+async def test_a_synchronous_run_answers_with_the_output(fal: Api, tmp_path: Path) -> None:
+    body = {**spec_example("Required Parameters Example"), "num_frames": 24, "extend_direction": "backward"}
+    response = await fal.http.post(f"/fal/run/{SEED}", json=body)
+    assert response.status_code == 200, response.text
+    output = response.json()
+    assert output["video"]["num_frames"] == 96 + 24
+    info = await video_of(fal, output, tmp_path)
+    assert info.video is not None and info.video.frame_count == 120
+
+
+async def test_sync_mode_returns_a_data_uri_and_the_output_type_is_honoured(fal: Api, tmp_path: Path) -> None:
+    body = {**spec_example("Required Parameters Example"), "num_frames": 9, "sync_mode": True,
+            "video_output_type": "VP9 (.webm)"}  # fmt: skip
+    submitted = await submit(fal, body)
+    await completed(fal, submitted)
+    output = (await fal.http.get(local(submitted["response_url"]))).json()
+    assert output["video"]["url"].startswith("data:video/webm;base64,")
+    assert output["video"]["file_name"].endswith(".webm")
+    info = await video_of(fal, output, tmp_path)
+    assert info.video is not None and info.video.frame_count == 96 + 9
+
+
+async def test_the_status_stream_sends_each_change_and_closes_after_completed(fal: Api) -> None:
+    submitted = await submit(fal, {**spec_example("Required Parameters Example"), "num_frames": 9})
+    statuses = []
+    async with fal.http.stream(
+        "GET", local(submitted["status_url"]) + "/stream", params={"logs": 1}
+    ) as stream:
+        assert stream.status_code == 200
+        async for line in stream.aiter_lines():
+            if line.startswith("data:"):
+                statuses.append(json.loads(line.removeprefix("data:").strip()))
+    assert statuses[-1]["status"] == "COMPLETED" and statuses[-1]["logs"]
+    assert all(status["status"] != "COMPLETED" for status in statuses[:-1])
+    assert all(status["request_id"] == submitted["request_id"] for status in statuses)
+
+
+async def test_queued_requests_report_their_position_and_cancel(tmp_path: Path) -> None:
+    async with api(tmp_path) as fal:  # no worker: everything stays queued
+        body = OK
+        first, second = [await submit(fal, body) for _ in range(2)]
+        status = await fal.http.get(local(second["status_url"]))
+        assert status.status_code == 202 and status.json()["queue_position"] == 1
+        still = await fal.http.get(local(first["response_url"]))
+        assert still.status_code == 400 and "in progress" in still.json()["detail"]
+        cancelled = await fal.http.put(local(first["cancel_url"]))
+        assert cancelled.status_code == 202 and cancelled.json() == {"status": "CANCELLATION_REQUESTED"}
+        status = await fal.http.get(local(first["status_url"]))
+        assert status.status_code == 200
+        assert status.json()["status"] == "COMPLETED" and status.json()["error_type"] == "request_cancelled"
+        assert (await fal.http.get(local(second["status_url"]))).json()["queue_position"] == 0
+        unknown = await fal.http.put(f"{QUEUE}/fal-ai/ltx-2.3-22b/requests/0000/cancel")
+        assert unknown.status_code == 404 and unknown.json() == {"status": "NOT_FOUND"}
+
+
+async def test_a_running_request_is_cancelled_at_its_next_step_and_a_finished_one_is_not(
+    tmp_path: Path,
+) -> None:
+    async with api(tmp_path) as fal:
+        store = fal.service.store
+        submitted = await submit(fal, OK)
+        claimed = await asyncio.to_thread(store.claim, "w", 60)
+        assert claimed is not None
+        status = await fal.http.get(local(submitted["status_url"]))
+        assert status.status_code == 202 and status.json()["status"] == "IN_PROGRESS"
+        cancelled = await fal.http.put(local(submitted["cancel_url"]))
+        assert cancelled.status_code == 202 and cancelled.json() == {"status": "CANCELLATION_REQUESTED"}
+        assert await asyncio.to_thread(store.heartbeat, claimed.id, "w", 60), "the worker is told to stop"
+        assert await asyncio.to_thread(store.finish, claimed.id, "w", JobState.CANCELLED)
+        again = await fal.http.put(local(submitted["cancel_url"]))
+        assert again.status_code == 202, "a cancelled request is not completed work"
+        done = await submit(fal, OK)
+        claimed = await asyncio.to_thread(store.claim, "w", 60)
+        assert claimed is not None
+        result = {"key": "results/x.mp4", "content_type": "video/mp4", "size": 1}
+        assert await asyncio.to_thread(store.finish, claimed.id, "w", JobState.SUCCEEDED, result=result)
+        refused = await fal.http.put(local(done["cancel_url"]))
+        assert refused.status_code == 400 and refused.json() == {"status": "ALREADY_COMPLETED"}
+
+
+def without(name: str) -> dict[str, Any]:
+    return {key: value for key, value in OK.items() if key != name}
+
+
+@pytest.mark.parametrize(
+    ("body", "location", "says"),
+    [
+        (without("prompt"), ["body", "prompt"], "required"),
+        (without("video_url"), ["body", "video_url"], "required"),
+        (without("loras"), ["body", "loras"], "required"),
+        ({**OK, "num_frames": 8}, ["body", "num_frames"], "greater than or equal to 9"),
+        ({**OK, "num_frames": 482}, ["body", "num_frames"], "less than or equal to 481"),
+        ({**OK, "num_context_frames": 122}, ["body", "num_context_frames"], "less than or equal to 121"),
+        ({**OK, "scheduler": "euler"}, ["body", "scheduler"], "'ltx2', 'linear_quadratic' or 'beta'"),
+        ({**OK, "colour": "red"}, ["body", "colour"], "unknown parameter"),
+        ({**OK, "video_url": "http://10.0.0.1/v.mp4"}, ["body", "video_url"], "private"),
+        ({**OK, "loras": [{"path": "https://a.com/l.safetensors"}]}, ["body", "loras", 0, "path"],
+         "not supported on this server yet"),
+        ({**OK, "video_size": "square"}, ["body", "video_size"], "use auto"),
+        ({**OK, "video_cfg_scale": 0.5}, ["body", "video_cfg_scale"], "greater than or equal to 1"),
+        ({**OK, "match_input_fps": False}, ["body", "match_input_fps"], "frame rate"),
+    ],
+)  # fmt: skip
+async def test_bad_inputs_are_422s_naming_the_field(
+    tmp_path: Path, body: dict[str, Any], location: list[Any], says: str
+) -> None:
+    async with api(tmp_path) as fal:
+        response = await fal.http.post(f"{QUEUE}/{SEED}", json=body)
+        assert response.status_code == 422, response.text
+        (problem, *_) = [p for p in response.json()["detail"] if p["loc"] == location]
+        assert says in problem["msg"]
+        assert not await asyncio.to_thread(fal.service.store.list_jobs, LOCAL_OWNER), "nothing queued"
+
+
+async def test_unknown_apps_and_webhooks_are_refused_in_fals_envelope(tmp_path: Path) -> None:
+    async with api(tmp_path) as fal:
+        unknown = await fal.http.post(f"{QUEUE}/fal-ai/ltx-9/text-to-video", json={"prompt": "x"})
+        assert unknown.status_code == 404 and "fal-ai/ltx-9/text-to-video" in unknown.json()["detail"]
+        body = OK
+        hooked = await fal.http.post(f"{QUEUE}/{SEED}", params={"fal_webhook": "https://a.com/h"}, json=body)
+        assert hooked.status_code == 422 and hooked.json()["detail"][0]["loc"] == ["body", "fal_webhook"]
+
+
+async def test_keys_are_sent_as_fal_sends_them(tmp_path: Path) -> None:
+    async with api(tmp_path, auth=True, database=f"sqlite:///{tmp_path / 'k.db'}") as fal:
+        _, key = KeyStore(open_database(f"sqlite:///{tmp_path / 'k.db'}")).create("alice")
+        body = OK
+        anonymous = await fal.http.post(f"{QUEUE}/{SEED}", json=body)
+        assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Key"
+        assert "Authorization: Key <key>" in anonymous.json()["detail"]
+        submitted = await fal.http.post(f"{QUEUE}/{SEED}", json=body, headers={"Authorization": f"Key {key}"})
+        assert submitted.status_code == 200
+        status = await fal.http.get(
+            local(submitted.json()["status_url"]), headers={"Authorization": "Key nope"}
+        )
+        assert status.status_code == 401
+
+
+async def test_the_queue_and_run_paths_are_settings(tmp_path: Path) -> None:
+    async with api(tmp_path, fal_queue_path="/q", fal_run_path="/r") as fal:
+        body = OK
+        submitted = await fal.http.post(f"/q/{SEED}", json=body)
+        assert submitted.status_code == 200
+        assert submitted.json()["status_url"].startswith(
+            "http://ltxserve.test/q/fal-ai/ltx-2.3-22b/requests/"
+        )
+        assert (await fal.http.post(f"{QUEUE}/{SEED}", json=body)).status_code == 404
+
+
+async def test_an_oxen_job_shows_in_fals_status_and_result(fal: Api, clip: Path, tmp_path: Path) -> None:
+    upload = (await fal.http.post("/api/uploads", content=clip.read_bytes())).json()["uri"]
+    body = {"model": "ltx-2-3-pro-retake", "prompt": "rain", "input_video": upload}
+    queued = (await fal.http.post("/api/ai/queue", json=body)).json()
+    generation = queued["generations"][0]["generation_id"]
+    response_url = f"http://ltxserve.test{QUEUE}/fal-ai/ltx-2.3-22b/requests/{generation}"
+    urls = {"status_url": f"{response_url}/status", "response_url": response_url}
+    status = await completed(fal, urls, logs=True)
+    assert "error" not in status and any(line["message"].startswith("done:") for line in status["logs"])
+    output = (await fal.http.get(local(urls["response_url"]))).json()
+    assert output["prompt"] == "rain" and output["video"]["num_frames"] == 96
+    oxen = (await fal.http.get(f"/api/ai/queue/{generation}")).json()
+    assert oxen["status"] == "succeeded" and oxen["result_url"] == output["video"]["url"]
+
+
+async def test_a_fal_job_shows_in_oxens_list(fal: Api) -> None:
+    submitted = await submit(fal, {**spec_example("Required Parameters Example"), "num_frames": 9})
+    await completed(fal, submitted)
+    listed = (await fal.http.get("/api/ai/queue", params={"status": "succeeded"})).json()["generations"]
+    (item,) = [item for item in listed if item["generation_id"] == submitted["request_id"]]
+    assert item["model"] == SEED and item["num_frames"] == 9 and item["output"]["frames"] == 96 + 9
+
+
+def test_prices_follow_fals_rule_per_megapixel_rounded_up() -> None:
+    """The page's example: 121 frames at 1280x720 is ≈ 111.5 MP, $0.2013 at $0.001805 per MP."""
+
+    @dataclass(frozen=True)
+    class Made:
+        width: int
+        height: int
+        frames: int
+        duration: float
+
+    seed = ENDPOINTS[SEED].product
+    params = seed.validate(spec_example("Required Parameters Example"))
+    assert seed.cost(params) is None, "an extension's size is its input's: known once it has run"
+    assert seed.cost(params, Made(1280, 720, 121 + 96, 9.0)) == 0.2013
+    text = ENDPOINTS["fal-ai/ltx-2.3-22b/text-to-video"].product
+    square = text.validate({"prompt": "x", "video_size": {"width": 512, "height": 512}, "num_frames": 9})
+    assert text.cost(square) == 0.0038, "2.36 MP at $0.001605, rounded up"
+    pro = ENDPOINTS["fal-ai/ltx-2.3/text-to-video"].product
+    assert pro.cost(pro.validate({"prompt": "x", "resolution": "1440p", "duration": 8})) == 0.96
+
+
+async def test_the_pro_endpoints_take_fals_pro_fields(fal: Api, clip: Path) -> None:
+    upload = (await fal.http.post("/api/uploads", content=clip.read_bytes())).json()["uri"]
+    retake = await submit(
+        fal,
+        {
+            "video_url": upload,
+            "prompt": "rain",
+            "start_time": 1,
+            "duration": 2,
+            "retake_mode": "replace_video",
+        },
+        "fal-ai/ltx-2.3/retake-video",
+    )
+    await completed(fal, retake)
+    output = (await fal.http.get(local(retake["response_url"]))).json()
+    assert output["video"]["num_frames"] == 96
+    fast = await fal.http.post(
+        f"{QUEUE}/fal-ai/ltx-2.3/text-to-video/fast", json={"prompt": "x", "duration": 12, "fps": 50}
+    )
+    assert fast.status_code == 422 and fast.json()["detail"][0]["loc"] == ["body", "duration"]
+
+
+async def test_what_has_no_model_here_is_said_in_the_schema_and_the_logs(tmp_path: Path) -> None:
+    properties = ENDPOINTS[SEED].product.schema()["properties"]
+    assert "no safety checker runs on this server" in properties["enable_safety_checker"]["description"]
+    assert "not run on this server yet" in properties["enable_prompt_expansion"]["description"]
+    async with api(tmp_path) as fal:
+        body = {**OK, "enable_safety_checker": False, "enable_prompt_expansion": False,
+                "use_restart_sampling": False, "acceleration": "high"}  # fmt: skip
+        submitted = await submit(fal, body)
+        status = (await fal.http.get(local(submitted["status_url"]), params={"logs": "true"})).json()
+        warnings = [line["message"] for line in status["logs"] if line["level"] == "WARNING"]
+        assert warnings == ["acceleration: no effect on this server: every request runs the model in full"]
+
+
+async def test_json_bodies_only_as_objects(tmp_path: Path) -> None:
+    async with api(tmp_path) as fal:
+        response = await fal.http.post(f"{QUEUE}/{SEED}", content=b"[1, 2]")
+        assert response.status_code == 400 and "JSON object" in response.json()["detail"]
+        assert httpx.codes.is_client_error(response.status_code)
