@@ -113,6 +113,20 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def short_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smallest source a retake takes (73 frames, 3 s at 24 fps), small in size, with sound: for
+    tests of the queue's durability, where a job's cost is only the suite's time."""
+    from fractions import Fraction
+
+    from ltxserve import media
+    from ltxserve.media.testsrc import synthetic_clip
+
+    path = tmp_path_factory.mktemp("clips") / "short.mp4"
+    media.encode_clip(path, synthetic_clip(128, 72, 73, Fraction(24)))
+    return path
+
+
+@pytest.fixture(scope="session")
 def example_assets(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Iterator[ExampleAssets]:
     import ssl
 
@@ -213,3 +227,59 @@ def service(
         yield Running(serve, backend, data_dir, alice, bob)
         alice.close()
         bob.close()
+
+
+@dataclass(frozen=True)
+class FalServer:
+    """A `serve` over HTTPS (fal's clients speak nothing else) with one worker, reaching the examples'
+    assets at their hosts."""
+
+    url: str
+    """https://127.0.0.1:PORT"""
+    key: str
+    ca_bundle: Path
+    """Trusts the server and the examples' assets server."""
+
+    @property
+    def host(self) -> str:
+        return self.url.removeprefix("https://")
+
+    def environment(self) -> dict[str, str]:
+        """What a fal client on this machine is given: its key, and the hosts with their paths."""
+        import os
+
+        return {
+            **os.environ,
+            "FAL_KEY": self.key,
+            "FAL_RUN_HOST": f"{self.host}/fal/run",
+            "FAL_QUEUE_RUN_HOST": f"{self.host}/fal/queue",
+            "SSL_CERT_FILE": str(self.ca_bundle),
+            "NODE_EXTRA_CA_CERTS": str(self.ca_bundle),
+            "CURL_CA_BUNDLE": str(self.ca_bundle),
+        }
+
+
+@pytest.fixture(scope="session")
+def fal_server(
+    tiny_weights: "WeightSet", example_assets: ExampleAssets, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FalServer]:
+    import ssl
+
+    import trustme
+
+    from tests.service import Backend, Serve
+
+    directory = tmp_path_factory.mktemp("fal")
+    authority = trustme.CA()
+    issued = authority.issue_cert("127.0.0.1")
+    cert, key, bundle = directory / "cert.pem", directory / "key.pem", directory / "ca.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    bundle.write_bytes(authority.cert_pem.bytes() + example_assets.ca_bundle.read_bytes())
+    backend = Backend("sqlite-local", f"sqlite:///{directory / 'ltxserve.db'}", str(directory / "files"))
+    args = serve_args(backend, directory, tiny_weights.root, "--tls-cert", str(cert), "--tls-key", str(key))
+    args += [option for target in example_assets.connect_to() for option in ("--connect-to", target)]
+    trusting = ssl.create_default_context(cafile=str(bundle))
+    environment = {"SSL_CERT_FILE": str(bundle)}
+    with Serve(args, environment, directory / "serve.log", scheme="https", verify=trusting) as serve:
+        yield FalServer(serve.url, serve.first_key(), bundle)

@@ -1,5 +1,6 @@
 """A small real HTTP(S) server for input fetching: serves given bytes at given paths, redirects,
-stalls or streams without a length on request, and records every request it receives."""
+stalls or streams without a length on request, and records every request it receives. It takes
+POSTs too (webhook calls): each is kept, answered with its route's status."""
 
 import ssl
 import threading
@@ -21,12 +22,20 @@ class Route:
     """Seconds to wait after the headers before the body."""
 
 
+@dataclass(frozen=True)
+class Posted:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
 @dataclass
 class FileServer:
     port: int
     scheme: str
     routes: dict[str, Route]
     hits: list[str]
+    posts: list[Posted]
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"{self.scheme}://{host}:{self.port}{path}"
@@ -35,9 +44,19 @@ class FileServer:
 @contextmanager
 def file_server(routes: dict[str, Route], tls: ssl.SSLContext | None = None) -> Iterator[FileServer]:
     hits: list[str] = []
+    posts: list[Posted] = []
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            posts.append(Posted(self.path, headers, body))
+            route = routes.get(self.path, Route(b"not found", 404))
+            self.send_response(route.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def do_GET(self) -> None:
             hits.append(self.path)
@@ -74,7 +93,7 @@ def file_server(routes: dict[str, Route], tls: ssl.SSLContext | None = None) -> 
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield FileServer(server.server_address[1], "https" if tls else "http", routes, hits)
+        yield FileServer(server.server_address[1], "https" if tls else "http", routes, hits, posts)
     finally:
         server.shutdown()
         server.server_close()

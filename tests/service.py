@@ -93,9 +93,9 @@ class Serve:
 class Client:
     """An HTTP client holding one API key."""
 
-    def __init__(self, base_url: str, key: str | None) -> None:
+    def __init__(self, base_url: str, key: str | None, verify: ssl.SSLContext | bool = True) -> None:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=600)
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=600, verify=verify)
 
     def get(self, path: str, **options: Any) -> httpx.Response:
         return self.http.get(path, **options)

@@ -10,7 +10,10 @@ import httpx
 import pytest
 
 from ltxserve import media
+from ltxserve.engine.planning import GenerationPlan, plan_request
+from ltxserve.request import request_from_json
 from tests.conftest import Running
+from tests.inprocess import api
 from tests.service import Client, events
 
 IMAGE = "https://hub.oxen.ai/api/repos/elau/assets/file/main/bloxy/bloxy_cropped_512x512.png"
@@ -76,12 +79,9 @@ EXTENDED_SHAPE = (320, 180, 96 + 120)
 """The 4 s source and 5 s more at its 24 fps."""
 RETAKEN_SHAPE = (320, 180, 96)
 
-FULL_SIZE_FLOWS = [
-    ("sync", PRO_MINIMAL, PRO_SHAPE),
-    ("async", PRO_BASIC, PRO_SHAPE),
-    ("sse", PRO_ALL, PRO_SHAPE),
-]
-"""1080p × 6 s each: run on one backend (the suite's time), the small ones on both."""
+FULL_SIZE = [PRO_MINIMAL, PRO_BASIC, PRO_ALL]
+"""1080p × 6 s each: all three are checked as far as the plan the engine would run; the fullest is
+run once, on one backend (the suite's time). The small ones run on both."""
 FLOWS = [
     ("async", EXTEND_MINIMAL, EXTENDED_SHAPE),
     ("sse", EXTEND_BASIC, EXTENDED_SHAPE),
@@ -135,15 +135,26 @@ def test_the_documented_examples_succeed(
 
 
 @pytest.mark.parametrize("backend", ["sqlite-local"], indirect=True)
-@pytest.mark.parametrize(
-    ("way", "body", "shape"),
-    FULL_SIZE_FLOWS,
-    ids=[f"{way}-{i}" for i, (way, _, _) in enumerate(FULL_SIZE_FLOWS)],
-)
-def test_the_documented_full_size_examples_succeed(
-    service: Running, way: str, body: str, shape: tuple[int, int, int], tmp_path: Path
+def test_the_fullest_full_size_example_succeeds(service: Running, tmp_path: Path) -> None:
+    check_example(service, "sse", PRO_ALL, PRO_SHAPE, tmp_path)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("body", FULL_SIZE, ids=["minimal", "basic", "all"])
+async def test_the_full_size_examples_are_queued_as_1080p_6_s_at_25_fps(
+    body: str, tmp_path: Path, anyio_backend: str
 ) -> None:
-    check_example(service, way, body, shape, tmp_path)
+    async with api(tmp_path) as local:
+        response = await local.http.post("/api/ai/queue", content=body, headers=HEADERS)
+        assert response.status_code == 200, response.text
+        (generation,) = response.json()["generations"]
+        job = local.service.store.get(generation["generation_id"])
+        assert job is not None
+        plan = plan_request(request_from_json(job.request))
+        assert isinstance(plan, GenerationPlan)
+        assert (plan.output_size.width, plan.output_size.height, plan.output_frames) == PRO_SHAPE
+        assert plan.clip.fps == 25
 
 
 def check_example(service: Running, way: str, body: str, shape: tuple[int, int, int], tmp_path: Path) -> None:

@@ -18,10 +18,18 @@ def store(database_url: str) -> JobStore:
     return JobStore(open_database(database_url))
 
 
-def enqueue(store: JobStore, owner: str = "alice", count: int = 1, **options: int) -> list[str]:
+def enqueue(
+    store: JobStore,
+    owner: str = "alice",
+    count: int = 1,
+    priority: int = 0,
+    max_attempts: int = 3,
+    max_unfinished: int | None = None,
+) -> list[str]:
     return store.enqueue(
-        owner, "oxen", "ltx-2-3-pro", {"task": "text_to_video"}, {"prompt": "x"}, count=count, **options
-    )
+        owner, "oxen", "ltx-2-3-pro", {"task": "text_to_video"}, {"prompt": "x"}, count=count,
+        priority=priority, max_attempts=max_attempts, max_unfinished=max_unfinished,
+    )  # fmt: skip
 
 
 def run_to_end(store: JobStore, worker: str = "w") -> str:

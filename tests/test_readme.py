@@ -1,19 +1,33 @@
-"""The README stays true: its main command starts the server, and every request body in its curl
-examples is accepted by it as written."""
+"""The README stays true: its main command starts the server, every request body in its Oxen curl
+examples is accepted by it as written, and its fal examples (curl and Python) run as written against
+a server with a worker."""
 
 import json
 import re
 import signal
+import ssl
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
 
 from ltxserve.api.oxen_models import MODELS
 from ltxserve.engine.weights import WeightSet
+from tests.conftest import FalServer
 from tests.service import Client, Serve
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+
+
+def section(title: str) -> str:
+    return README.split(f"\n## {title}\n")[1].split("\n## ")[0]
+
+
+def code(text: str, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", text, re.DOTALL)
 
 
 def test_the_main_command_starts_the_server_and_the_examples_are_accepted(
@@ -24,7 +38,8 @@ def test_the_main_command_starts_the_server_and_the_examples_are_accepted(
         assert httpx.get(f"{serve.url}/health").json()["status"] == "ok"
         client = Client(serve.url, serve.first_key())
         video = client.post("/api/uploads", content=clip.read_bytes()).json()["uri"]
-        bodies = re.findall(r"curl [^\n]*? -d '(\{.*?\})'\s*$", README, re.MULTILINE)
+        oxen = section("The API (Oxen.ai's shapes)")
+        bodies = re.findall(r"curl [^\n]*? -d '(\{.*?\})'\s*$", oxen, re.MULTILINE)
         models = set()
         for body in bodies:
             ids = client.enqueue(json.loads(body.replace("'$VIDEO'", video)))
@@ -49,3 +64,52 @@ def test_an_api_only_server_without_weights_leaves_the_weights_to_its_workers(tm
     log = (tmp_path / "serve.log").read_text()
     assert "no API keys yet" not in log and "demo weights" not in log
     assert not (tmp_path / "weights").exists(), "no demo weights were written"
+
+
+def test_the_fal_examples_run_as_written(fal_server: FalServer, clip: Path) -> None:
+    """Each curl line in turn (REQUEST_ID: the id the first one answered, the result fetched once the
+    status says COMPLETED), then the Python example with its hosts set as its comment says."""
+    fal = section("The API in fal.ai's shapes")
+    (shell,) = code(fal, "sh")
+    environment = {**fal_server.environment(), "LTX_KEY": fal_server.key}
+    client = Client(
+        fal_server.url, fal_server.key, ssl.create_default_context(cafile=str(fal_server.ca_bundle))
+    )
+    environment["VIDEO"] = client.post("/api/uploads", content=clip.read_bytes()).json()["uri"]
+    preamble = [line for line in shell.splitlines() if re.match(r"^[A-Z_]+=", line)]
+    assert preamble == ["FAL_KEY=$LTX_KEY", "FAL=http://127.0.0.1:8000/fal"]
+    preamble[1] = f"FAL={fal_server.url}/fal"
+    commands = [line for line in shell.splitlines() if line.startswith("curl ")]
+
+    def run(command: str) -> str:
+        done = subprocess.run(["bash", "-c", "\n".join([*preamble, command])], env=environment,
+                              capture_output=True, text=True, timeout=480)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    submit, status, result, cancel, sync = commands
+    submitted = json.loads(run(submit))
+    assert submitted["status"] == "IN_QUEUE"
+    request_id = submitted["request_id"]
+    while (polled := json.loads(run(status.replace("REQUEST_ID", request_id))))["status"] != "COMPLETED":
+        assert polled["status"] in ("IN_QUEUE", "IN_PROGRESS")
+        time.sleep(0.5)
+    assert "error" not in polled and polled["logs"] and polled["metrics"]["inference_time"] > 0
+    output = json.loads(run(result.replace("REQUEST_ID", request_id)))
+    assert output["video"]["num_frames"] == 96 + 121 and output["prompt"] == "the camera pulls back"
+    assert json.loads(run(cancel.replace("REQUEST_ID", request_id))) == {"status": "ALREADY_COMPLETED"}
+    backward = json.loads(run(sync))
+    assert backward["video"]["num_frames"] == 96 + 49
+
+    (python,) = code(fal, "python")
+    hosts = dict(re.findall(r"(FAL_\w+)=(\S+)", python.splitlines()[0]))
+    assert hosts == {"FAL_KEY": "$LTX_KEY", "FAL_RUN_HOST": "ltx.example.com:8000/fal/run",
+                     "FAL_QUEUE_RUN_HOST": "ltx.example.com:8000/fal/queue"}  # fmt: skip
+    python = python.replace("https://example.com/clip.mp4", environment["VIDEO"])
+    done = subprocess.run([sys.executable, "-c", python], env=environment, capture_output=True, text=True,
+                          timeout=480)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    *statuses, url = done.stdout.strip().splitlines()
+    assert statuses[-1].startswith("Completed(") and "inference_time" in statuses[-1]
+    assert all(status.startswith(("Queued(", "InProgress(", "Completed(")) for status in statuses)
+    assert url.startswith(f"{fal_server.url}/files/")

@@ -75,9 +75,9 @@ def jobs_of(backend: Backend) -> JobStore:
     return JobStore(open_database(backend.database))
 
 
-def test_a_worker_killed_mid_job_does_not_lose_it(start: Start, clip: Path) -> None:
+def test_a_worker_killed_mid_job_does_not_lose_it(start: Start, short_clip: Path) -> None:
     serve = start()
-    client, (job,) = queue_retakes(serve, clip, 1)
+    client, (job,) = queue_retakes(serve, short_clip, 1)
     client.wait_for(job, "denoising")
     (worker,) = serve.worker_pids()
     os.kill(worker, signal.SIGKILL)
@@ -89,10 +89,10 @@ def test_a_worker_killed_mid_job_does_not_lose_it(start: Start, clip: Path) -> N
 
 
 def test_a_stopped_server_with_a_queue_finishes_it_after_a_restart(
-    start: Start, fresh: Backend, clip: Path
+    start: Start, fresh: Backend, short_clip: Path
 ) -> None:
     serve = start()
-    client, jobs = queue_retakes(serve, clip, 3)
+    client, jobs = queue_retakes(serve, short_clip, 3)
     client.wait_for(jobs[0], "denoising")
     assert serve.stop(signal.SIGTERM) == 0
     store = jobs_of(fresh)
@@ -109,9 +109,9 @@ def test_a_stopped_server_with_a_queue_finishes_it_after_a_restart(
         assert len(completions(client, job)) == 1
 
 
-def test_a_killed_server_loses_nothing(start: Start, clip: Path) -> None:
+def test_a_killed_server_loses_nothing(start: Start, short_clip: Path) -> None:
     serve = start()
-    client, jobs = queue_retakes(serve, clip, 2)
+    client, jobs = queue_retakes(serve, short_clip, 2)
     client.wait_for(jobs[0], "denoising")
     (worker,) = serve.worker_pids()
     serve.stop(signal.SIGKILL)
@@ -127,7 +127,7 @@ def test_a_killed_server_loses_nothing(start: Start, clip: Path) -> None:
 
 
 def test_workers_on_their_own_share_the_queue(
-    start: Start, fresh: Backend, clip: Path, tiny_weights: WeightSet, tmp_path: Path
+    start: Start, fresh: Backend, short_clip: Path, tiny_weights: WeightSet, tmp_path: Path
 ) -> None:
     serve = start("--workers", "0")
     command = [
@@ -152,7 +152,7 @@ def test_workers_on_their_own_share_the_queue(
         for _ in range(2)
     ]
     try:
-        client, jobs = queue_retakes(serve, clip, 4)
+        client, jobs = queue_retakes(serve, short_clip, 4)
         assert [client.wait(job)["status"] for job in jobs] == ["succeeded"] * 4
         store = jobs_of(fresh)
         ran_on = {job.worker_id for job in map(store.get, jobs) if job is not None}

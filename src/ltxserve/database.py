@@ -2,8 +2,8 @@
 
 One schema and one code path for SQLite (embedded: WAL, writers serialised by BEGIN IMMEDIATE) and
 PostgreSQL (scale-out). `metadata` describes the schema the migrations (`ltxserve.migrations`) make.
-The tables are used by `jobs.store` (jobs, job_events), `keys` (api_keys) and `shared_secret`
-(settings).
+The tables are used by `jobs.store` (jobs, job_events), `jobs.webhooks` (webhooks), `keys`
+(api_keys) and `shared_secret` (settings).
 """
 
 import secrets
@@ -92,6 +92,29 @@ job_events = sa.Table(
 )
 sa.Index("ix_job_events_owner", job_events.c.owner, job_events.c.seq)
 sa.Index("ix_job_events_job", job_events.c.job_id, job_events.c.seq)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("number", sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.Identity(), primary_key=True),
+    sa.Column("job_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("surface", sa.String(16), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("base_url", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_at", sa.Float, nullable=False),  # a sender holds a row by moving this past its send
+    sa.Column("last_error", sa.Text),
+    sa.Column("delivered_at", sa.Float),
+    sa.Column("abandoned_at", sa.Float),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+sa.Index(
+    "ix_webhooks_pending",
+    webhooks.c.next_at,
+    sqlite_where=sa.and_(webhooks.c.delivered_at.is_(None), webhooks.c.abandoned_at.is_(None)),
+    postgresql_where=sa.and_(webhooks.c.delivered_at.is_(None), webhooks.c.abandoned_at.is_(None)),
+)
 
 api_keys = sa.Table(
     "api_keys",

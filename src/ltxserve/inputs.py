@@ -13,7 +13,8 @@ import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,40 +163,67 @@ class Fetcher:
             url = urljoin(url, location)
         raise FetchError(f"more than {policy.max_redirects} redirects")
 
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST `body` to `url` under the same checks as a fetch (no redirects followed); the status."""
+        check_url(url, self.policy)
+        with _network_errors():
+            response = self._pool.request(
+                "POST",
+                url,
+                headers=list(headers.items()),
+                content=body,
+                extensions={"timeout": self._timeouts},
+            )
+        return response.status
+
+    @property
+    def _timeouts(self) -> dict[str, float]:
+        policy = self.policy
+        return {"connect": policy.connect_timeout, "read": policy.read_timeout,
+                "write": policy.read_timeout, "pool": policy.connect_timeout}  # fmt: skip
+
     def _get(self, url: str, destination: Path, deadline: float) -> str | None:
         """Fetch one URL; the redirect target, or None once the body is in `destination`."""
         policy = self.policy
-        timeouts = {"connect": policy.connect_timeout, "read": policy.read_timeout,
-                    "write": policy.read_timeout, "pool": policy.connect_timeout}  # fmt: skip
         headers = [("User-Agent", "ltxserve"), ("Accept-Encoding", "identity")]
-        try:
-            with self._pool.stream("GET", url, headers=headers, extensions={"timeout": timeouts}) as response:
-                fields = {name.decode().lower(): value.decode("latin-1") for name, value in response.headers}
-                if response.status in (301, 302, 303, 307, 308):
-                    if "location" not in fields:
-                        raise FetchError(f"HTTP {response.status} without a Location")
-                    return fields["location"]
-                if response.status != 200:
-                    raise FetchError(f"HTTP {response.status}")
-                length = fields.get("content-length", "")
-                if length.isdigit() and int(length) > policy.max_bytes:
-                    raise FetchError(f"{int(length)} bytes is more than the {policy.max_bytes} allowed")
-                received = 0
-                with destination.open("wb") as sink:
-                    for chunk in response.iter_stream():
-                        received += len(chunk)
-                        if received > policy.max_bytes:
-                            raise FetchError(f"more than the {policy.max_bytes} bytes allowed")
-                        if time.monotonic() > deadline:
-                            raise FetchError(f"not fetched within {policy.deadline:g} s")
-                        sink.write(chunk)
-                return None
-        except httpcore.TimeoutException:
-            raise FetchError("timed out") from None
-        except (httpcore.NetworkError, httpcore.ProtocolError) as error:
-            raise FetchError(f"connection failed: {error or type(error).__name__}") from None
-        except httpcore.UnsupportedProtocol as error:
-            raise FetchError(str(error)) from None
+        timeouts = {"timeout": self._timeouts}
+        with (
+            _network_errors(),
+            self._pool.stream("GET", url, headers=headers, extensions=timeouts) as response,
+        ):
+            fields = {name.decode().lower(): value.decode("latin-1") for name, value in response.headers}
+            if response.status in (301, 302, 303, 307, 308):
+                if "location" not in fields:
+                    raise FetchError(f"HTTP {response.status} without a Location")
+                return fields["location"]
+            if response.status != 200:
+                raise FetchError(f"HTTP {response.status}")
+            length = fields.get("content-length", "")
+            if length.isdigit() and int(length) > policy.max_bytes:
+                raise FetchError(f"{int(length)} bytes is more than the {policy.max_bytes} allowed")
+            received = 0
+            with destination.open("wb") as sink:
+                for chunk in response.iter_stream():
+                    received += len(chunk)
+                    if received > policy.max_bytes:
+                        raise FetchError(f"more than the {policy.max_bytes} bytes allowed")
+                    if time.monotonic() > deadline:
+                        raise FetchError(f"not fetched within {policy.deadline:g} s")
+                    sink.write(chunk)
+            return None
+
+
+@contextmanager
+def _network_errors() -> Iterator[None]:
+    """httpcore's failures as FetchErrors."""
+    try:
+        yield
+    except httpcore.TimeoutException:
+        raise FetchError("timed out") from None
+    except (httpcore.NetworkError, httpcore.ProtocolError) as error:
+        raise FetchError(f"connection failed: {error or type(error).__name__}") from None
+    except httpcore.UnsupportedProtocol as error:
+        raise FetchError(str(error)) from None
 
 
 def decode_data_uri(uri: str, max_bytes: int) -> bytes:

@@ -7,15 +7,18 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ltxserve import __version__
-from ltxserve.api import fal, files, health, oxen
+from ltxserve.api import fal, files, health, oxen, webhooks
 from ltxserve.api.auth import Authenticator
 from ltxserve.api.dialect import install_error_handlers
 from ltxserve.api.errors import ApiError
 from ltxserve.api.service import Service
+from ltxserve.api.webhooks import WebhookSender
 from ltxserve.database import open_database, shared_secret
 from ltxserve.engine.weights import WeightSet
+from ltxserve.inputs import Fetcher
 from ltxserve.jobs.events import EventHub
 from ltxserve.jobs.store import JobStore
+from ltxserve.jobs.webhooks import WebhookStore
 from ltxserve.keys import KeyStore
 from ltxserve.settings import Settings
 from ltxserve.storage import open_storage
@@ -33,18 +36,25 @@ def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
         storage = open_storage(settings.storage_url, secret, settings.url_lifetime)
         hub = EventHub(store)
         await hub.start()
-        app.state.service = Service(settings, store, storage, hub, weights)
+        app.state.service = service = Service(settings, store, storage, hub, weights)
         app.state.authenticator = Authenticator(KeyStore(database) if settings.auth else None)
+        fetcher = Fetcher(settings.fetch)
+        signer = webhooks.Signer(shared_secret(database, "webhook_signing"))
+        senders = {fal.FAL.name: fal.webhook_call}
+        app.state.webhooks = sender = WebhookSender(service, WebhookStore(database), signer, fetcher, senders)
+        await sender.start()
         try:
             yield
         finally:
+            await sender.stop()
+            fetcher.close()
             await hub.stop()
             database.dispose()
 
     app = FastAPI(title="ltxserve", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, json_limit=settings.max_json_bytes, upload_limit=settings.max_upload_bytes)
-    for surface in (oxen, files, health):
+    for surface in (oxen, files, health, webhooks):
         app.include_router(surface.router)
     app.include_router(fal.queue, prefix=settings.fal_queue_path)
     app.include_router(fal.run, prefix=settings.fal_run_path)

@@ -19,6 +19,7 @@ location for 422s. Keys come as `Authorization: Key <key>` (or Bearer).
 import base64
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -35,11 +36,13 @@ from ltxserve.api.errors import ApiError
 from ltxserve.api.fal_models import ENDPOINTS, NOT_MODELLED, FalEndpoint
 from ltxserve.api.service import QuotaExceededError, Service
 from ltxserve.api.views import JobView, ResultView
+from ltxserve.api.webhooks import Call, Signer
 from ltxserve.catalog import ParamsError, Product
 from ltxserve.database import JobState
 from ltxserve.inputs import FetchError
 from ltxserve.jobs.events import SubscriberOverflowError
 from ltxserve.jobs.store import Event
+from ltxserve.jobs.webhooks import Callback
 from ltxserve.request import InvalidRequestError
 
 STATUS = {JobState.QUEUED: "IN_QUEUE", JobState.RUNNING: "IN_PROGRESS"}
@@ -57,8 +60,11 @@ def _render_error(error: ApiError) -> dict[str, Any]:
 
 
 def _problem(field: str, message: str) -> dict[str, Any]:
-    location = [int(part) if part.isdigit() else part for part in field.split(".")]
-    return {"loc": ["body", *location], "msg": message, "type": "value_error"}
+    """`field` is a body field's dotted path, or query.NAME for a query parameter."""
+    location: list[str | int] = [int(part) if part.isdigit() else part for part in field.split(".")]
+    if location[0] != "query":
+        location.insert(0, "body")
+    return {"loc": location, "msg": message, "type": "value_error"}
 
 
 FAL = Dialect("fal", _render_error, ("Key", "Bearer"))
@@ -76,18 +82,21 @@ def _endpoint(app_id: str) -> FalEndpoint:
     return endpoint
 
 
-async def _submit(service: Service, owner: str, endpoint: FalEndpoint, request: Request) -> str:
-    if "fal_webhook" in request.query_params:
-        raise ApiError(422, "invalid_params", "webhooks are not supported on this server yet", "fal_webhook")
+async def _submit(
+    service: Service, owner: str, endpoint: FalEndpoint, request: Request, base_url: str
+) -> str:
+    hook = request.query_params.get("fal_webhook")
     body = await read_body(request, service, owner)
     product = endpoint.product
+    callback = Callback(hook, base_url) if hook is not None else None
     try:
-        (job_id,) = await service.submit(owner, FAL.name, product, body)
+        (job_id,) = await service.submit(owner, FAL.name, product, body, webhook=callback)
     except ParamsError as error:
         details = [{"field": name, "message": message} for name, message in error.errors]
         raise ApiError(422, "invalid_params", error.message, error.field, details) from None
     except InvalidRequestError as error:
-        raise ApiError(422, "invalid_params", error.message, error.field) from None
+        field = "query.fal_webhook" if error.field == "webhook" else error.field
+        raise ApiError(422, "invalid_params", error.message, field) from None
     except FetchError as error:
         raise ApiError(422, "invalid_params", str(error), "body") from None
     except QuotaExceededError as error:
@@ -110,11 +119,14 @@ def _urls(service: Service, base_url: str, app: str, job_id: str) -> dict[str, s
 async def submit(app_id: str, request: Request, owner: Owner, service: ServiceDep, base_url: BaseUrl) -> Any:
     """Always IN_QUEUE, as fal answers a submission, even if a worker has already taken it."""
     endpoint = _endpoint(app_id)
-    job_id = await _submit(service, owner, endpoint, request)
+    job_id = await _submit(service, owner, endpoint, request, base_url)
     view = await _view(service, owner, job_id, base_url)
     urls = _urls(service, base_url, _app(endpoint.id), job_id)
-    return {"status": "IN_QUEUE", "request_id": job_id, **urls, "logs": None, "metrics": {},
-            "queue_position": view.queue_position or 0}  # fmt: skip
+    body: dict[str, Any] = {"status": "IN_QUEUE", "request_id": job_id, **urls, "logs": None, "metrics": {},
+                            "queue_position": view.queue_position or 0}  # fmt: skip
+    if "fal_webhook" in request.query_params:
+        body["gateway_request_id"] = job_id
+    return _answer(body, job_id)
 
 
 @run.post("/{app_id:path}")
@@ -123,11 +135,16 @@ async def run_sync(
 ) -> Any:
     """Submit and wait: answered with the output, or the job's failure as an error."""
     endpoint = _endpoint(app_id)
-    job_id = await _submit(service, owner, endpoint, request)
+    job_id = await _submit(service, owner, endpoint, request, base_url)
     view = await service.wait(owner, job_id, base_url)
     if not view.state.terminal:
         raise ApiError(504, "request_timeout", f"request {job_id} is still running; it stays in the queue")
-    return await _output(service, view)
+    return _answer(await _output(service, view), job_id)
+
+
+def _answer(body: dict[str, Any], request_id: str, status_code: int = 200) -> JSONResponse:
+    """fal's clients read the request's id from this header (the JS client's `result.requestId`)."""
+    return JSONResponse(body, status_code=status_code, headers={"x-fal-request-id": request_id})
 
 
 # --- following -------------------------------------------------------------------------------------
@@ -182,7 +199,7 @@ async def status(
     view = await _view(service, owner, request_id, base_url)
     lines = await _logs(service, view) if _wants_logs(logs) else None
     body = _status(view, _urls(service, base_url, f"{owner_name}/{alias}", request_id), lines)
-    return JSONResponse(body, status_code=200 if body["status"] == "COMPLETED" else 202)
+    return _answer(body, request_id, 200 if body["status"] == "COMPLETED" else 202)
 
 
 @queue.get("/{owner_name}/{alias}/requests/{request_id}/status/stream")
@@ -213,7 +230,10 @@ async def status_stream(
                         pass
 
     return EventSourceResponse(
-        stream(), ping=service.settings.sse_ping_seconds, ping_message_factory=lambda: KEEP_ALIVE
+        stream(),
+        ping=service.settings.sse_ping_seconds,
+        ping_message_factory=lambda: KEEP_ALIVE,
+        headers={"x-fal-request-id": request_id},
     )
 
 
@@ -221,7 +241,7 @@ async def status_stream(
 async def result(
     owner_name: str, alias: str, request_id: str, owner: Owner, service: ServiceDep, base_url: BaseUrl
 ) -> Any:
-    return await _output(service, await _view(service, owner, request_id, base_url))
+    return _answer(await _output(service, await _view(service, owner, request_id, base_url)), request_id)
 
 
 @queue.put("/{owner_name}/{alias}/requests/{request_id}/cancel")
@@ -341,3 +361,26 @@ def _made(result: Mapping[str, Any]) -> str:
 def _line(timestamp: float, message: str, level: str) -> dict[str, Any]:
     when = datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
     return {"message": message, "level": level, "source": "user", "timestamp": when}
+
+
+async def webhook_call(service: Service, view: JobView, signer: Signer) -> Call:
+    """fal's webhook: the request's ids, OK with the output as `payload`, or ERROR with the error
+    and the error's body as `payload`; signed over id, owner, time and body, as fal signs."""
+    body: dict[str, Any] = {"request_id": view.id, "gateway_request_id": view.id}
+    try:
+        body |= {"status": "OK", "payload": await _output(service, view)}
+    except ApiError as error:
+        body |= {
+            "status": "ERROR",
+            "error": f"Invalid status code: {error.status}",
+            "payload": _render_error(error),
+        }
+    data = json.dumps(body).encode()
+    timestamp = int(time.time())
+    headers = {
+        "X-Fal-Webhook-Request-Id": view.id,
+        "X-Fal-Webhook-User-Id": view.owner,
+        "X-Fal-Webhook-Timestamp": str(timestamp),
+        "X-Fal-Webhook-Signature": signer.sign(view.id, view.owner, timestamp, data),
+    }
+    return Call(data, headers)

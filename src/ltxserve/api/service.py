@@ -22,6 +22,7 @@ from ltxserve.engine.weights import WeightSet
 from ltxserve.inputs import UPLOAD_SCHEME, FetchError, check_url, decode_data_uri, upload_id, upload_key
 from ltxserve.jobs.events import EventHub, SubscriberOverflowError
 from ltxserve.jobs.store import Event, Job, JobStore, QuotaExceededError
+from ltxserve.jobs.webhooks import Callback
 from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, request_to_json
 from ltxserve.settings import Settings
 from ltxserve.storage import Storage
@@ -54,10 +55,21 @@ class Service:
     # --- submitting ----------------------------------------------------------------------------
 
     async def submit(
-        self, owner: str, surface: str, spec: Product, body: dict[str, Any], count: int = 1
+        self,
+        owner: str,
+        surface: str,
+        spec: Product,
+        body: dict[str, Any],
+        count: int = 1,
+        webhook: Callback | None = None,
     ) -> list[str]:
-        """Validate in full (parameters, weights, shapes, media references), then queue `count` jobs
-        of `surface`'s product `spec`."""
+        """Validate in full (parameters, weights, shapes, media references, the webhook's URL), then
+        queue `count` jobs of `surface`'s product `spec`, each called back at `webhook` when it ends."""
+        if webhook is not None:
+            try:
+                check_url(webhook.url, self.settings.fetch)
+            except FetchError as error:
+                raise InvalidRequestError("webhook", str(error)) from None
         params = spec.validate(body)
         request = spec.request(params)
         try:
@@ -76,6 +88,7 @@ class Service:
             cost=spec.cost(params),
             count=count,
             max_unfinished=self.settings.max_unfinished_per_key,
+            webhook=webhook,
         )
 
     async def _check(

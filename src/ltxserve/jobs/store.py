@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ltxserve.database import JobState, job_events, jobs, reading, writing
 from ltxserve.engine.progress import Progress
+from ltxserve.jobs import webhooks
 
 NEW_WORK_CHANNEL = "ltxserve_new_work"
 EVENT_CHANNEL = "ltxserve_events"
@@ -173,8 +174,10 @@ class JobStore:
         max_attempts: int = 3,
         max_unfinished: int | None = None,
         count: int = 1,
+        webhook: webhooks.Callback | None = None,
     ) -> list[str]:
-        """Add `count` jobs for `owner` in one transaction; their ids, in order."""
+        """Add `count` jobs for `owner` in one transaction; their ids, in order. With `webhook`, each
+        job is to be called back at that URL when it ends (`jobs.webhooks`)."""
         with writing(self.engine) as connection:
             if self.postgres:  # the quota check and the insert must not interleave with another's
                 connection.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(owner))))
@@ -200,6 +203,8 @@ class JobStore:
                     )
                 )  # fmt: skip
                 self._append(connection, _Ref(job_id, owner, model, surface), JobState.QUEUED, {})
+                if webhook is not None:
+                    webhooks.add(connection, job_id, owner, surface, webhook)
                 ids.append(job_id)
             self._wake_workers(connection)
             return ids

@@ -1,0 +1,116 @@
+"""fal's own clients and its page's examples against `ltxserve serve` over HTTPS, the real engine
+behind it: the Python example run as written by `fal-client` (only its hosts set), the cURL example
+as written (only the host changed), and the JS example by `@fal-ai/client` in Node (the hosts
+rewritten by its documented request middleware), polling and streaming. The example's video is
+fal's CDN URL, answered by a local HTTPS server the service is pointed at (`--connect-to`).
+
+Each run is an extension of the 4 s, 320x180 clip with sound by fal's default 121 frames, checked
+as fal defines it: the whole clip with 121 new frames after it, at its rate, with sound."""
+
+import ast
+import json
+import re
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ltxserve import media
+from tests.conftest import FalServer
+
+SPEC = (Path(__file__).parent / "data" / "fal-ltx-2.3-22b-extend-video-lora.md").read_text()
+JS_CLIENT = "@fal-ai/client@1.10.1"
+SOURCE_FRAMES = 96
+
+
+def spec_block(section: str, language: str) -> str:
+    """The page's `language` code in its `section` (past the install commands)."""
+    return SPEC.split(f"### {section}\n")[1].split(f"```{language}\n")[1].split("```")[0]
+
+
+def check_extension(server: FalServer, output: dict[str, Any], tmp_path: Path) -> None:
+    """fal's extension: the whole input and `num_frames` new frames after it, at its rate, with sound."""
+    video = output["video"]
+    assert (video["width"], video["height"], video["fps"]) == (320, 180, 24.0)
+    assert video["num_frames"] == SOURCE_FRAMES + 121 and video["content_type"] == "video/mp4"
+    assert output["prompt"] == "Continue the scene naturally, maintaining the same style and motion."
+    assert isinstance(output["seed"], int)
+    path = tmp_path / video["file_name"]
+    trusting = ssl.create_default_context(cafile=str(server.ca_bundle))
+    path.write_bytes(httpx.get(video["url"], verify=trusting, timeout=60).content)
+    info = media.probe(path)
+    assert info.video is not None and info.video.frame_count == SOURCE_FRAMES + 121
+    assert info.audio is not None and float(info.video.duration) == pytest.approx(217 / 24, abs=0.05)
+
+
+def test_the_python_example_as_written(fal_server: FalServer, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", spec_block("Python", "python")],
+        env=fal_server.environment(),
+        capture_output=True,
+        text=True,
+        timeout=480,
+    )
+    assert done.returncode == 0, done.stderr
+    *logs, printed = done.stdout.strip().splitlines()
+    assert "queued" in logs and any(line.startswith("denoising: step") for line in logs)
+    check_extension(fal_server, ast.literal_eval(printed), tmp_path)
+
+
+def test_the_curl_example_with_the_host_changed(fal_server: FalServer, tmp_path: Path) -> None:
+    command = spec_block("cURL", "bash").replace("https://fal.run/", f"{fal_server.url}/fal/run/")
+    done = subprocess.run(
+        ["bash", "-c", command], env=fal_server.environment(), capture_output=True, text=True, timeout=480
+    )
+    assert done.returncode == 0, done.stderr
+    check_extension(fal_server, json.loads(done.stdout), tmp_path)
+
+
+@pytest.fixture(scope="module")
+def js_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """fal's JS client, installed from npm into a directory of its own."""
+    directory = tmp_path_factory.mktemp("js")
+    subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(directory), JS_CLIENT],
+        check=True,
+        timeout=300,
+    )
+    return directory
+
+
+JS_HOSTS = """
+fal.config({
+  requestMiddleware: async (request) => ({
+    ...request,
+    url: request.url
+      .replace("https://queue.fal.run/", `https://${process.env.FAL_QUEUE_RUN_HOST}/`)
+      .replace("https://fal.run/", `https://${process.env.FAL_RUN_HOST}/`),
+  }),
+});
+"""
+"""The one change to the page's example: where the client sends its requests."""
+
+
+@pytest.mark.parametrize("mode", ["polling", "streaming"])
+def test_the_js_example_through_the_js_client(
+    fal_server: FalServer, js_client: Path, tmp_path: Path, mode: str
+) -> None:
+    example = spec_block("JavaScript", "javascript")
+    client = 'import { fal } from "@fal-ai/client";\n'
+    example = example.replace(client, client + JS_HOSTS)
+    example = example.replace("  logs: true,\n", f'  logs: true,\n  mode: "{mode}",\n')
+    example = example.replace("console.log(result.data);", "console.log(JSON.stringify(result.data));")
+    script = js_client / f"example-{mode}.mjs"
+    script.write_text(example)
+    done = subprocess.run(
+        ["node", str(script)], env=fal_server.environment(), capture_output=True, text=True, timeout=480
+    )
+    assert done.returncode == 0, done.stderr
+    *logs, data, request_id = done.stdout.strip().splitlines()
+    assert re.fullmatch(r"[0-9a-f-]{36}", request_id)
+    assert any(line.startswith("denoising: step") for line in logs)
+    check_extension(fal_server, json.loads(data), tmp_path)
