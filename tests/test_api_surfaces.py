@@ -85,3 +85,16 @@ async def test_an_oxen_job_reports_its_failure_by_its_own_parameter_names(local:
     assert await asyncio.to_thread(store.finish, claimed.id, "w", JobState.FAILED, error=error)
     item = (await local.http.get(f"/api/ai/queue/{generation['generation_id']}")).json()
     assert item["error_message"] == "input_video: too short"
+
+
+async def test_oxen_pages_its_list_with_a_cursor(local: Api) -> None:
+    body = {"model": "ltx-2-3-pro", "prompt": "x", "num_generations": 3}
+    ids = [
+        item["generation_id"]
+        for item in (await local.http.post("/api/ai/queue", json=body)).json()["generations"]
+    ]
+    first = (await local.http.get("/api/ai/queue", params={"limit": 2})).json()
+    assert [item["generation_id"] for item in first["generations"]] == ids[::-1][:2] and first["has_more"]
+    last = ids[1]
+    rest = (await local.http.get("/api/ai/queue", params={"limit": 2, "before": last})).json()
+    assert [item["generation_id"] for item in rest["generations"]] == [ids[0]] and not rest["has_more"]

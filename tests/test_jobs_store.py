@@ -78,6 +78,16 @@ def test_listing_filters_by_state_and_model_newest_first(store: JobStore) -> Non
     assert [job.id for job in store.list_jobs("alice", limit=1)] == [third]
 
 
+def test_listing_pages_by_cursor_without_shifting_when_jobs_arrive(store: JobStore) -> None:
+    first, second, third = enqueue(store, count=3)
+    assert [job.id for job in store.list_jobs("alice", limit=2)] == [third, second]
+    (newer,) = enqueue(store)
+    assert [job.id for job in store.list_jobs("alice", limit=2, before=second)] == [first]
+    assert [job.id for job in store.list_jobs("alice", before=newer)] == [third, second, first]
+    (bobs,) = enqueue(store, "bob")
+    assert store.list_jobs("alice", before=bobs) == [], "a cursor of someone else's job finds nothing"
+
+
 def test_higher_priority_is_claimed_first(store: JobStore) -> None:
     (low,) = enqueue(store)
     (high,) = enqueue(store, priority=5)

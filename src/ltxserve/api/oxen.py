@@ -294,9 +294,11 @@ async def list_generations(
     media_type: str | None = None,
     namespace: str | None = None,
     limit: str = "100",
+    before: Annotated[str | None, Query(description="Only generations queued before this one.")] = None,
 ) -> dict[str, Any]:
     """Active generations (queued, processing) unless `status` asks for others (repeat it or
-    separate with commas); the newest `limit` (at most 1000)."""
+    separate with commas); the newest `limit` (at most 1000). `has_more` says older ones follow:
+    ask again with `before` = the last generation_id."""
     if not limit.isdigit() or not 1 <= int(limit) <= MAX_LISTED:
         raise _invalid(f"limit must be an integer between 1 and {MAX_LISTED}", "limit")
     wanted = [name.strip() for value in status or [] for name in value.split(",") if name.strip()]
@@ -305,9 +307,10 @@ async def list_generations(
         raise _invalid(f"unknown status {unknown[0]!r}; one of {', '.join(STATES)}", "status")
     states = [STATES[name] for name in wanted] or [JobState.QUEUED, JobState.RUNNING]
     if media_type not in (None, "video"):
-        return {"count": 0, "generations": []}
-    views = await service.list_jobs(owner, states, model, int(limit), base_url)
-    return {"count": len(views), "generations": [_item(view) for view in views]}
+        return {"count": 0, "generations": [], "has_more": False}
+    page = await service.list_jobs(owner, states, model, int(limit), base_url, before)
+    return {"count": len(page.views), "generations": [_item(view) for view in page.views],
+            "has_more": page.has_more}  # fmt: skip
 
 
 @router.get("/api/ai/queue/{generation_id}")

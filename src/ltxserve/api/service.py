@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from ltxserve.api.views import JobView, ResultView
+from ltxserve.api.views import JobView, Page, ResultView
 from ltxserve.catalog import Product
 from ltxserve.database import JobState
 from ltxserve.engine.check import check
@@ -157,10 +157,20 @@ class Service:
         return await asyncio.to_thread(self.storage.read, result.key)
 
     async def list_jobs(
-        self, owner: str, states: Sequence[JobState] | None, model: str | None, limit: int, base_url: str
-    ) -> list[JobView]:
-        jobs = await asyncio.to_thread(self.store.list_jobs, owner, states=states, model=model, limit=limit)
-        return [JobView.of(job, self.result_url(job.result, base_url), None) for job in jobs]
+        self,
+        owner: str,
+        states: Sequence[JobState] | None,
+        model: str | None,
+        limit: int,
+        base_url: str,
+        before: str | None = None,
+    ) -> Page:
+        """A page of `owner`'s jobs, newest first, after the cursor `before` (a job id) if given."""
+        jobs = await asyncio.to_thread(
+            self.store.list_jobs, owner, states=states, model=model, limit=limit + 1, before=before
+        )
+        views = [JobView.of(job, self.result_url(job.result, base_url), None) for job in jobs[:limit]]
+        return Page(views, has_more=len(jobs) > limit)
 
     async def cancel(self, owner: str, job_id: str) -> JobState | None:
         return await asyncio.to_thread(self.store.cancel, job_id, owner)

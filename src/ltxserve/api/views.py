@@ -128,3 +128,12 @@ class JobView:
             started_at=job.started_at,
             finished_at=job.finished_at,
         )
+
+
+@dataclass(frozen=True)
+class Page:
+    """Some of an owner's jobs, newest first, and whether older ones follow (ask again with
+    `before` = the last one's id)."""
+
+    views: list[JobView]
+    has_more: bool

@@ -225,9 +225,14 @@ class JobStore:
         states: Sequence[JobState] | None = None,
         model: str | None = None,
         limit: int = 100,
+        before: str | None = None,
     ) -> list[Job]:
-        """The owner's jobs, newest first."""
+        """The owner's jobs, newest first; with `before`, only those queued before that job (a cursor:
+        pages do not shift when new jobs arrive)."""
         query = sa.select(jobs).where(jobs.c.owner == owner).order_by(jobs.c.number.desc()).limit(limit)
+        if before is not None:
+            cursor = sa.select(jobs.c.number).where(jobs.c.id == before, jobs.c.owner == owner)
+            query = query.where(jobs.c.number < cursor.scalar_subquery())
         if states:
             query = query.where(jobs.c.state.in_(list(states)))
         if model is not None:
