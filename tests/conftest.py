@@ -279,6 +279,7 @@ def fal_server(
     backend = Backend("sqlite-local", f"sqlite:///{directory / 'ltxserve.db'}", str(directory / "files"))
     args = serve_args(backend, directory, tiny_weights.root, "--tls-cert", str(cert), "--tls-key", str(key))
     args += [option for target in example_assets.connect_to() for option in ("--connect-to", target)]
+    args += ["--allow-fetch", "127.0.0.1"]  # LoRAs and webhook receivers the tests run on loopback
     trusting = ssl.create_default_context(cafile=str(bundle))
     environment = {"SSL_CERT_FILE": str(bundle)}
     with Serve(args, environment, directory / "serve.log", scheme="https", verify=trusting) as serve:

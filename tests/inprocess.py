@@ -84,7 +84,7 @@ async def api(data_dir: Path, *, worker: bool = False, **settings: object) -> As
             running = Worker(
                 service.store,
                 service.storage,
-                InputResolver(Fetcher(options.fetch), service.storage),
+                InputResolver(Fetcher(options.fetch), service.storage, options.lora_cache),
                 SketchRenderer(),
                 WorkerSettings(lease_seconds=30, poll_seconds=0.02, scratch=data_dir),
             )

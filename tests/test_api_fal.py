@@ -6,6 +6,7 @@ surfaces."""
 
 import asyncio
 import base64
+import hashlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from ltxserve.database import JobState, open_database
 from ltxserve.inputs import FetchPolicy
 from ltxserve.keys import KeyStore
 from tests.conftest import ExampleAssets
+from tests.httpfiles import Route, file_server
 from tests.inprocess import Api, api
 
 pytestmark = pytest.mark.anyio
@@ -269,8 +271,10 @@ def without(name: str) -> dict[str, Any]:
         ({**OK, "scheduler": "euler"}, ["body", "scheduler"], "'ltx2', 'linear_quadratic' or 'beta'"),
         ({**OK, "colour": "red"}, ["body", "colour"], "unknown parameter"),
         ({**OK, "video_url": "http://10.0.0.1/v.mp4"}, ["body", "video_url"], "private"),
-        ({**OK, "loras": [{"path": "https://a.com/l.safetensors"}]}, ["body", "loras", 0, "path"],
-         "not supported on this server yet"),
+        ({**OK, "loras": [{"path": "/etc/passwd"}]}, ["body", "loras", 0, "path"], "a URL"),
+        ({**OK, "loras": [{"path": "http://10.0.0.1/l.safetensors"}]}, ["body", "loras", 0], "private"),
+        ({**OK, "loras": [{"path": "https://hf.co/a/b", "weight_name": "l.safetensors"}]},
+         ["body", "loras", 0, "weight_name"], "own URL"),
         ({**OK, "video_size": "square"}, ["body", "video_size"], "use auto"),
         ({**OK, "video_cfg_scale": 0.5}, ["body", "video_cfg_scale"], "greater than or equal to 1"),
         ({**OK, "match_input_fps": False}, ["body", "match_input_fps"], "frame rate"),
@@ -403,3 +407,29 @@ async def test_json_bodies_only_as_objects(tmp_path: Path) -> None:
         response = await fal.http.post(f"{QUEUE}/{SEED}", content=b"[1, 2]")
         assert response.status_code == 400 and "JSON object" in response.json()["detail"]
         assert httpx.codes.is_client_error(response.status_code)
+
+
+async def test_loras_by_url_are_fetched_once_and_kept_by_content(
+    tmp_path: Path, example_assets: ExampleAssets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = b"a LoRA's bytes"  # the sketching worker does not load it; the engine's test does
+    with file_server(
+        {"/style.safetensors": Route(weights), "/same.safetensors": Route(weights)}
+    ) as lora_host:
+        hosts = {("v3b.fal.media", 443): ("127.0.0.1", example_assets.port)}
+        policy = FetchPolicy.from_allow_list(["127.0.0.1"], connect_to=hosts)
+        monkeypatch.setenv("SSL_CERT_FILE", str(example_assets.ca_bundle))
+        async with api(tmp_path, worker=True, fetch=policy) as fal:
+            body = {**spec_example("Required Parameters Example"), "num_frames": 9}
+            for path in ("/style.safetensors", "/style.safetensors", "/same.safetensors"):
+                submitted = await submit(
+                    fal, {**body, "loras": [{"path": lora_host.url(path), "scale": 0.5}]}
+                )
+                status = await completed(fal, submitted)
+                assert "error" not in status, status
+        assert lora_host.hits == ["/style.safetensors", "/same.safetensors"], "each source fetched once"
+        cache = tmp_path / "cache" / "loras"
+        (kept,) = cache.glob("*.safetensors")
+        assert (
+            kept.read_bytes() == weights and kept.name == f"{hashlib.sha256(weights).hexdigest()}.safetensors"
+        )

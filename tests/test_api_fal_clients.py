@@ -20,7 +20,10 @@ import httpx
 import pytest
 
 from ltxserve import media
+from ltxserve.engine.weights import WeightSet
+from ltxserve.request import CameraMotion
 from tests.conftest import FalServer
+from tests.httpfiles import Route, file_server
 
 SPEC = (Path(__file__).parent / "data" / "fal-ltx-2.3-22b-extend-video-lora.md").read_text()
 JS_CLIENT = "@fal-ai/client@1.10.1"
@@ -114,3 +117,30 @@ def test_the_js_example_through_the_js_client(
     assert re.fullmatch(r"[0-9a-f-]{36}", request_id)
     assert any(line.startswith("denoising: step") for line in logs)
     check_extension(fal_server, json.loads(data), tmp_path)
+
+
+def test_a_lora_by_url_is_fetched_checked_and_applied_by_the_engine(
+    fal_server: FalServer, tiny_weights: WeightSet, tmp_path: Path
+) -> None:
+    """A LoRA that fits the model runs; one that does not is the request's 422, naming it."""
+    import torch
+    from safetensors.torch import save_file
+
+    misfit = tmp_path / "misfit.safetensors"
+    save_file({"diffusion_model.nowhere.lora_A.weight": torch.zeros(2, 2)}, str(misfit))
+    fits = tiny_weights.camera_loras[CameraMotion.DOLLY_IN].read_bytes()
+    routes = {"/fits.safetensors": Route(fits), "/misfit.safetensors": Route(misfit.read_bytes())}
+    trusting = ssl.create_default_context(cafile=str(fal_server.ca_bundle))
+    headers = {"Authorization": f"Key {fal_server.key}"}
+    body = {"prompt": "waves", "video_size": {"width": 128, "height": 128}, "num_frames": 9}
+    with file_server(routes) as host, httpx.Client(verify=trusting, headers=headers, timeout=480) as http:
+        run = f"{fal_server.url}/fal/run/fal-ai/ltx-2.3-22b/text-to-video/lora"
+        applied = http.post(
+            run, json={**body, "loras": [{"path": host.url("/fits.safetensors"), "scale": 0.7}]}
+        )
+        assert applied.status_code == 200, applied.text
+        assert applied.json()["video"]["num_frames"] == 9
+        refused = http.post(run, json={**body, "loras": [{"path": host.url("/misfit.safetensors")}]})
+        assert refused.status_code == 422, refused.text
+        (problem,) = refused.json()["detail"]
+        assert problem["loc"] == ["body", "loras", 0] and "does not fit this model" in problem["msg"]

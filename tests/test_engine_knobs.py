@@ -162,12 +162,12 @@ def test_too_many_steps(engine: Engine) -> None:
 
 
 def test_unknown_lora_name(engine: Engine) -> None:
-    refused(engine, "loras[0].name", "no LoRA named 'nope'", loras=(LoraChoice("nope"),))
+    refused(engine, "loras.0", "no LoRA named 'nope'", loras=(LoraChoice("nope"),))
 
 
 def test_lora_scale_range(engine: Engine, tiny_weights: WeightSet) -> None:
     path = str(tiny_weights.camera_loras[CameraMotion.STATIC])
-    refused(engine, "loras[1].scale", "between 0 and 4", loras=(LoraChoice(path), LoraChoice(path, 9.0)))
+    refused(engine, "loras.1.scale", "between 0 and 4", loras=(LoraChoice(path), LoraChoice(path, 9.0)))
 
 
 def test_lora_for_another_model_is_refused_before_any_work(engine: Engine, tmp_path: Path) -> None:
@@ -179,7 +179,7 @@ def test_lora_for_another_model_is_refused_before_any_work(engine: Engine, tmp_p
         },
         str(foreign),
     )
-    refused(engine, "loras[0].name", "does not fit this model", loras=(LoraChoice(str(foreign)),))
+    refused(engine, "loras.0", "does not fit this model", loras=(LoraChoice(str(foreign)),))
 
 
 def test_missing_camera_lora(tiny_weights: WeightSet) -> None:

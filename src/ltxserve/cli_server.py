@@ -327,7 +327,7 @@ def worker(
     running = Worker(
         JobStore(database_engine),
         storage_store,
-        InputResolver(Fetcher(settings.fetch), storage_store),
+        InputResolver(Fetcher(settings.fetch), storage_store, settings.lora_cache),
         renderer,
         settings.worker,
     )

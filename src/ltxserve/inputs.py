@@ -9,7 +9,9 @@ allows a network or host by name. Nothing is sent to a refused address.
 
 import base64
 import binascii
+import hashlib
 import ipaddress
+import secrets
 import socket
 import ssl
 import time
@@ -261,20 +263,53 @@ def upload_id(uri: str) -> str:
 
 @dataclass(frozen=True)
 class InputResolver:
-    """Makes every media reference of a request a local file in a job's working directory."""
+    """Makes every media reference of a request a local file in a job's working directory; LoRAs
+    in a cache shared by the jobs of this machine, when there is one."""
 
     fetcher: Fetcher
     storage: Storage
+    lora_cache: Path | None = None
+    """LoRAs fetched once per source and kept by content (sha256.safetensors): a LoRA asked for
+    again is not fetched again, and one file serves every source that gave the same bytes."""
 
     def resolve(self, request: GenerationRequest, owner: str, workdir: Path) -> GenerationRequest:
         local: dict[str, MediaRef] = {}
         for name, ref in request.media_inputs.items():
             destination = workdir / name.replace(".", "-")
             try:
-                local[name] = MediaRef.file(self._resolve(ref.uri, owner, destination))
+                if name.startswith("loras.") and self.lora_cache is not None:
+                    path = self._cached(ref.uri, owner, self.lora_cache)
+                else:
+                    path = self._resolve(ref.uri, owner, destination)
             except FetchError as error:
                 raise InvalidRequestError(name, str(error)) from None
+            local[name] = MediaRef.file(path)
         return request.with_media(local)
+
+    def _cached(self, uri: str, owner: str, cache: Path) -> Path:
+        # uploads are private to their owner: the same upload id of another owner is another file
+        source = f"{owner}\n{uri}" if uri.startswith(UPLOAD_SCHEME) else uri
+        index = cache / "sources" / hashlib.sha256(source.encode()).hexdigest()
+        if index.is_file() and (kept := cache / index.read_text().strip()).is_file():
+            return kept
+        index.parent.mkdir(parents=True, exist_ok=True)
+        # fetched into the cache directory itself, so that moving it into place is atomic: workers
+        # sharing the cache see a whole file or none
+        fetching = cache / f".fetching-{secrets.token_hex(8)}"
+        try:
+            self._resolve(uri, owner, fetching)
+            digest = hashlib.sha256()
+            with fetching.open("rb") as stream:
+                while chunk := stream.read(1 << 20):
+                    digest.update(chunk)
+            kept = cache / f"{digest.hexdigest()}.safetensors"
+            fetching.replace(kept)
+        finally:
+            fetching.unlink(missing_ok=True)
+        staged = index.with_name(f".{index.name}-{secrets.token_hex(8)}")
+        staged.write_text(kept.name)
+        staged.replace(index)
+        return kept
 
     def _resolve(self, uri: str, owner: str, destination: Path) -> Path:
         if uri.startswith(UPLOAD_SCHEME):

@@ -184,10 +184,15 @@ class Sampling:
 
 @dataclass(frozen=True)
 class LoraChoice:
-    """A user LoRA by file path or by name (a file under the weights directory's loras/)."""
+    """A user LoRA: a name (a file under the weights directory's loras/), a file path, or a media
+    reference (URL, data URI, upload) that workers fetch once and keep by content."""
 
     name: str
     scale: float = 1.0
+
+    @property
+    def is_remote(self) -> bool:
+        return "://" in self.name or self.name.startswith("data:")
 
 
 @dataclass(frozen=True)
@@ -297,6 +302,11 @@ class GenerationRequest:
             if self.extend and self.extend.end_image
             else None,
             "retake.video": self.retake.video if self.retake else None,
+            **{
+                f"loras.{index}": MediaRef(lora.name)
+                for index, lora in enumerate(self.loras)
+                if lora.is_remote
+            },
         }
         return {name: ref for name, ref in refs.items() if ref is not None}
 
@@ -318,6 +328,10 @@ class GenerationRequest:
             )
         if retake is not None:
             retake = replace(retake, video=swap("retake.video", retake.video))
+        loras = tuple(
+            replace(lora, name=refs[f"loras.{index}"].uri) if f"loras.{index}" in refs else lora
+            for index, lora in enumerate(self.loras)
+        )
         return replace(
             self,
             first_frame=condition("first_frame", self.first_frame),
@@ -325,6 +339,7 @@ class GenerationRequest:
             audio=swap("audio", self.audio) if self.audio else None,
             extend=extend,
             retake=retake,
+            loras=loras,
         )
 
 

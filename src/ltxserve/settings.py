@@ -68,6 +68,11 @@ class Settings:
         return self.storage or str(self.data_dir / "files")
 
     @property
+    def lora_cache(self) -> Path:
+        """LoRAs workers fetched by URL, kept by content."""
+        return self.data_dir / "cache" / "loras"
+
+    @property
     def demo_weights(self) -> Path:
         return self.data_dir / "weights" / "tiny"
 

@@ -30,6 +30,7 @@ from ltxserve.request import (
     GenerationRequest,
     Guidance,
     InvalidRequestError,
+    LoraChoice,
     MediaRef,
     Pipeline,
     Sampling,
@@ -189,7 +190,12 @@ _FIELD: dict[str, tuple[Any, Any]] = {
         bool,
         Field(False, description="Return the video as a data URI in the result instead of a link."),
     ),
-    "loras": (list[LoraInput], Field(description="The LoRAs to use; an empty path is none.")),
+    "loras": (
+        list[LoraInput],
+        Field(
+            description="The LoRAs to use, by URL (fetched once, kept by content) or by name; empty: none."
+        ),
+    ),
     "distill_lora_first_pass_scale": (
         Scale,
         Field(0.2, description="The distilled LoRA's scale in the first (half-size) pass; 0 disables it."),
@@ -280,13 +286,26 @@ def _params(name: str, fields: Sequence[str]) -> type[Params]:
 # --- requests ---------------------------------------------------------------------------------------
 
 
-def _loras(params: Any) -> None:
-    """User LoRAs arrive by URL; this server loads them from its weights directory only (for now)."""
+def _loras(params: Any) -> tuple[LoraChoice, ...]:
+    """LoRAs by URL (fetched by the worker, kept by content) or by the name of one on this server;
+    an empty path is none, as fal's examples send it. Never a path on this server's disk."""
+    chosen = []
     for index, lora in enumerate(getattr(params, "loras", ())):
-        if lora.path:
+        if not lora.path:
+            continue
+        choice = LoraChoice(lora.path, lora.scale)
+        if lora.weight_name is not None:
             raise InvalidRequestError(
-                f"loras.{index}.path", "LoRAs by URL are not supported on this server yet; send an empty path"
+                f"loras.{index}.weight_name",
+                "give the weights file's own URL as path; repositories are not read",
             )
+        if not choice.is_remote and ("/" in lora.path or lora.path.startswith(".")):
+            raise InvalidRequestError(
+                f"loras.{index}.path",
+                "a URL (https, data: or upload://) or the name of a LoRA on this server",
+            )
+        chosen.append(choice)
+    return tuple(chosen)
 
 
 def _output(params: Any) -> EncodeOptions:
@@ -321,7 +340,6 @@ def _size(video_size: Any) -> tuple[int, int]:
 
 
 def _dev_video(params: Any, distill: bool) -> GenerationRequest:
-    _loras(params)
     if params.video_size == "auto":
         raise InvalidRequestError("video_size", "auto takes the size of an input video; name a size here")
     width, height = _size(params.video_size)
@@ -338,12 +356,12 @@ def _dev_video(params: Any, distill: bool) -> GenerationRequest:
         sampling=_sampling(params, distill),
         camera=camera(params.camera_lora),
         camera_scale=params.camera_lora_scale,
+        loras=_loras(params),
         output=_output(params),
     )
 
 
 def _dev_extend(params: Any, distill: bool) -> GenerationRequest:
-    _loras(params)
     if params.video_size != "auto":
         raise InvalidRequestError(
             "video_size", "an extension keeps the input's size on this server: use auto"
@@ -371,6 +389,7 @@ def _dev_extend(params: Any, distill: bool) -> GenerationRequest:
         sampling=_sampling(params, distill),
         camera=camera(params.camera_lora),
         camera_scale=params.camera_lora_scale,
+        loras=_loras(params),
         output=_output(params),
     )
 

@@ -1,6 +1,8 @@
 """What can be checked of a request before its media is fetched, with the rules the engine plans
 with. Torch-free: the API refuses a request at submit time with it."""
 
+from dataclasses import replace
+
 from ltxserve.engine.knobs import stage_plans
 from ltxserve.engine.planning import plan_request
 from ltxserve.engine.weights import WeightSet
@@ -12,8 +14,10 @@ NEEDS_SOURCE = (Task.EXTEND, Task.RETAKE)
 def check(request: GenerationRequest, weights: WeightSet | None) -> None:
     """Raises InvalidRequestError naming the field: every sampling knob against the pipeline (and
     `weights`, when the caller knows the ones workers load), and every shape except those that wait
-    for the source video to be probed."""
+    for the source video to be probed. LoRAs given by URL are checked by the worker that fetches them."""
     if weights is not None:
-        stage_plans(request, weights)
+        stage_plans(
+            replace(request, loras=tuple(lora for lora in request.loras if not lora.is_remote)), weights
+        )
     if request.task not in NEEDS_SOURCE:
         plan_request(request)

@@ -158,12 +158,12 @@ def _user_loras(request: GenerationRequest, weights: WeightSet, checkpoint: Path
         specs.append(LoraSpec(path, request.camera_scale))
     for index, lora in enumerate(request.loras):
         if not 0 <= lora.scale <= MAX_LORA_SCALE or not math.isfinite(lora.scale):
-            raise InvalidRequestError(f"loras[{index}].scale", f"must be between 0 and {MAX_LORA_SCALE}")
+            raise InvalidRequestError(f"loras.{index}.scale", f"must be between 0 and {MAX_LORA_SCALE}")
         try:
             path = weights.lora(lora.name)
             check_fits(path, transformer_keys(checkpoint))
         except WeightsError as error:
-            raise InvalidRequestError(f"loras[{index}].name", str(error)) from None
+            raise InvalidRequestError(f"loras.{index}", str(error)) from None
         specs.append(LoraSpec(path, lora.scale))
     return tuple(specs)
 
