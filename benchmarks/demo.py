@@ -211,7 +211,7 @@ def main() -> None:
     parser.add_argument("--isas", default="native,avx2")
     parser.add_argument("--dtypes", default=",".join(DTYPES))
     parser.add_argument("--cap", type=float, default=120.0, help="Seconds before a run is stopped.")
-    parser.add_argument("--json", type=Path, help="Also write every run here.")
+    parser.add_argument("--json", type=Path, help="Also write every run here, as each ends.")
     args = parser.parse_args()
     tasks, isas = args.tasks.split(","), args.isas.split(",")
     with tempfile.TemporaryDirectory() as scratch:
@@ -236,6 +236,8 @@ def main() -> None:
                             over_cap.add((task, dtype, isa))
                         print(f"{size.name} {task:<15} {dtype:<8} {isa:<6} {seconds(run.wall, args.cap)} s",
                               file=sys.stderr, flush=True)  # fmt: skip
+                        if args.json:  # after each run: a long run stopped halfway keeps what it measured
+                            args.json.write_text(json.dumps([r.__dict__ for r in runs], indent=1))
         print_tables(runs, isas, args.cap)
         small = [r for r in runs if r.size == SIZES["small"].name and r.task in GOAL_TASKS]
         for r in small:
@@ -243,8 +245,6 @@ def main() -> None:
                 verdict = "meets" if r.wall is not None and r.wall <= GOAL_SECONDS else "misses"
                 wall = seconds(r.wall, args.cap)
                 print(f"\n{r.task} ({r.isa}): {wall} s, {verdict} the {GOAL_SECONDS:.0f} s goal")
-        if args.json:
-            args.json.write_text(json.dumps([r.__dict__ for r in runs], indent=1))
 
 
 if __name__ == "__main__":
