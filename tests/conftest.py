@@ -127,7 +127,11 @@ def short_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def example_assets(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Iterator[ExampleAssets]:
+def example_assets(
+    tmp_path_factory: pytest.TempPathFactory, clip: Path, short_clip: Path
+) -> Iterator[ExampleAssets]:
+    """Oxen's example video is the short clip (its examples check shapes; the ordinary clip's own
+    test proves the path), fal's the ordinary 320x180 one (its examples are fal's path's proof)."""
     import ssl
 
     import numpy as np
@@ -139,7 +143,7 @@ def example_assets(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Iter
     directory = tmp_path_factory.mktemp("oxen")
     gradient = np.linspace(0, 255, 512 * 512 * 3).reshape(512, 512, 3).astype(np.uint8)
     image = write_image(directory / "bloxy.png", gradient, "png", "image2").read_bytes()
-    video = clip.read_bytes()
+    video, short = clip.read_bytes(), short_clip.read_bytes()
     authority = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     authority.issue_cert(*EXAMPLE_HOSTS).configure_cert(context)
@@ -147,7 +151,7 @@ def example_assets(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Iter
     authority.cert_pem.write_to_path(str(bundle))
     routes = {
         OXEN_IMAGE: Route(image, headers={"Content-Type": "image/png"}),
-        OXEN_VIDEO: Route(video, headers={"Content-Type": "video/mp4"}),
+        OXEN_VIDEO: Route(short, headers={"Content-Type": "video/mp4"}),
         FAL_VIDEO: Route(video, headers={"Content-Type": "video/mp4"}),
     }
     with file_server(routes, tls=context) as server:

@@ -208,9 +208,9 @@ def test_bodies_that_are_not_json_objects_or_too_large_are_refused(service: Runn
     assert reply.startswith(b"HTTP/1.1 413") and b'"type":"request_too_large"' in reply
 
 
-def test_the_queue_lifecycle(service: Running, clip: Path, tmp_path: Path) -> None:
+def test_the_queue_lifecycle(service: Running, short_clip: Path, tmp_path: Path) -> None:
     alice = service.alice
-    video = upload(alice, clip)
+    video = upload(alice, short_clip)
     first, second, third = alice.enqueue(
         retake_body(video, num_generations=3, retake_start_time=1, retake_mode="replace_video")
     )
@@ -234,10 +234,11 @@ def test_the_queue_lifecycle(service: Running, clip: Path, tmp_path: Path) -> No
     assert [item["status"] for item in done] == ["succeeded", "succeeded"], done
     for item in done:
         assert item["error_message"] is None and item["started_at"] <= item["completed_at"]
-        assert item["cost"] == pytest.approx(0.4) and item["attempts"] == 1 and item["demo"] is True
-        assert item["output"]["frames"] == 96 and item["output"]["width"] == 320
+        assert item["cost"] == pytest.approx(0.1 * 73 / 24, abs=1e-4), "$0.10 per second of input"
+        assert item["attempts"] == 1 and item["demo"] is True
+        assert item["output"]["frames"] == 73 and item["output"]["width"] == 128
         info = download(item["result_url"], tmp_path / f"{item['generation_id']}.mp4")
-        assert info.video is not None and info.video.frame_count == 96 and info.audio is not None
+        assert info.video is not None and info.video.frame_count == 73 and info.audio is not None
     listed = alice.get("/api/ai/queue", params={"status": "succeeded,cancelled", "model": RETAKE}).json()
     assert {first, second, third} <= {g["generation_id"] for g in listed["generations"]}
     assert (
@@ -255,18 +256,18 @@ def test_the_queue_lifecycle(service: Running, clip: Path, tmp_path: Path) -> No
     )
 
 
-def test_a_running_generation_can_be_cancelled(service: Running, clip: Path) -> None:
+def test_a_running_generation_can_be_cancelled(service: Running, short_clip: Path) -> None:
     alice = service.alice
-    (job,) = alice.enqueue(retake_body(upload(alice, clip)))
+    (job,) = alice.enqueue(retake_body(upload(alice, short_clip)))
     alice.wait_for(job, "denoising")
     assert alice.delete(f"/api/ai/queue/{job}").status_code == 200
     item = alice.wait(job, timeout=60)
     assert item["status"] == "cancelled" and item["result_url"] is None
 
 
-def test_a_key_sees_only_its_own_generations_events_and_uploads(service: Running, clip: Path) -> None:
+def test_a_key_sees_only_its_own_generations_events_and_uploads(service: Running, short_clip: Path) -> None:
     alice, bob = service.alice, service.bob
-    video = upload(alice, clip)
+    video = upload(alice, short_clip)
     (job,) = alice.enqueue(retake_body(video))
     assert error_of(bob.get(f"/api/ai/queue/{job}"), 404)["type"] == "resource_not_found"
     assert error_of(bob.delete(f"/api/ai/queue/{job}"), 404)["type"] == "resource_not_found"
@@ -323,12 +324,12 @@ def test_sync_generation_reports_a_failure_with_its_field(service: Running, tmp_
 
 
 def test_events_stream_progress_and_completion_and_resume_from_last_event_id(
-    service: Running, clip: Path
+    service: Running, short_clip: Path
 ) -> None:
     alice = service.alice
     received: list[tuple[str, str, dict[str, Any]]] = []
     with events(alice) as stream:
-        (job,) = alice.enqueue(retake_body(upload(alice, clip)))
+        (job,) = alice.enqueue(retake_body(upload(alice, short_clip)))
         for event_id, name, data in stream:
             if not event_id:
                 continue
@@ -364,12 +365,12 @@ def test_events_stream_progress_and_completion_and_resume_from_last_event_id(
     assert error_of(alice.get("/api/events", headers={"Last-Event-ID": "x"}), 400)["field"] == "Last-Event-ID"
 
 
-def test_uploads_by_multipart_and_files_in_a_multipart_submission(service: Running, clip: Path) -> None:
+def test_uploads_by_multipart_and_files_in_a_multipart_submission(service: Running, short_clip: Path) -> None:
     alice = service.alice
-    with clip.open("rb") as file:
+    with short_clip.open("rb") as file:
         uploaded = alice.post("/api/uploads", files={"file": ("clip.mp4", file, "video/mp4")})
-    assert uploaded.status_code == 200 and uploaded.json()["size"] == clip.stat().st_size
-    with clip.open("rb") as file:
+    assert uploaded.status_code == 200 and uploaded.json()["size"] == short_clip.stat().st_size
+    with short_clip.open("rb") as file:
         response = alice.post(
             "/api/ai/queue",
             data={"model": RETAKE, "prompt": "rain", "retake_start_time": "1", "num_generations": "1"},
@@ -384,16 +385,16 @@ def test_uploads_by_multipart_and_files_in_a_multipart_submission(service: Runni
     assert empty.status_code == 400 and empty.json()["error"]["field"] == "file", "ltxserve's own envelope"
 
 
-def test_data_uris_are_accepted_and_kept_out_of_the_job(service: Running, clip: Path) -> None:
+def test_data_uris_are_accepted_and_kept_out_of_the_job(service: Running, short_clip: Path) -> None:
     alice = service.alice
-    data = "data:video/mp4;base64," + base64.b64encode(clip.read_bytes()).decode()
+    data = "data:video/mp4;base64," + base64.b64encode(short_clip.read_bytes()).decode()
     (job,) = alice.enqueue(retake_body(data))
     item = alice.wait(job)
     assert item["status"] == "succeeded" and item["input_video"].startswith("upload://")
 
 
-def test_result_links_are_signed_expiring_and_seekable(service: Running, clip: Path) -> None:
-    (job,) = service.alice.enqueue(retake_body(upload(service.alice, clip)))
+def test_result_links_are_signed_expiring_and_seekable(service: Running, short_clip: Path) -> None:
+    (job,) = service.alice.enqueue(retake_body(upload(service.alice, short_clip)))
     url = service.alice.wait(job)["result_url"]
     whole = httpx.get(url)
     assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"
@@ -408,9 +409,9 @@ def test_result_links_are_signed_expiring_and_seekable(service: Running, clip: P
         assert httpx.get(url.split("?")[0]).status_code == 422
 
 
-def test_a_key_can_have_only_so_many_unfinished_generations(service: Running, clip: Path) -> None:
+def test_a_key_can_have_only_so_many_unfinished_generations(service: Running, short_clip: Path) -> None:
     dave = Client(service.serve.url, create_key("dave", service.backend, service.data_dir))
-    body = retake_body(upload(dave, clip), num_generations=4)
+    body = retake_body(upload(dave, short_clip), num_generations=4)
     ids = dave.enqueue(body) + dave.enqueue(body) + dave.enqueue(body)
     error = error_of(dave.post("/api/ai/queue", json=body), 429)
     assert error["type"] == "quota_exceeded" and "limit is 12" in error["title"]

@@ -75,9 +75,9 @@ RETAKE_ALL = f"""{{
 
 PRO_SHAPE = (1920, 1080, 150)
 """6 s at 25 fps, 1080p 16:9: the model's defaults."""
-EXTENDED_SHAPE = (320, 180, 96 + 120)
-"""The 4 s source and 5 s more at its 24 fps."""
-RETAKEN_SHAPE = (320, 180, 96)
+EXTENDED_SHAPE = (128, 72, 73 + 120)
+"""The 73-frame source and 5 s more at its 24 fps."""
+RETAKEN_SHAPE = (128, 72, 73)
 
 FULL_SIZE = [PRO_MINIMAL, PRO_BASIC, PRO_ALL]
 """1080p × 6 s each: all three are checked as far as the plan the engine would run; the fullest is
