@@ -39,6 +39,10 @@ class Sketch:
     notes: dict[str, object] = field(default_factory=dict)
 
 
+EXPANDED = "(expanded by the sketch)"
+"""What the sketch adds to a prompt it is asked to expand: no Gemma here, only the plumbing."""
+
+
 class SketchRenderer:
     """The planned output's shape without the model: what the engine would make, as a test pattern."""
 
@@ -67,6 +71,8 @@ class SketchRenderer:
         media.encode_clip(output, clip, request.output)
         seed = request.seed if request.seed is not None else 7
         notes: dict[str, object] = {"seed": seed, "model_frames": plan.clip.frames}
+        if request.expand_prompt:
+            notes["expanded_prompt"] = f"{request.prompt} {EXPANDED}"
         if isinstance(plan, RetakePlan) and plan.window is not None:
             notes["video_window_frames"] = [plan.window.start, plan.window.stop]
         return Sketch(media.probe(output), seed, notes=notes)

@@ -25,7 +25,7 @@ from ltxserve.inputs import FetchPolicy
 from ltxserve.keys import KeyStore
 from tests.conftest import ExampleAssets
 from tests.httpfiles import Route, file_server
-from tests.inprocess import Api, api
+from tests.inprocess import EXPANDED, Api, api
 
 pytestmark = pytest.mark.anyio
 SEED = "fal-ai/ltx-2.3-22b/extend-video/lora"
@@ -166,7 +166,8 @@ async def test_the_pages_examples_run_through_the_queue(fal: Api, title: str, tm
     assert {line["level"] for line in status["logs"]} <= {"INFO", "WARNING"}
     assert all(line["timestamp"].endswith("Z") for line in status["logs"])
     output = (await fal.http.get(local(submitted["response_url"]))).json()
-    assert output["prompt"] == body["prompt"] and output["seed"] == 7
+    assert output["prompt"] == f"{body['prompt']} {EXPANDED}", "enable_prompt_expansion is on by default"
+    assert output["seed"] == 7
     video = output["video"]
     assert (video["width"], video["height"], video["num_frames"], video["fps"]) == (320, 180, 217, 24.0)
     assert video["content_type"] == "video/mp4" and video["file_name"].endswith(".mp4")
@@ -392,7 +393,7 @@ async def test_the_pro_endpoints_take_fals_pro_fields(fal: Api, clip: Path) -> N
 async def test_what_has_no_model_here_is_said_in_the_schema_and_the_logs(tmp_path: Path) -> None:
     properties = ENDPOINTS[SEED].product.schema()["properties"]
     assert "no safety checker runs on this server" in properties["enable_safety_checker"]["description"]
-    assert "not run on this server yet" in properties["enable_prompt_expansion"]["description"]
+    assert "Gemma" in properties["enable_prompt_expansion"]["description"]
     async with api(tmp_path) as fal:
         body = {**OK, "enable_safety_checker": False, "enable_prompt_expansion": False,
                 "use_restart_sampling": False, "acceleration": "high"}  # fmt: skip

@@ -22,7 +22,7 @@ from ltxserve.request import (
     Sampling,
     Scheduler,
 )
-from tests.engine_support import FAST, frames_of, text_request
+from tests.engine_support import FAST, frames_of, generate, text_request
 
 BASE = text_request()
 
@@ -70,6 +70,18 @@ def test_each_sampling_knob_changes_the_video(
 def test_negative_prompt_and_prompt_change_the_video(engine: Engine, baseline: np.ndarray) -> None:
     assert changed(engine, baseline, negative_prompt="rain at night")
     assert changed(engine, baseline, prompt="a dog runs in the city")
+
+
+def test_an_expanded_prompt_is_gemmas_repeatable_and_what_the_video_is_made_from(
+    engine: Engine, baseline: np.ndarray
+) -> None:
+    expanding = replace(BASE, expand_prompt=True)
+    first, again = generate(engine, expanding), generate(engine, expanding)
+    assert first.expanded_prompt and first.expanded_prompt != BASE.prompt, "the tiny Gemma writes noise"
+    assert again.expanded_prompt == first.expanded_prompt, "sampled from the request's seed"
+    assert generate(engine, replace(expanding, seed=2)).expanded_prompt != first.expanded_prompt
+    assert first.frames is not None and not np.array_equal(first.frames, baseline)
+    assert generate(engine, BASE).expanded_prompt is None
 
 
 def test_camera_lora_and_its_scale(engine: Engine, baseline: np.ndarray) -> None:

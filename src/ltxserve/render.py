@@ -29,6 +29,7 @@ class Rendered:
     seed: int
     demo: bool
     plan: Plan
+    expanded_prompt: str | None = None
 
     @property
     def notes(self) -> dict[str, object]:
@@ -39,6 +40,8 @@ class Rendered:
             "model_size": str(plan.clip.size),
             "model_frames": plan.clip.frames,
         }
+        if self.expanded_prompt is not None:
+            notes["expanded_prompt"] = self.expanded_prompt
         if isinstance(plan, ExtendPlan):
             notes |= {
                 "new_frames": plan.new_frames,
@@ -103,7 +106,7 @@ def render(
     result = engine.run(request, plan, inputs, progress=progress, cancel=cancel)
     step("writing output", WRITING)
     _assemble(request, plan, result, infos, output)
-    return Rendered(output, media.probe(output), result.seed, result.demo, plan)
+    return Rendered(output, media.probe(output), result.seed, result.demo, plan, result.expanded_prompt)
 
 
 def _source_field(request: GenerationRequest) -> str:

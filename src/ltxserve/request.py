@@ -277,6 +277,9 @@ class GenerationRequest:
     camera_scale: float = 1.0
     loras: tuple[LoraChoice, ...] = ()
     output: EncodeOptions = field(default_factory=EncodeOptions)
+    expand_prompt: bool = False
+    """Have Gemma rewrite the prompt first, with LTX's prompt-enhancer instructions; the result
+    reports the prompt it was made from."""
 
     def __post_init__(self) -> None:
         _check_structure(self)

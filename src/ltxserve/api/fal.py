@@ -282,10 +282,12 @@ def _failure(view: JobView) -> str:
 
 
 async def _output(service: Service, view: JobView) -> dict[str, Any]:
-    """The endpoint's output: `video` (a fal File with the video's shape), `seed`, `prompt`."""
+    """The endpoint's output: `video` (a fal File with the video's shape), `seed`, and `prompt`: the
+    one the video was made from (Gemma's, when the request had it expanded)."""
     if view.result is not None:
         video = await _file(service, view, view.result)
-        return {"video": video, "seed": view.result.seed, "prompt": view.params.get("prompt", "")}
+        prompt = view.result.notes.get("expanded_prompt", view.params.get("prompt", ""))
+        return {"video": video, "seed": view.result.seed, "prompt": prompt}
     if view.state is JobState.FAILED and view.error is not None:
         if view.error.code == "invalid_input":
             raise ApiError(422, "invalid_params", view.error.message, _field(view, view.error.field))

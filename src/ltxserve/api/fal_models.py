@@ -61,7 +61,6 @@ NOT_MODELLED = {
     "enable_safety_checker": "no safety checker runs on this server: outputs are not filtered",
     "acceleration": "no effect on this server: every request runs the model in full",
     "use_restart_sampling": "no effect on this server yet: sampling injects no extra noise",
-    "enable_prompt_expansion": "not run on this server yet: the prompt is used as given",
 }
 """Fields accepted for compatibility whose fal behaviour this server does not have: each job's logs
 repeat this when the field asks for it."""
@@ -172,7 +171,13 @@ _FIELD: dict[str, tuple[Any, Any]] = {
         str,
         Field(NEGATIVE_PROMPT, max_length=MAX_PROMPT, description="What to steer away from."),
     ),
-    "enable_prompt_expansion": (bool, Field(True, description=NOT_MODELLED["enable_prompt_expansion"])),
+    "enable_prompt_expansion": (
+        bool,
+        Field(
+            True,
+            description="Have Gemma rewrite the prompt first (LTX's enhancer); the output's prompt is it.",
+        ),
+    ),
     "enable_safety_checker": (bool, Field(True, description=NOT_MODELLED["enable_safety_checker"])),
     "video_output_type": (
         Literal["X264 (.mp4)", "VP9 (.webm)", "PRORES4444 (.mov)", "GIF (.gif)"],
@@ -358,6 +363,7 @@ def _dev_video(params: Any, distill: bool) -> GenerationRequest:
         camera_scale=params.camera_lora_scale,
         loras=_loras(params),
         output=_output(params),
+        expand_prompt=params.enable_prompt_expansion,
     )
 
 
@@ -391,6 +397,7 @@ def _dev_extend(params: Any, distill: bool) -> GenerationRequest:
         camera_scale=params.camera_lora_scale,
         loras=_loras(params),
         output=_output(params),
+        expand_prompt=params.enable_prompt_expansion,
     )
 
 

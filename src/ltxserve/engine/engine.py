@@ -7,7 +7,7 @@ decoded arrays; reading and writing files is the media layer's job, on either si
 
 import random
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -68,6 +68,8 @@ class EngineResult:
     sample_rate: int
     seed: int
     demo: bool
+    expanded_prompt: str | None = None
+    """The prompt Gemma wrote, when the request asked for its prompt to be expanded."""
 
 
 class Engine:
@@ -119,9 +121,13 @@ class Engine:
         with self._lock, torch.inference_mode():
             report("loading models", 0, 1)
             load_models(self.models, conditioning, stages)
+            used = request.prompt
+            if request.expand_prompt:
+                report("expanding prompt", 0, 1)
+                used = self.models.expand_prompt(request.prompt, seed)
             report("encoding prompt", 0, 1)
             checkpoint = stages[0].checkpoint
-            prompt = self.models.encode_prompt(request.prompt, checkpoint)
+            prompt = self.models.encode_prompt(used, checkpoint)
             negative = None
             if any(stage.guidance is not None for stage in stages):
                 text = request.negative_prompt
@@ -138,7 +144,8 @@ class Engine:
                 report,
                 decode_sound=_keeps_generated_sound(request, plan, inputs),
             )
-            return self._result(request, plan, inputs, decoded, seed)
+            result = self._result(request, plan, inputs, decoded, seed)
+            return replace(result, expanded_prompt=used) if request.expand_prompt else result
 
     def _conditioning(self, request: GenerationRequest, plan: Plan, inputs: EngineInputs) -> Conditioning:
         if isinstance(plan, GenerationPlan):

@@ -246,6 +246,28 @@ class ResidentModels:
                 self._prompts.popitem(last=False)
             return encoded
 
+    def expand_prompt(self, text: str, seed: int, max_new_tokens: int = 512) -> str:
+        """`text` rewritten by the resident Gemma with LTX's own prompt-enhancer instructions (the
+        system prompt ltx-core ships), sampled repeatably from `seed`."""
+        encoder = self.text_encoder()
+        messages = [
+            {"role": "system", "content": encoder.default_gemma_t2v_system_prompt},
+            {"role": "user", "content": f"user prompt: {text}"},
+        ]
+        tokenizer = encoder.processor.tokenizer
+        chat = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        with self._lock, self.running(encoder):
+            inputs = encoder.processor(text=chat, return_tensors="pt").to(self.device)
+            # a fork of the generator this device uses, so that sampling leaves everyone else's alone
+            cuda = [self.device] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=cuda), torch.inference_mode():
+                torch.manual_seed(seed)
+                output = encoder.model.generate(
+                    **inputs, max_new_tokens=max_new_tokens, do_sample=True, temperature=0.7
+                )
+        expanded: str = tokenizer.decode(output[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        return expanded.strip()
+
     @property
     def built(self) -> dict[str, torch.nn.Module]:
         """Every model built so far, by name."""
