@@ -43,11 +43,12 @@ from ltxserve.inputs import FetchError
 from ltxserve.jobs.events import SubscriberOverflowError
 from ltxserve.jobs.store import Event
 from ltxserve.jobs.webhooks import Callback
+from ltxserve.media import OutputFormat
 from ltxserve.request import InvalidRequestError
 
 STATUS = {JobState.QUEUED: "IN_QUEUE", JobState.RUNNING: "IN_PROGRESS"}
 """Every other state is COMPLETED."""
-EXTENSIONS = {"video/mp4": "mp4", "video/webm": "webm", "video/quicktime": "mov", "image/gif": "gif"}
+EXTENSIONS = {container.content_type: container.value for container in OutputFormat}
 KEEP_ALIVE = ServerSentEvent(comment="keep-alive")
 
 

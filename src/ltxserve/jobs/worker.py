@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ltxserve.worker")
 
-CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "mov": "video/quicktime", "gif": "image/gif"}
-
 
 class RenderedOutput(Protocol):
     @property
@@ -175,7 +173,7 @@ class Worker:
         # of the attempt that replaced it
         key = f"results/{job.id}/{job.attempts}/video.{extension}"
         size = self.storage.put_file(key, output)
-        result = {"key": key, "content_type": CONTENT_TYPES[extension], "size": size,
+        result = {"key": key, "content_type": request.output.format.content_type, "size": size,
                   **_describe(rendered)}  # fmt: skip
         if self.store.finish(job.id, self.id, JobState.SUCCEEDED, result=result):
             log.info("job %s: succeeded (%d bytes)", job.id, size)

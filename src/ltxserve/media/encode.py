@@ -41,10 +41,20 @@ from ltxserve.media.timing import sample_at
 
 
 class OutputFormat(StrEnum):
+    """Containers, named by their file extension."""
+
     MP4 = "mp4"
     WEBM = "webm"
     MOV = "mov"
     GIF = "gif"
+
+    @property
+    def content_type(self) -> str:
+        return _CONTENT_TYPES[self]
+
+
+_CONTENT_TYPES = {OutputFormat.MP4: "video/mp4", OutputFormat.WEBM: "video/webm",
+                  OutputFormat.MOV: "video/quicktime", OutputFormat.GIF: "image/gif"}  # fmt: skip
 
 
 class Quality(StrEnum):
