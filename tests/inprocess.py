@@ -16,7 +16,7 @@ import httpx
 from ltxserve import media
 from ltxserve.api.app import create_app
 from ltxserve.api.service import Service
-from ltxserve.engine.planning import ExtendPlan, GenerationPlan, RetakePlan, plan_request
+from ltxserve.engine.planning import ExtendPlan, GenerationPlan, RetakePlan, plan_request, sized_to_image
 from ltxserve.engine.progress import DECODING, CancelledError, CancelToken, Progress, ProgressCallback
 from ltxserve.inputs import Fetcher, InputResolver
 from ltxserve.jobs.worker import Worker
@@ -49,6 +49,11 @@ class SketchRenderer:
     def render(
         self, request: GenerationRequest, output: Path, progress: ProgressCallback, cancel: CancelToken
     ) -> Sketch:
+        condition = request.first_frame or request.last_frame
+        if request.image_area is not None and condition is not None:
+            image = media.probe(condition.image.path).image
+            assert image is not None
+            request = sized_to_image(request, image)
         source = media.probe(request.source.path) if request.source else None
         plan = plan_request(request, source.video if source else None)
         fps = plan.clip.fps

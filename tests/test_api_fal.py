@@ -8,6 +8,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import math
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from ltxserve import media
@@ -26,6 +28,7 @@ from ltxserve.keys import KeyStore
 from tests.conftest import ExampleAssets
 from tests.httpfiles import Route, file_server
 from tests.inprocess import EXPANDED, Api, api
+from tests.mediafiles import write_image
 
 pytestmark = pytest.mark.anyio
 SEED = "fal-ai/ltx-2.3-22b/extend-video/lora"
@@ -434,3 +437,37 @@ async def test_loras_by_url_are_fetched_once_and_kept_by_content(
         assert (
             kept.read_bytes() == weights and kept.name == f"{hashlib.sha256(weights).hexdigest()}.safetensors"
         )
+
+
+@pytest.mark.parametrize(("image_size", "video_size"), [((512, 512), (768, 768)), ((576, 1024), (576, 1024))])
+async def test_an_auto_sized_image_to_video_takes_the_images_shape(
+    tmp_path: Path, image_size: tuple[int, int], video_size: tuple[int, int]
+) -> None:
+    """'auto': the image's aspect ratio at the default size's area (1024x576), priced by what it made."""
+    width, height = image_size
+    path = write_image(tmp_path / "first.png", np.zeros((height, width, 3), np.uint8), "png", "image2")
+    data = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+    async with api(tmp_path, worker=True) as fal:
+        body = {"prompt": "x", "image_url": data, "num_frames": 9, "enable_prompt_expansion": False}
+        submitted = await submit(fal, body, "fal-ai/ltx-2.3-22b/image-to-video")
+        await completed(fal, submitted)
+        output = (await fal.http.get(local(submitted["response_url"]))).json()
+        assert (output["video"]["width"], output["video"]["height"], output["video"]["num_frames"]) == (
+            *video_size,
+            9,
+        )
+        assert output["prompt"] == "x"
+        job = await asyncio.to_thread(fal.service.store.get, submitted["request_id"])
+        assert job is not None and job.cost is None, "priced once its size is known"
+    product = ENDPOINTS["fal-ai/ltx-2.3-22b/image-to-video"].product
+    params = product.validate(body)
+
+    @dataclass(frozen=True)
+    class Made:
+        width: int
+        height: int
+        frames: int
+        duration: float
+
+    expected = math.ceil(video_size[0] * video_size[1] * 9 / 1e6 * 0.001605 * 1e4) / 1e4
+    assert product.cost(params, Made(*video_size, 9, 9 / 24)) == pytest.approx(expected)

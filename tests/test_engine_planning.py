@@ -8,14 +8,16 @@ import pytest
 from ltx_core.types import AudioLatentShape, VideoPixelShape
 
 from ltxserve.engine import planning
+from ltxserve.engine.check import check
 from ltxserve.engine.planning import Size
-from ltxserve.media import FrameWindow, VideoInfo
+from ltxserve.media import FrameWindow, ImageInfo, VideoInfo
 from ltxserve.media.splice import Edge
 from ltxserve.request import (
     AspectRatio,
     Duration,
     ExtendOptions,
     GenerationRequest,
+    ImageCondition,
     InvalidRequestError,
     MediaRef,
     Pipeline,
@@ -375,3 +377,29 @@ def test_retake_window_longer_than_one_pass_is_refused() -> None:
     with pytest.raises(InvalidRequestError, match="at most 504 frames") as raised:
         planning.plan_retake(retake(Fraction(10), Fraction(30)), video(2000), Pipeline.ONE_STAGE)
     assert raised.value.field == "retake.duration"
+
+
+@pytest.mark.parametrize(
+    ("image", "size"), [((512, 512), (768, 768)), ((1920, 1080), (1024, 576)), ((1080, 1920), (576, 1024))]
+)
+def test_a_request_sized_after_its_image_takes_its_shape_at_the_area_asked(
+    image: tuple[int, int], size: tuple[int, int]
+) -> None:
+    first = ImageCondition(MediaRef("https://example.com/a.png"))
+    request = GenerationRequest(Task.IMAGE_TO_VIDEO, "x", first_frame=first, image_area=1024 * 576)
+    with pytest.raises(ValueError, match="once the image is read"):
+        planning.plan_generation(request)
+    check(request, None)  # nothing to plan before the image is read
+    sized = planning.sized_to_image(request, ImageInfo("png", *image))
+    assert (sized.width, sized.height, sized.image_area) == (*size, None)
+    plan = planning.plan_generation(sized)
+    assert (plan.output_size.width, plan.output_size.height) == size
+
+
+def test_image_area_needs_an_image_and_no_other_size() -> None:
+    with pytest.raises(InvalidRequestError, match="give a first or last frame") as error:
+        GenerationRequest(Task.TEXT_TO_VIDEO, "x", image_area=1000)
+    assert error.value.field == "image_area"
+    first = ImageCondition(MediaRef("https://example.com/a.png"))
+    with pytest.raises(InvalidRequestError, match="not both"):
+        GenerationRequest(Task.IMAGE_TO_VIDEO, "x", first_frame=first, image_area=1000, width=64, height=64)

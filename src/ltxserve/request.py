@@ -277,6 +277,10 @@ class GenerationRequest:
     camera_scale: float = 1.0
     loras: tuple[LoraChoice, ...] = ()
     output: EncodeOptions = field(default_factory=EncodeOptions)
+    image_area: int | None = None
+    """Size the video after its first (or last) frame image: that image's aspect ratio at about
+    this many pixels, decided once the image is read (a provider's "auto" size). Instead of a
+    size or a resolution."""
     expand_prompt: bool = False
     """Have Gemma rewrite the prompt first, with LTX's prompt-enhancer instructions; the result
     reports the prompt it was made from."""
@@ -373,6 +377,15 @@ def _check_structure(request: GenerationRequest) -> None:
             raise InvalidRequestError("first_frame", f"{task.value} takes no first or last frame")
     elif not request.prompt.strip() and task is Task.TEXT_TO_VIDEO:
         raise InvalidRequestError("prompt", "required for text_to_video")
+    if request.image_area is not None:
+        if not (request.first_frame or request.last_frame):
+            raise InvalidRequestError(
+                "image_area", "sizes a video after its image: give a first or last frame"
+            )
+        if request.width or request.resolution or request.aspect_ratio:
+            raise InvalidRequestError("image_area", "give either a size or image_area, not both")
+        if request.image_area <= 0:
+            raise InvalidRequestError("image_area", f"must be positive, got {request.image_area}")
     if (request.width is None) != (request.height is None):
         raise InvalidRequestError(
             "width" if request.width is None else "height", "width and height go together"

@@ -51,6 +51,9 @@ VIDEO_SIZES = {
     "landscape_16_9": (1024, 576),
 }
 """fal's named image sizes, width × height."""
+AUTO_AREA = 1024 * 576
+"""Pixels of a video sized after its image ("auto"): the image's aspect ratio at the area of the
+default size, landscape_16_9."""
 OUTPUT_TYPES = {
     "X264 (.mp4)": OutputFormat.MP4,
     "VP9 (.webm)": OutputFormat.WEBM,
@@ -104,9 +107,9 @@ _FIELD: dict[str, tuple[Any, Any]] = {
     "audio_url": (str, Field(min_length=1, description="The URL of the audio the video is made for.")),
     "num_frames": (int, Field(121, ge=9, le=481, description="The number of frames to generate.")),
     "video_size": (VideoSize, Field("landscape_16_9", description="The size of the generated video.")),
-    "extend_video_size": (
+    "auto_video_size": (
         VideoSize,
-        Field("auto", description="The size of the generated video; auto (the input's size) on this server."),
+        Field("auto", description="The size of the generated video; auto: a video's own, an image's shape."),
     ),
     "generate_audio": (bool, Field(True, description="Whether to generate audio for the video.")),
     "use_multiscale": (
@@ -261,7 +264,7 @@ _FIELD: dict[str, tuple[Any, Any]] = {
 }
 
 _RENAMED = {
-    "extend_video_size": "video_size",
+    "auto_video_size": "video_size",
     "fast_duration": "duration",
     "pro_fps": "fps",
     "extend_duration": "duration",
@@ -345,16 +348,26 @@ def _size(video_size: Any) -> tuple[int, int]:
 
 
 def _dev_video(params: Any, distill: bool) -> GenerationRequest:
-    if params.video_size == "auto":
-        raise InvalidRequestError("video_size", "auto takes the size of an input video; name a size here")
-    width, height = _size(params.video_size)
+    """Text-to-video, or image-to-video when the endpoint takes an image."""
+    first = image(getattr(params, "image_url", None))
+    last = image(getattr(params, "end_image_url", None))
+    width = height = area = None
+    if params.video_size != "auto":
+        width, height = _size(params.video_size)
+    elif first or last:
+        area = AUTO_AREA
+    else:
+        raise InvalidRequestError("video_size", "auto takes the size of an input image or video; name a size")
     return GenerationRequest(
-        Task.TEXT_TO_VIDEO,
+        Task.IMAGE_TO_VIDEO if first or last else Task.TEXT_TO_VIDEO,
         params.prompt,
         negative_prompt=params.negative_prompt,
         seed=params.seed,
         width=width,
         height=height,
+        image_area=area,
+        first_frame=first,
+        last_frame=last,
         duration=Duration.of_frames(params.num_frames),
         fps=seconds(params.fps),
         generate_audio=params.generate_audio,
@@ -508,7 +521,8 @@ _DEV_SAMPLING_FIELDS = {
     "output": "video_output_type", "negative_prompt": "negative_prompt",
 }  # fmt: skip
 _DEV_VIDEO_FIELDS = {**_DEV_SAMPLING_FIELDS, "width": "video_size", "height": "video_size",
-                     "duration": "num_frames", "fps": "fps"}  # fmt: skip
+                     "image_area": "video_size", "duration": "num_frames", "fps": "fps",
+                     "first_frame": "image_url", "last_frame": "end_image_url"}  # fmt: skip
 _DEV_EXTEND_FIELDS = {
     **_DEV_SAMPLING_FIELDS, "extend.video": "video_url", "extend.duration": "num_frames",
     "extend.context": "num_context_frames", "extend.end_image.strength": "end_image_strength",
@@ -521,10 +535,10 @@ _PRO_EXTEND_FIELDS = {"extend.video": "video_url", "extend.duration": "duration"
 _PRO_RETAKE_FIELDS = {"retake.video": "video_url", "retake.start": "start_time",
                       "retake.duration": "duration", "retake": "video_url"}  # fmt: skip
 
-_DEV_RATE = {"text-to-video": 0.001605, "extend-video": 0.001605}
-_LORA_RATE = {"text-to-video": 0.001805, "extend-video": 0.001805}
-"""$ per megapixel: extend-video and extend-video/lora from fal's pages; text-to-video priced as
-extend-video, its family's published rate."""
+_DEV_RATE = {"text-to-video": 0.001605, "image-to-video": 0.001605, "extend-video": 0.001605}
+_LORA_RATE = {"text-to-video": 0.001805, "image-to-video": 0.001805, "extend-video": 0.001805}
+"""$ per megapixel: extend-video, extend-video/lora and image-to-video/lora from fal's pages; the
+others priced as their family's published rate."""
 
 
 def _dev_endpoints() -> list[FalEndpoint]:
@@ -536,9 +550,13 @@ def _dev_endpoints() -> list[FalEndpoint]:
             f"TextToVideo{'Lora' if lora else ''}Params",
             ("prompt", "num_frames", "video_size", *_SAMPLING, *own),
         )
+        still = _params(
+            f"ImageToVideo{'Lora' if lora else ''}Params",
+            ("prompt", "image_url", "end_image_url", "num_frames", "auto_video_size", *_SAMPLING, *own),
+        )
         extend = _params(
             f"ExtendVideo{'Lora' if lora else ''}Params",
-            ("prompt", "video_url", "end_image_url", "num_frames", "extend_video_size", "generate_audio",
+            ("prompt", "video_url", "end_image_url", "num_frames", "auto_video_size", "generate_audio",
              "use_multiscale", "match_input_fps", *_SAMPLING[2:], *own, *_EXTEND),
         )  # fmt: skip
         endpoints += [
@@ -552,6 +570,17 @@ def _dev_endpoints() -> list[FalEndpoint]:
                 ),
                 f"LTX-2.3 22B text to video{' with LoRAs' if lora else ''}",
                 "text-to-video",
+            ),
+            FalEndpoint(
+                Product(
+                    f"fal-ai/ltx-2.3-22b/image-to-video{suffix}",
+                    still,
+                    lambda params: _dev_video(params, distill=True),
+                    _per_megapixel(rates["image-to-video"], lambda params: params.num_frames),
+                    _DEV_VIDEO_FIELDS,
+                ),
+                f"Generate video with audio from images using LTX-2.3{' and custom LoRA' if lora else ''}",
+                "image-to-video",
             ),
             FalEndpoint(
                 Product(

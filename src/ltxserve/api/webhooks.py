@@ -107,7 +107,7 @@ class WebhookSender:
                     log.exception("sending webhooks failed; trying again")
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(WAKE_SECONDS):
-                        while not any(event.type in _ENDED for event in [await subscription.next()]):
+                        while (await subscription.next()).type not in _ENDED:
                             pass
                 subscription.drain()
 

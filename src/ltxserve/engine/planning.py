@@ -12,10 +12,10 @@ and cropped back, never scaled: the output is the size that was asked for.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from ltxserve.media import FrameWindow, VideoInfo
+from ltxserve.media import FrameWindow, ImageInfo, VideoInfo
 from ltxserve.media.splice import Edge
 from ltxserve.request import (
     AspectRatio,
@@ -202,6 +202,17 @@ class RetakePlan:
 Plan = GenerationPlan | ExtendPlan | RetakePlan
 
 
+def sized_to_image(request: GenerationRequest, image: ImageInfo) -> GenerationRequest:
+    """The request with the size its image decides, when it asks for one (`image_area`): the image's
+    aspect ratio at about that many pixels, both sides even."""
+    if request.image_area is None:
+        return request
+    ratio = Fraction(image.width, image.height)
+    width = 2 * round(math.sqrt(request.image_area * ratio) / 2)
+    height = 2 * round(math.sqrt(request.image_area / ratio) / 2)
+    return replace(request, width=width, height=height, image_area=None)
+
+
 def plan_request(request: GenerationRequest, source: VideoInfo | None = None) -> Plan:
     """The plan of any task; extend and retake are planned against their probed source video."""
     pipeline = request.sampling.pipeline
@@ -221,6 +232,8 @@ def _need(source: VideoInfo | None) -> VideoInfo:
 
 
 def plan_generation(request: GenerationRequest) -> GenerationPlan:
+    if request.image_area is not None:
+        raise ValueError("a request sized after its image is planned once the image is read (sized_to_image)")
     pipeline = request.sampling.pipeline
     fps = request.fps or DEFAULT_FPS
     if request.width is not None and request.height is not None:
