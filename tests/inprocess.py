@@ -16,7 +16,14 @@ import httpx
 from ltxserve import media
 from ltxserve.api.app import create_app
 from ltxserve.api.service import Service
-from ltxserve.engine.planning import ExtendPlan, GenerationPlan, RetakePlan, plan_request, sized_to_image
+from ltxserve.engine.planning import (
+    ExtendPlan,
+    GenerationPlan,
+    RetakePlan,
+    plan_request,
+    sized_to_image,
+    timed_to_audio,
+)
 from ltxserve.engine.progress import DECODING, CancelledError, CancelToken, Progress, ProgressCallback
 from ltxserve.inputs import Fetcher, InputResolver
 from ltxserve.jobs.worker import Worker
@@ -54,6 +61,10 @@ class SketchRenderer:
             image = media.probe(condition.image.path).image
             assert image is not None
             request = sized_to_image(request, image)
+        if request.match_audio and request.audio is not None:
+            audio = media.probe(request.audio.path).audio
+            assert audio is not None
+            request = timed_to_audio(request, audio)
         source = media.probe(request.source.path) if request.source else None
         plan = plan_request(request, source.video if source else None)
         fps = plan.clip.fps

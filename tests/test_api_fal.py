@@ -28,7 +28,7 @@ from ltxserve.keys import KeyStore
 from tests.conftest import ExampleAssets
 from tests.httpfiles import Route, file_server
 from tests.inprocess import EXPANDED, Api, api
-from tests.mediafiles import write_image
+from tests.mediafiles import tone, write_audio, write_image
 
 pytestmark = pytest.mark.anyio
 SEED = "fal-ai/ltx-2.3-22b/extend-video/lora"
@@ -471,3 +471,30 @@ async def test_an_auto_sized_image_to_video_takes_the_images_shape(
 
     expected = math.ceil(video_size[0] * video_size[1] * 9 / 1e6 * 0.001605 * 1e4) / 1e4
     assert product.cost(params, Made(*video_size, 9, 9 / 24)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("changes", "shape"),
+    [
+        ({}, (1024, 576, 48)),
+        ({"match_audio_length": False, "num_frames": 17}, (1024, 576, 17)),
+        ({"video_size": "square"}, (512, 512, 48)),
+    ],
+)
+async def test_audio_to_video_lasts_as_long_as_its_audio(
+    tmp_path: Path, changes: dict[str, Any], shape: tuple[int, int, int]
+) -> None:
+    """match_audio_length (the default): 2 s of audio at 24 fps is 48 frames; auto without an image
+    is the default landscape size."""
+    path = write_audio(tmp_path / "voice.wav", tone(2.0, 48_000), 48_000, "pcm_s16le", "wav")
+    data = "data:audio/wav;base64," + base64.b64encode(path.read_bytes()).decode()
+    async with api(tmp_path, worker=True) as fal:
+        body = {"prompt": "x", "audio_url": data, "enable_prompt_expansion": False, **changes}
+        submitted = await submit(fal, body, "fal-ai/ltx-2.3-22b/audio-to-video")
+        status = await completed(fal, submitted)
+        assert "error" not in status, status
+        video = (await fal.http.get(local(submitted["response_url"]))).json()["video"]
+        assert (video["width"], video["height"], video["num_frames"]) == shape
+        job = await asyncio.to_thread(fal.service.store.get, submitted["request_id"])
+        assert job is not None
+        assert (job.cost is None) == (changes.get("match_audio_length", True) is True), "priced when known"

@@ -12,7 +12,14 @@ from pathlib import Path
 from ltxserve import media
 from ltxserve.engine.engine import Engine, EngineInputs, EngineResult
 from ltxserve.engine.generation import MODEL_AUDIO_RATE
-from ltxserve.engine.planning import ExtendPlan, GenerationPlan, Plan, RetakePlan, sized_to_image
+from ltxserve.engine.planning import (
+    ExtendPlan,
+    GenerationPlan,
+    Plan,
+    RetakePlan,
+    sized_to_image,
+    timed_to_audio,
+)
 from ltxserve.engine.progress import WRITING, CancelToken, Progress, ProgressCallback
 from ltxserve.media import MediaInfo, MediaKind, MediaLimits
 from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, Task
@@ -102,6 +109,10 @@ def render(
         image = (infos.get("first_frame.image") or infos["last_frame.image"]).image
         assert image is not None, "probed as an image"
         request = sized_to_image(request, image)
+    if request.match_audio:
+        audio = infos["audio"].audio
+        assert audio is not None, "probed as audio"
+        request = timed_to_audio(request, audio)
     source = request.source
     source_info = infos[_source_field(request)] if source is not None else None
     plan = engine.plan(request, source_info.video if source_info else None)

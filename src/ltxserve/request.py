@@ -281,6 +281,9 @@ class GenerationRequest:
     """Size the video after its first (or last) frame image: that image's aspect ratio at about
     this many pixels, decided once the image is read (a provider's "auto" size). Instead of a
     size or a resolution."""
+    match_audio: bool = False
+    """Audio-to-video as long as its audio (at `fps`), decided once the audio is read. Instead of
+    a duration."""
     expand_prompt: bool = False
     """Have Gemma rewrite the prompt first, with LTX's prompt-enhancer instructions; the result
     reports the prompt it was made from."""
@@ -377,6 +380,8 @@ def _check_structure(request: GenerationRequest) -> None:
             raise InvalidRequestError("first_frame", f"{task.value} takes no first or last frame")
     elif not request.prompt.strip() and task is Task.TEXT_TO_VIDEO:
         raise InvalidRequestError("prompt", "required for text_to_video")
+    if request.match_audio and (task is not Task.AUDIO_TO_VIDEO or request.duration is not None):
+        raise InvalidRequestError("match_audio", "an audio-to-video request without a duration of its own")
     if request.image_area is not None:
         if not (request.first_frame or request.last_frame):
             raise InvalidRequestError(

@@ -104,7 +104,15 @@ _FIELD: dict[str, tuple[Any, Any]] = {
         str | None,
         Field(None, description="The URL of the image to use as the end of the video."),
     ),
-    "audio_url": (str, Field(min_length=1, description="The URL of the audio the video is made for.")),
+    "audio_url": (str, Field(min_length=1, description="The URL of the audio to generate the video from.")),
+    "first_image_url": (
+        str | None,
+        Field(None, description="Optional URL of an image to use as the first frame of the video."),
+    ),
+    "match_audio_length": (
+        bool,
+        Field(True, description="Make as many frames as the audio lasts at `fps`; false: num_frames."),
+    ),
     "num_frames": (int, Field(121, ge=9, le=481, description="The number of frames to generate.")),
     "video_size": (VideoSize, Field("landscape_16_9", description="The size of the generated video.")),
     "auto_video_size": (
@@ -265,6 +273,7 @@ _FIELD: dict[str, tuple[Any, Any]] = {
 
 _RENAMED = {
     "auto_video_size": "video_size",
+    "first_image_url": "image_url",
     "fast_duration": "duration",
     "pro_fps": "fps",
     "extend_duration": "duration",
@@ -347,28 +356,42 @@ def _size(video_size: Any) -> tuple[int, int]:
     return VIDEO_SIZES[video_size]
 
 
+def _known_size(params: Any) -> tuple[int, int] | None:
+    """The size `params` decide alone; None when an input's decides it ("auto" with an image or
+    video). Audio-to-video without an image is made at the default size."""
+    if params.video_size != "auto":
+        return _size(params.video_size)
+    images = getattr(params, "image_url", None) or getattr(params, "end_image_url", None)
+    if getattr(params, "audio_url", None) and not images:
+        return VIDEO_SIZES["landscape_16_9"]
+    return None
+
+
 def _dev_video(params: Any, distill: bool) -> GenerationRequest:
-    """Text-to-video, or image-to-video when the endpoint takes an image."""
+    """Text-, image- or audio-to-video, by the media the endpoint takes."""
     first = image(getattr(params, "image_url", None))
     last = image(getattr(params, "end_image_url", None))
-    width = height = area = None
-    if params.video_size != "auto":
-        width, height = _size(params.video_size)
-    elif first or last:
-        area = AUTO_AREA
-    else:
+    audio = getattr(params, "audio_url", None)
+    size, area = _known_size(params), None
+    if size is None and not (first or last):
         raise InvalidRequestError("video_size", "auto takes the size of an input image or video; name a size")
+    if size is None:
+        area = AUTO_AREA
+    task = Task.AUDIO_TO_VIDEO if audio else Task.IMAGE_TO_VIDEO if first or last else Task.TEXT_TO_VIDEO
+    match_audio = audio is not None and params.match_audio_length
     return GenerationRequest(
-        Task.IMAGE_TO_VIDEO if first or last else Task.TEXT_TO_VIDEO,
+        task,
         params.prompt,
         negative_prompt=params.negative_prompt,
         seed=params.seed,
-        width=width,
-        height=height,
+        width=size[0] if size else None,
+        height=size[1] if size else None,
         image_area=area,
         first_frame=first,
         last_frame=last,
-        duration=Duration.of_frames(params.num_frames),
+        audio=MediaRef(audio) if audio else None,
+        duration=None if match_audio else Duration.of_frames(params.num_frames),
+        match_audio=match_audio,
         fps=seconds(params.fps),
         generate_audio=params.generate_audio,
         sampling=_sampling(params, distill),
@@ -451,23 +474,33 @@ def _pro_retake(params: Any) -> GenerationRequest:
 
 
 def _per_megapixel(
-    rate: float, frames_of: Callable[[Any], int]
+    rate: float, frames_of: Callable[[Any, Made | None], int | None]
 ) -> Callable[[Any, Made | None], float | None]:
     """fal's rule: rate × megapixels of generated video (width × height × frames), rounded up to the
-    hundredth of a cent. An extension's size is its input's, known once the job has run."""
+    hundredth of a cent. A size or length the input decides is known once the job has run."""
 
     def price(params: Any, made: Made | None) -> float | None:
-        video_size = params.video_size
-        if video_size == "auto":
-            if made is None or made.width is None or made.height is None:
-                return None
-            width, height = made.width, made.height
-        else:
-            width, height = _size(video_size)
-        megapixels = Fraction(width * height * frames_of(params), 1_000_000)
+        size, frames = _known_size(params), frames_of(params, made)
+        if size is None and made is not None and made.width is not None and made.height is not None:
+            size = made.width, made.height
+        if size is None or frames is None:
+            return None
+        width, height = size
+        megapixels = Fraction(width * height * frames, 1_000_000)
         return math.ceil(megapixels * Fraction(str(rate)) * 10_000) / 10_000
 
     return price
+
+
+def _frames_asked(params: Any, _: Made | None) -> int:
+    return int(params.num_frames)
+
+
+def _frames_made(params: Any, made: Made | None) -> int | None:
+    """An audio-to-video's frames: as many as its audio lasts, unless num_frames is asked for."""
+    if not params.match_audio_length:
+        return int(params.num_frames)
+    return None if made is None else made.frames
 
 
 def _per_second(
@@ -535,8 +568,10 @@ _PRO_EXTEND_FIELDS = {"extend.video": "video_url", "extend.duration": "duration"
 _PRO_RETAKE_FIELDS = {"retake.video": "video_url", "retake.start": "start_time",
                       "retake.duration": "duration", "retake": "video_url"}  # fmt: skip
 
-_DEV_RATE = {"text-to-video": 0.001605, "image-to-video": 0.001605, "extend-video": 0.001605}
-_LORA_RATE = {"text-to-video": 0.001805, "image-to-video": 0.001805, "extend-video": 0.001805}
+_DEV_RATE = {"text-to-video": 0.001605, "image-to-video": 0.001605, "audio-to-video": 0.001605,
+             "extend-video": 0.001605}  # fmt: skip
+_LORA_RATE = {"text-to-video": 0.001805, "image-to-video": 0.001805, "audio-to-video": 0.001805,
+              "extend-video": 0.001805}  # fmt: skip
 """$ per megapixel: extend-video, extend-video/lora and image-to-video/lora from fal's pages; the
 others priced as their family's published rate."""
 
@@ -554,6 +589,11 @@ def _dev_endpoints() -> list[FalEndpoint]:
             f"ImageToVideo{'Lora' if lora else ''}Params",
             ("prompt", "image_url", "end_image_url", "num_frames", "auto_video_size", *_SAMPLING, *own),
         )
+        sound = _params(
+            f"AudioToVideo{'Lora' if lora else ''}Params",
+            ("prompt", "audio_url", "first_image_url", "end_image_url", "match_audio_length", "num_frames",
+             "auto_video_size", *_SAMPLING, *own),
+        )  # fmt: skip
         extend = _params(
             f"ExtendVideo{'Lora' if lora else ''}Params",
             ("prompt", "video_url", "end_image_url", "num_frames", "auto_video_size", "generate_audio",
@@ -565,7 +605,7 @@ def _dev_endpoints() -> list[FalEndpoint]:
                     f"fal-ai/ltx-2.3-22b/text-to-video{suffix}",
                     text,
                     lambda params: _dev_video(params, distill=True),
-                    _per_megapixel(rates["text-to-video"], lambda params: params.num_frames),
+                    _per_megapixel(rates["text-to-video"], _frames_asked),
                     _DEV_VIDEO_FIELDS,
                 ),
                 f"LTX-2.3 22B text to video{' with LoRAs' if lora else ''}",
@@ -576,7 +616,7 @@ def _dev_endpoints() -> list[FalEndpoint]:
                     f"fal-ai/ltx-2.3-22b/image-to-video{suffix}",
                     still,
                     lambda params: _dev_video(params, distill=True),
-                    _per_megapixel(rates["image-to-video"], lambda params: params.num_frames),
+                    _per_megapixel(rates["image-to-video"], _frames_asked),
                     _DEV_VIDEO_FIELDS,
                 ),
                 f"Generate video with audio from images using LTX-2.3{' and custom LoRA' if lora else ''}",
@@ -584,10 +624,22 @@ def _dev_endpoints() -> list[FalEndpoint]:
             ),
             FalEndpoint(
                 Product(
+                    f"fal-ai/ltx-2.3-22b/audio-to-video{suffix}",
+                    sound,
+                    lambda params: _dev_video(params, distill=True),
+                    _per_megapixel(rates["audio-to-video"], _frames_made),
+                    {**_DEV_VIDEO_FIELDS, "audio": "audio_url", "duration": "audio_url"},
+                ),
+                f"Generate video with audio from audio, text and images using LTX-2.3"
+                f"{' and custom LoRA' if lora else ''}",
+                "audio-to-video",
+            ),
+            FalEndpoint(
+                Product(
                     f"fal-ai/ltx-2.3-22b/extend-video{suffix}",
                     extend,
                     lambda params: _dev_extend(params, distill=True),
-                    _per_megapixel(rates["extend-video"], lambda params: params.num_frames),
+                    _per_megapixel(rates["extend-video"], _frames_asked),
                     _DEV_EXTEND_FIELDS,
                 ),
                 f"Extend video with audio using LTX-2.3{' and custom LoRA' if lora else ''}",

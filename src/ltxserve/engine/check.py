@@ -14,11 +14,11 @@ NEEDS_SOURCE = (Task.EXTEND, Task.RETAKE)
 def check(request: GenerationRequest, weights: WeightSet | None) -> None:
     """Raises InvalidRequestError naming the field: every sampling knob against the pipeline (and
     `weights`, when the caller knows the ones workers load), and every shape except those that wait
-    for the source video (or the image that decides the size) to be read. LoRAs given by URL are
-    checked by the worker that fetches them."""
+    for the source video (or the image or audio that decides the size or length) to be read. LoRAs
+    given by URL are checked by the worker that fetches them."""
     if weights is not None:
         stage_plans(
             replace(request, loras=tuple(lora for lora in request.loras if not lora.is_remote)), weights
         )
-    if request.task not in NEEDS_SOURCE and request.image_area is None:
+    if request.task not in NEEDS_SOURCE and request.image_area is None and not request.match_audio:
         plan_request(request)

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from ltxserve.media import FrameWindow, ImageInfo, VideoInfo
+from ltxserve.media import AudioInfo, FrameWindow, ImageInfo, VideoInfo
 from ltxserve.media.splice import Edge
 from ltxserve.request import (
     AspectRatio,
@@ -213,6 +213,13 @@ def sized_to_image(request: GenerationRequest, image: ImageInfo) -> GenerationRe
     return replace(request, width=width, height=height, image_area=None)
 
 
+def timed_to_audio(request: GenerationRequest, audio: AudioInfo) -> GenerationRequest:
+    """The request with the length its audio decides, when it asks for that (`match_audio`)."""
+    if not request.match_audio:
+        return request
+    return replace(request, duration=Duration.of_seconds(audio.duration), match_audio=False)
+
+
 def plan_request(request: GenerationRequest, source: VideoInfo | None = None) -> Plan:
     """The plan of any task; extend and retake are planned against their probed source video."""
     pipeline = request.sampling.pipeline
@@ -232,8 +239,8 @@ def _need(source: VideoInfo | None) -> VideoInfo:
 
 
 def plan_generation(request: GenerationRequest) -> GenerationPlan:
-    if request.image_area is not None:
-        raise ValueError("a request sized after its image is planned once the image is read (sized_to_image)")
+    if request.image_area is not None or request.match_audio:
+        raise ValueError("a request sized or timed by its media is planned once that is read")
     pipeline = request.sampling.pipeline
     fps = request.fps or DEFAULT_FPS
     if request.width is not None and request.height is not None:
