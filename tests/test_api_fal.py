@@ -25,6 +25,7 @@ from ltxserve.api.fal_models import ENDPOINTS
 from ltxserve.database import JobState, open_database
 from ltxserve.inputs import FetchPolicy
 from ltxserve.keys import KeyStore
+from ltxserve.request import InvalidRequestError, Pipeline, Sampling
 from tests.conftest import ExampleAssets
 from tests.httpfiles import Route, file_server
 from tests.inprocess import EXPANDED, Api, api
@@ -498,3 +499,25 @@ async def test_audio_to_video_lasts_as_long_as_its_audio(
         job = await asyncio.to_thread(fal.service.store.get, submitted["request_id"])
         assert job is not None
         assert (job.cost is None) == (changes.get("match_audio_length", True) is True), "priced when known"
+
+
+def test_the_distilled_family_runs_the_distilled_pipeline_without_knobs() -> None:
+    text = ENDPOINTS["fal-ai/ltx-2.3-22b/distilled/text-to-video"].product
+    request = text.request(text.validate({"prompt": "x"}))
+    assert request.sampling == Sampling(pipeline=Pipeline.DISTILLED) and (request.width, request.height) == (
+        1024,
+        576,
+    )
+    with pytest.raises(InvalidRequestError) as refused:
+        text.request(text.validate({"prompt": "x", "use_multiscale": False}))
+    assert refused.value.field == "use_multiscale"
+    with pytest.raises(InvalidRequestError) as unknown:
+        text.validate({"prompt": "x", "video_cfg_scale": 3})
+    assert unknown.value.field == "video_cfg_scale" and unknown.value.message == "unknown parameter"
+    lora = ENDPOINTS["fal-ai/ltx-2.3-22b/distilled/text-to-video/lora"].product
+    prices = (
+        text.cost(text.validate({"prompt": "x"})),
+        lora.cost(lora.validate({"prompt": "x", "loras": []})),
+    )
+    megapixels = 1024 * 576 * 121 / 1e6
+    assert prices == tuple(math.ceil(megapixels * rate * 1e4) / 1e4 for rate in (0.001205, 0.001405))

@@ -333,19 +333,25 @@ def _output(params: Any) -> EncodeOptions:
     )
 
 
-def _sampling(params: Any, distill: bool) -> Sampling:
-    scales = (
-        (params.distill_lora_first_pass_scale, params.distill_lora_second_pass_scale) if distill else None
-    )
+def _sampling(params: Any, distilled: bool) -> Sampling:
+    """The dev model's pipelines with every knob, or the distilled one, which has none to turn."""
+    if distilled:
+        if not params.use_multiscale:
+            raise InvalidRequestError(
+                "use_multiscale", "the distilled pipeline makes half size, then refines: use true"
+            )
+        return Sampling(pipeline=Pipeline.DISTILLED)
+    multiscale = params.use_multiscale
+    scales = (params.distill_lora_first_pass_scale, params.distill_lora_second_pass_scale)
     return Sampling(
-        pipeline=Pipeline.TWO_STAGE if params.use_multiscale else Pipeline.ONE_STAGE,
+        pipeline=Pipeline.TWO_STAGE if multiscale else Pipeline.ONE_STAGE,
         steps=params.num_inference_steps,
         scheduler=Scheduler(params.scheduler),
         video=Guidance(params.video_cfg_scale, params.video_stg_scale, params.video_rescaling_scale,
                        params.video_modality_scale),
         audio=Guidance(params.audio_cfg_scale, params.audio_stg_scale, params.audio_rescaling_scale,
                        params.audio_modality_scale),
-        distilled_lora_scales=scales if params.use_multiscale else None,
+        distilled_lora_scales=scales if multiscale else None,
         gradient_estimation_gamma=params.gradient_estimation_gamma or None,
     )  # fmt: skip
 
@@ -367,7 +373,7 @@ def _known_size(params: Any) -> tuple[int, int] | None:
     return None
 
 
-def _dev_video(params: Any, distill: bool) -> GenerationRequest:
+def _dev_video(params: Any, distilled: bool) -> GenerationRequest:
     """Text-, image- or audio-to-video, by the media the endpoint takes."""
     first = image(getattr(params, "image_url", None))
     last = image(getattr(params, "end_image_url", None))
@@ -382,7 +388,7 @@ def _dev_video(params: Any, distill: bool) -> GenerationRequest:
     return GenerationRequest(
         task,
         params.prompt,
-        negative_prompt=params.negative_prompt,
+        negative_prompt=getattr(params, "negative_prompt", None),
         seed=params.seed,
         width=size[0] if size else None,
         height=size[1] if size else None,
@@ -394,7 +400,7 @@ def _dev_video(params: Any, distill: bool) -> GenerationRequest:
         match_audio=match_audio,
         fps=seconds(params.fps),
         generate_audio=params.generate_audio,
-        sampling=_sampling(params, distill),
+        sampling=_sampling(params, distilled),
         camera=camera(params.camera_lora),
         camera_scale=params.camera_lora_scale,
         loras=_loras(params),
@@ -403,7 +409,7 @@ def _dev_video(params: Any, distill: bool) -> GenerationRequest:
     )
 
 
-def _dev_extend(params: Any, distill: bool) -> GenerationRequest:
+def _dev_extend(params: Any, distilled: bool) -> GenerationRequest:
     if params.video_size != "auto":
         raise InvalidRequestError(
             "video_size", "an extension keeps the input's size on this server: use auto"
@@ -416,7 +422,7 @@ def _dev_extend(params: Any, distill: bool) -> GenerationRequest:
     return GenerationRequest(
         Task.EXTEND,
         params.prompt,
-        negative_prompt=params.negative_prompt,
+        negative_prompt=getattr(params, "negative_prompt", None),
         seed=params.seed,
         generate_audio=params.generate_audio,
         extend=ExtendOptions(
@@ -428,7 +434,7 @@ def _dev_extend(params: Any, distill: bool) -> GenerationRequest:
             audio_strength=params.audio_strength,
             end_image=end_image,
         ),
-        sampling=_sampling(params, distill),
+        sampling=_sampling(params, distilled),
         camera=camera(params.camera_lora),
         camera_scale=params.camera_lora_scale,
         loras=_loras(params),
@@ -568,85 +574,87 @@ _PRO_EXTEND_FIELDS = {"extend.video": "video_url", "extend.duration": "duration"
 _PRO_RETAKE_FIELDS = {"retake.video": "video_url", "retake.start": "start_time",
                       "retake.duration": "duration", "retake": "video_url"}  # fmt: skip
 
-_DEV_RATE = {"text-to-video": 0.001605, "image-to-video": 0.001605, "audio-to-video": 0.001605,
-             "extend-video": 0.001605}  # fmt: skip
-_LORA_RATE = {"text-to-video": 0.001805, "image-to-video": 0.001805, "audio-to-video": 0.001805,
-              "extend-video": 0.001805}  # fmt: skip
-"""$ per megapixel: extend-video, extend-video/lora and image-to-video/lora from fal's pages; the
-others priced as their family's published rate."""
+
+@dataclass(frozen=True)
+class _Family:
+    """fal's open-weights endpoints of one model: where they live, the knobs they take, their rates."""
+
+    base: str
+    title: str
+    model: str
+    """How its parameter models are named (the JSON schemas' titles)."""
+    knobs: tuple[str, ...]
+    """The sampling and output fields, in the pages' order (extend-video puts its own first)."""
+    rate: float
+    lora_rate: float
+    distilled: bool
+    tasks: tuple[str, ...]
 
 
-def _dev_endpoints() -> list[FalEndpoint]:
+_DISTILLED_KNOBS = (
+    "generate_audio", "use_multiscale", "fps", "acceleration", "camera_lora", "camera_lora_scale", "seed",
+    "enable_prompt_expansion", "enable_safety_checker", "video_output_type", "video_quality",
+    "video_write_mode", "sync_mode",
+)  # fmt: skip
+_FAMILIES = (
+    _Family("fal-ai/ltx-2.3-22b", "LTX-2.3", "", _SAMPLING, 0.001605, 0.001805, False,
+            ("text-to-video", "image-to-video", "audio-to-video", "extend-video")),
+    _Family("fal-ai/ltx-2.3-22b/distilled", "LTX-2.3 Distilled", "Distilled", _DISTILLED_KNOBS, 0.001205,
+            0.001405, True,
+            ("text-to-video", "image-to-video", "audio-to-video")),
+)  # fmt: skip
+"""$ per megapixel from fal's pages (extend-video and its /lora, image-to-video/lora, the distilled
+audio-to-video and text-to-video/lora); each family's other endpoints at the same rates."""
+_INPUTS = {
+    "text-to-video": ("prompt", "num_frames", "video_size"),
+    "image-to-video": ("prompt", "image_url", "end_image_url", "num_frames", "auto_video_size"),
+    "audio-to-video": ("prompt", "audio_url", "first_image_url", "end_image_url", "match_audio_length",
+                       "num_frames", "auto_video_size"),
+}  # fmt: skip
+_WHAT = {"text-to-video": "text", "image-to-video": "images", "audio-to-video": "audio, text and images"}
+
+
+def _open_weights_endpoints() -> list[FalEndpoint]:
     endpoints = []
-    for lora in (False, True):
-        suffix, rates = ("/lora", _LORA_RATE) if lora else ("", _DEV_RATE)
-        own = ("loras", *_DISTILL) if lora else _DISTILL
-        text = _params(
-            f"TextToVideo{'Lora' if lora else ''}Params",
-            ("prompt", "num_frames", "video_size", *_SAMPLING, *own),
-        )
-        still = _params(
-            f"ImageToVideo{'Lora' if lora else ''}Params",
-            ("prompt", "image_url", "end_image_url", "num_frames", "auto_video_size", *_SAMPLING, *own),
-        )
-        sound = _params(
-            f"AudioToVideo{'Lora' if lora else ''}Params",
-            ("prompt", "audio_url", "first_image_url", "end_image_url", "match_audio_length", "num_frames",
-             "auto_video_size", *_SAMPLING, *own),
-        )  # fmt: skip
-        extend = _params(
-            f"ExtendVideo{'Lora' if lora else ''}Params",
-            ("prompt", "video_url", "end_image_url", "num_frames", "auto_video_size", "generate_audio",
-             "use_multiscale", "match_input_fps", *_SAMPLING[2:], *own, *_EXTEND),
-        )  # fmt: skip
-        endpoints += [
-            FalEndpoint(
-                Product(
-                    f"fal-ai/ltx-2.3-22b/text-to-video{suffix}",
-                    text,
-                    lambda params: _dev_video(params, distill=True),
-                    _per_megapixel(rates["text-to-video"], _frames_asked),
-                    _DEV_VIDEO_FIELDS,
-                ),
-                f"LTX-2.3 22B text to video{' with LoRAs' if lora else ''}",
-                "text-to-video",
-            ),
-            FalEndpoint(
-                Product(
-                    f"fal-ai/ltx-2.3-22b/image-to-video{suffix}",
-                    still,
-                    lambda params: _dev_video(params, distill=True),
-                    _per_megapixel(rates["image-to-video"], _frames_asked),
-                    _DEV_VIDEO_FIELDS,
-                ),
-                f"Generate video with audio from images using LTX-2.3{' and custom LoRA' if lora else ''}",
-                "image-to-video",
-            ),
-            FalEndpoint(
-                Product(
-                    f"fal-ai/ltx-2.3-22b/audio-to-video{suffix}",
-                    sound,
-                    lambda params: _dev_video(params, distill=True),
-                    _per_megapixel(rates["audio-to-video"], _frames_made),
-                    {**_DEV_VIDEO_FIELDS, "audio": "audio_url", "duration": "audio_url"},
-                ),
-                f"Generate video with audio from audio, text and images using LTX-2.3"
-                f"{' and custom LoRA' if lora else ''}",
-                "audio-to-video",
-            ),
-            FalEndpoint(
-                Product(
-                    f"fal-ai/ltx-2.3-22b/extend-video{suffix}",
-                    extend,
-                    lambda params: _dev_extend(params, distill=True),
-                    _per_megapixel(rates["extend-video"], _frames_asked),
-                    _DEV_EXTEND_FIELDS,
-                ),
-                f"Extend video with audio using LTX-2.3{' and custom LoRA' if lora else ''}",
-                "video-to-video",
-            ),
-        ]
+    for family in _FAMILIES:
+        for task in family.tasks:
+            for lora in (False, True):
+                endpoints.append(_open_weights_endpoint(family, task, lora))
     return endpoints
+
+
+def _open_weights_endpoint(family: _Family, task: str, lora: bool) -> FalEndpoint:
+    own: tuple[str, ...] = () if family.distilled else _DISTILL
+    own = ("loras", *own) if lora else own
+    name = family.model + task.title().replace("-", "") + ("LoraParams" if lora else "Params")
+    rate = family.lora_rate if lora else family.rate
+    with_lora = " and custom LoRA" if lora else ""
+    distilled = family.distilled
+    if task == "extend-video":
+        fields = ("prompt", "video_url", "end_image_url", "num_frames", "auto_video_size", "generate_audio",
+                  "use_multiscale", "match_input_fps", *family.knobs[2:], *own, *_EXTEND)  # fmt: skip
+        product = Product(
+            f"{family.base}/{task}{'/lora' if lora else ''}",
+            _params(name, fields),
+            lambda params: _dev_extend(params, distilled),
+            _per_megapixel(rate, _frames_asked),
+            _DEV_EXTEND_FIELDS,
+        )
+        return FalEndpoint(
+            product, f"Extend video with audio using {family.title}{with_lora}", "video-to-video"
+        )
+    fields = (*_INPUTS[task], *family.knobs, *own)
+    product = Product(
+        f"{family.base}/{task}{'/lora' if lora else ''}",
+        _params(name, fields),
+        lambda params: _dev_video(params, distilled),
+        _per_megapixel(rate, _frames_made if task == "audio-to-video" else _frames_asked),
+        {**_DEV_VIDEO_FIELDS, "audio": "audio_url", "duration": "audio_url"}
+        if task == "audio-to-video" else _DEV_VIDEO_FIELDS,
+    )  # fmt: skip
+    return FalEndpoint(
+        product, f"Generate video with audio from {_WHAT[task]} using {family.title}{with_lora}", task
+    )
 
 
 def _pro_endpoints() -> list[FalEndpoint]:
@@ -656,7 +664,7 @@ def _pro_endpoints() -> list[FalEndpoint]:
     base = "fal-ai/ltx-2.3"
 
     def video(name: str, fields: tuple[str, ...], fast: bool, title: str) -> FalEndpoint:
-        params = _params(name.title().replace("-", "").replace("/", "") + "Params", fields)
+        params = _params("Pro" + name.title().replace("-", "").replace("/", "") + "Params", fields)
         pipeline = Pipeline.DISTILLED if fast else Pipeline.TWO_STAGE
         return FalEndpoint(
             Product(
@@ -707,5 +715,5 @@ def _pro_endpoints() -> list[FalEndpoint]:
 
 
 ENDPOINTS: dict[str, FalEndpoint] = {
-    endpoint.id: endpoint for endpoint in (*_dev_endpoints(), *_pro_endpoints())
+    endpoint.id: endpoint for endpoint in (*_open_weights_endpoints(), *_pro_endpoints())
 }
