@@ -13,6 +13,8 @@ import re
 import ssl
 import subprocess
 import sys
+import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,9 @@ import pytest
 from ltxserve import media
 from ltxserve.engine.weights import WeightSet
 from ltxserve.request import CameraMotion
-from tests.conftest import FalServer
+from tests.conftest import FAL_VIDEO, FalServer
 from tests.httpfiles import Route, file_server
+from tests.measure import play
 
 SPEC = (Path(__file__).parent / "data" / "fal-ltx-2.3-22b-extend-video-lora.md").read_text()
 JS_CLIENT = "@fal-ai/client@1.10.1"
@@ -145,3 +148,36 @@ def test_a_lora_by_url_is_fetched_checked_and_applied_by_the_engine(
         assert refused.status_code == 422, refused.text
         (problem,) = refused.json()["detail"]
         assert problem["loc"] == ["body", "loras", 0] and "does not fit this model" in problem["msg"]
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_an_extension_obeys_fals_semantics(fal_server: FalServer, direction: str, tmp_path: Path) -> None:
+    """`num_frames` new frames, forward after the input and backward before it, the input's own frames
+    kept where they land (read back by their printed numbers), `num_context_frames` of context as
+    whole latent frames (reported in the logs), the input's rate, and sound all through."""
+    trusting = ssl.create_default_context(cafile=str(fal_server.ca_bundle))
+    body = {"prompt": "waves", "video_url": f"https://v3b.fal.media{FAL_VIDEO}",
+            "num_frames": 24, "num_context_frames": 25, "extend_direction": direction,
+            "enable_prompt_expansion": False}  # fmt: skip
+    headers = {"Authorization": f"Key {fal_server.key}"}
+    with httpx.Client(verify=trusting, headers=headers, timeout=480) as http:
+        queue = f"{fal_server.url}/fal/queue/fal-ai/ltx-2.3-22b/extend-video"
+        response = http.post(queue, json=body)
+        assert response.status_code == 200, response.text
+        submitted = response.json()
+        while (status := http.get(submitted["status_url"], params={"logs": 1})).status_code == 202:
+            time.sleep(0.2)
+        logs = [line["message"] for line in status.json()["logs"]]
+        video = http.get(submitted["response_url"]).json()["video"]
+        path = tmp_path / "extended.mp4"
+        path.write_bytes(http.get(video["url"]).content)
+    (done,) = [line for line in logs if line.startswith("done:")]
+    context = 25 if direction == "forward" else 24  # 8a+1 frames before new ones, 8a after them
+    assert (
+        f"context_frames {context}" in done and f"edge {'end' if direction == 'forward' else 'start'}" in done
+    )
+    played = play(path)
+    assert len(played.codes) == SOURCE_FRAMES + 24 and video["fps"] == 24.0
+    kept = played.codes[:SOURCE_FRAMES] if direction == "forward" else played.codes[24:]
+    assert kept == list(range(SOURCE_FRAMES)), "the input's frames, where fal puts them"
+    assert played.audio is not None and abs(played.audio_end - played.video_end) < Fraction(1, 24)
