@@ -10,7 +10,7 @@ from ltx_core.types import AudioLatentShape, VideoPixelShape
 from ltxserve.engine import planning
 from ltxserve.engine.check import check
 from ltxserve.engine.planning import Size
-from ltxserve.media import FrameWindow, ImageInfo, VideoInfo
+from ltxserve.media import AudioInfo, FrameWindow, ImageInfo, VideoInfo
 from ltxserve.media.splice import Edge
 from ltxserve.request import (
     AspectRatio,
@@ -387,7 +387,7 @@ def test_a_request_sized_after_its_image_takes_its_shape_at_the_area_asked(
 ) -> None:
     first = ImageCondition(MediaRef("https://example.com/a.png"))
     request = GenerationRequest(Task.IMAGE_TO_VIDEO, "x", first_frame=first, image_area=1024 * 576)
-    with pytest.raises(ValueError, match="once the image is read"):
+    with pytest.raises(ValueError, match="planned once that is read"):
         planning.plan_generation(request)
     check(request, None)  # nothing to plan before the image is read
     sized = planning.sized_to_image(request, ImageInfo("png", *image))
@@ -403,3 +403,19 @@ def test_image_area_needs_an_image_and_no_other_size() -> None:
     first = ImageCondition(MediaRef("https://example.com/a.png"))
     with pytest.raises(InvalidRequestError, match="not both"):
         GenerationRequest(Task.IMAGE_TO_VIDEO, "x", first_frame=first, image_area=1000, width=64, height=64)
+
+
+def test_an_audio_to_video_request_can_last_as_long_as_its_audio() -> None:
+    audio = MediaRef("https://example.com/a.wav")
+    request = GenerationRequest(Task.AUDIO_TO_VIDEO, "x", audio=audio, fps=Fraction(24), match_audio=True)
+    with pytest.raises(ValueError, match="planned once that is read"):
+        planning.plan_generation(request)
+    check(request, None)
+    timed = planning.timed_to_audio(request, AudioInfo("pcm_s16le", 48_000, 2, Fraction(5, 2)))
+    assert timed.duration == Duration.of_seconds(Fraction(5, 2)) and not timed.match_audio
+    assert planning.plan_generation(timed).output_frames == 60
+    with pytest.raises(InvalidRequestError) as error:
+        GenerationRequest(
+            Task.AUDIO_TO_VIDEO, "x", audio=audio, match_audio=True, duration=Duration.of_frames(9)
+        )
+    assert error.value.field == "match_audio"

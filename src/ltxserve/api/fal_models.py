@@ -1,9 +1,10 @@
 """fal.ai's LTX-2.3 endpoints, each a catalog Product: parameter names, defaults, ranges and pricing
 exactly as fal's model pages list them.
 
-Two families:
+Three families:
 - the 22B open-weights endpoints (`fal-ai/ltx-2.3-22b/...`, with `/lora` variants): every sampling
   knob, sizes in pixels and lengths in frames, priced per megapixel of generated video;
+- the distilled ones (`fal-ai/ltx-2.3-22b/distilled/...`): the same inputs, no sampling knobs;
 - the Pro endpoints (`fal-ai/ltx-2.3/...`, with `/fast` variants), backed on fal by the LTX API:
   tiers, seconds and fixed frame rates, priced per second.
 
