@@ -22,6 +22,8 @@ from ltxserve.request import (
     ExtendOptions,
     GenerationRequest,
     ImageCondition,
+    InvalidRequestError,
+    LoraChoice,
     MediaRef,
     Pipeline,
     RetakeMode,
@@ -331,3 +333,14 @@ def test_retake_of_a_long_video_only_processes_a_window(engine: Engine, tmp_path
     window = result.notes["video_window_frames"]
     assert isinstance(window, list)
     assert out.codes[: window[0]] == list(range(window[0])) and len(out.codes) == 700
+
+
+def test_a_lora_not_yet_fetched_is_refused_by_name_not_probed_as_media(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Workers fetch LoRAs given by URL before rendering; one that reaches the renderer unfetched is
+    the request's error on that LoRA, not a media probe of a URL."""
+    request = text_request(loras=(LoraChoice("https://example.com/style.safetensors"),))
+    with pytest.raises(InvalidRequestError) as error:
+        render(engine, request, tmp_path / "x.mp4")
+    assert error.value.field == "loras.0" and "no LoRA named" in error.value.message

@@ -83,6 +83,8 @@ def probe_inputs(request: GenerationRequest, limits: MediaLimits) -> dict[str, M
     """Every media input probed in the sandbox; a bad file is an InvalidRequestError on its field."""
     infos = {}
     for field, ref in request.media_inputs.items():
+        if field not in _REQUIRED_KIND:
+            continue  # a LoRA is weights, not media: the engine checks it fits
         try:
             infos[field] = media.probe(ref.path, limits=limits, require=_REQUIRED_KIND[field])
         except media.MediaError as error:
