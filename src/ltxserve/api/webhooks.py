@@ -27,6 +27,7 @@ from ltxserve.api.service import Service
 from ltxserve.api.views import JobView
 from ltxserve.database import JobState
 from ltxserve.inputs import Fetcher, FetchError
+from ltxserve.jobs.events import SubscriberOverflowError
 from ltxserve.jobs.webhooks import Webhook, WebhookStore
 
 log = logging.getLogger("ltxserve.webhooks")
@@ -99,17 +100,17 @@ class WebhookSender:
                 await self._task
 
     async def _run(self) -> None:
-        with self.service.hub.subscribe(None) as subscription:
-            while True:
+        while True:
+            # subscribed before looking, so that a job ending meanwhile wakes the wait below
+            with self.service.hub.subscribe(None) as subscription:
                 try:
                     await self.send_due()
                 except Exception:
                     log.exception("sending webhooks failed; trying again")
-                with contextlib.suppress(TimeoutError):
+                with contextlib.suppress(TimeoutError, SubscriberOverflowError):
                     async with asyncio.timeout(WAKE_SECONDS):
                         while (await subscription.next()).type not in _ENDED:
                             pass
-                subscription.drain()
 
     async def send_due(self) -> int:
         """Send every webhook that is due now; how many were tried."""
