@@ -80,3 +80,13 @@ def match_onsets(measured: list[float], expected: list[float]) -> list[float]:
         f"heard {[round(t, 4) for t in measured]}\nexpected {[round(t, 4) for t in expected]}"
     )
     return [(m - e) * 1000 for m, e in zip(measured, expected, strict=True)]
+
+
+@dataclass(frozen=True)
+class Made:
+    """What a job made, as far as its price reads it (`catalog.Made`)."""
+
+    width: int
+    height: int
+    frames: int
+    duration: float

@@ -29,6 +29,7 @@ from ltxserve.request import InvalidRequestError, Pipeline, Sampling
 from tests.conftest import ExampleAssets
 from tests.httpfiles import Route, file_server
 from tests.inprocess import EXPANDED, Api, api
+from tests.measure import Made
 from tests.mediafiles import tone, write_audio, write_image
 
 pytestmark = pytest.mark.anyio
@@ -354,13 +355,6 @@ async def test_a_fal_job_shows_in_oxens_list(fal: Api) -> None:
 def test_prices_follow_fals_rule_per_megapixel_rounded_up() -> None:
     """The page's example: 121 frames at 1280x720 is ≈ 111.5 MP, $0.2013 at $0.001805 per MP."""
 
-    @dataclass(frozen=True)
-    class Made:
-        width: int
-        height: int
-        frames: int
-        duration: float
-
     seed = ENDPOINTS[SEED].product
     params = seed.validate(spec_example("Required Parameters Example"))
     assert seed.cost(params) is None, "an extension's size is its input's: known once it has run"
@@ -462,13 +456,6 @@ async def test_an_auto_sized_image_to_video_takes_the_images_shape(
         assert job is not None and job.cost is None, "priced once its size is known"
     product = ENDPOINTS["fal-ai/ltx-2.3-22b/image-to-video"].product
     params = product.validate(body)
-
-    @dataclass(frozen=True)
-    class Made:
-        width: int
-        height: int
-        frames: int
-        duration: float
 
     expected = math.ceil(video_size[0] * video_size[1] * 9 / 1e6 * 0.001605 * 1e4) / 1e4
     assert product.cost(params, Made(*video_size, 9, 9 / 24)) == pytest.approx(expected)

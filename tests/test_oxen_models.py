@@ -2,7 +2,6 @@
 price, and the JSON schema generated from its parameters."""
 
 import typing
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -22,17 +21,10 @@ from ltxserve.request import (
     SourceRules,
     Task,
 )
+from tests.measure import Made
 
 PRO, T2V, FAST, EXTEND, RETAKE = (model.product for model in MODELS.values())
 VIDEO = "https://example.com/clip.mp4"
-
-
-@dataclass(frozen=True)
-class Made:
-    width: int
-    height: int
-    frames: int
-    duration: float
 
 
 def refused(spec: Product, body: dict[str, Any]) -> tuple[str, str]:
