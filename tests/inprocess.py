@@ -16,14 +16,7 @@ import httpx
 from ltxserve import media
 from ltxserve.api.app import create_app
 from ltxserve.api.service import Service
-from ltxserve.engine.planning import (
-    ExtendPlan,
-    GenerationPlan,
-    RetakePlan,
-    plan_request,
-    sized_to_image,
-    timed_to_audio,
-)
+from ltxserve.engine.planning import ExtendPlan, GenerationPlan, RetakePlan, decided_by_inputs, plan_request
 from ltxserve.engine.progress import DECODING, CancelledError, CancelToken, Progress, ProgressCallback
 from ltxserve.inputs import Fetcher, InputResolver
 from ltxserve.jobs.worker import Worker
@@ -56,16 +49,9 @@ class SketchRenderer:
     def render(
         self, request: GenerationRequest, output: Path, progress: ProgressCallback, cancel: CancelToken
     ) -> Sketch:
-        condition = request.first_frame or request.last_frame
-        if request.image_area is not None and condition is not None:
-            image = media.probe(condition.image.path).image
-            assert image is not None
-            request = sized_to_image(request, image)
-        if request.match_audio and request.audio is not None:
-            audio = media.probe(request.audio.path).audio
-            assert audio is not None
-            request = timed_to_audio(request, audio)
-        source = media.probe(request.source.path) if request.source else None
+        infos = {field: media.probe(ref.path) for field, ref in request.media_inputs.items()}
+        request = decided_by_inputs(request, infos)
+        source = infos.get("extend.video") or infos.get("retake.video")
         plan = plan_request(request, source.video if source else None)
         fps = plan.clip.fps
         sound = request.generate_audio or request.audio is not None

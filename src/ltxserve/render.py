@@ -12,14 +12,7 @@ from pathlib import Path
 from ltxserve import media
 from ltxserve.engine.engine import Engine, EngineInputs, EngineResult
 from ltxserve.engine.generation import MODEL_AUDIO_RATE
-from ltxserve.engine.planning import (
-    ExtendPlan,
-    GenerationPlan,
-    Plan,
-    RetakePlan,
-    sized_to_image,
-    timed_to_audio,
-)
+from ltxserve.engine.planning import ExtendPlan, GenerationPlan, Plan, RetakePlan, decided_by_inputs
 from ltxserve.engine.progress import WRITING, CancelToken, Progress, ProgressCallback
 from ltxserve.media import MediaInfo, MediaKind, MediaLimits
 from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, Task
@@ -107,14 +100,7 @@ def render(
 
     step("probing inputs")
     infos = probe_inputs(request, limits or MediaLimits())
-    if request.image_area is not None:  # sized after its image: the first frame's, else the last's
-        image = (infos.get("first_frame.image") or infos["last_frame.image"]).image
-        assert image is not None, "probed as an image"
-        request = sized_to_image(request, image)
-    if request.match_audio:
-        audio = infos["audio"].audio
-        assert audio is not None, "probed as audio"
-        request = timed_to_audio(request, audio)
+    request = decided_by_inputs(request, infos)
     source = request.source
     source_info = infos[_source_field(request)] if source is not None else None
     plan = engine.plan(request, source_info.video if source_info else None)

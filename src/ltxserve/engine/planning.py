@@ -12,10 +12,11 @@ and cropped back, never scaled: the output is the size that was asked for.
 """
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from ltxserve.media import AudioInfo, FrameWindow, ImageInfo, VideoInfo
+from ltxserve.media import AudioInfo, FrameWindow, ImageInfo, MediaInfo, VideoInfo
 from ltxserve.media.splice import Edge
 from ltxserve.request import (
     AspectRatio,
@@ -218,6 +219,20 @@ def timed_to_audio(request: GenerationRequest, audio: AudioInfo) -> GenerationRe
     if not request.match_audio:
         return request
     return replace(request, duration=Duration.of_seconds(audio.duration), match_audio=False)
+
+
+def decided_by_inputs(request: GenerationRequest, infos: Mapping[str, MediaInfo]) -> GenerationRequest:
+    """The request with what its probed inputs decide: a size after its image (the first frame's,
+    else the last's) and a length after its audio, when it asks for them."""
+    if request.image_area is not None:
+        sizing = infos.get("first_frame.image") or infos["last_frame.image"]
+        assert sizing.image is not None, "probed as an image"
+        request = sized_to_image(request, sizing.image)
+    if request.match_audio:
+        audio = infos["audio"].audio
+        assert audio is not None, "probed as audio"
+        request = timed_to_audio(request, audio)
+    return request
 
 
 def plan_request(request: GenerationRequest, source: VideoInfo | None = None) -> Plan:
