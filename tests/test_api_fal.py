@@ -393,12 +393,36 @@ async def test_what_has_no_model_here_is_said_in_the_schema_and_the_logs(tmp_pat
     assert "no safety checker runs on this server" in properties["enable_safety_checker"]["description"]
     assert "Gemma" in properties["enable_prompt_expansion"]["description"]
     async with api(tmp_path) as fal:
-        body = {**OK, "enable_safety_checker": False, "enable_prompt_expansion": False,
-                "use_restart_sampling": False, "acceleration": "high"}  # fmt: skip
-        submitted = await submit(fal, body)
-        status = (await fal.http.get(local(submitted["status_url"]), params={"logs": "true"})).json()
-        warnings = [line["message"] for line in status["logs"] if line["level"] == "WARNING"]
-        assert warnings == ["acceleration: no effect on this server: every request runs the model in full"]
+        for checked, said in ((True, ["enable_safety_checker: no safety checker runs on this server: "
+                                      "outputs are not filtered"]), (False, [])):  # fmt: skip
+            body = {**OK, "enable_safety_checker": checked, "enable_prompt_expansion": False}
+            submitted = await submit(fal, body)
+            status = (await fal.http.get(local(submitted["status_url"]), params={"logs": "true"})).json()
+            assert [line["message"] for line in status["logs"] if line["level"] == "WARNING"] == said
+
+
+@pytest.mark.parametrize(
+    ("fields", "sampling"),
+    [
+        ({}, {"noise_injection": True, "step_reuse": None}),
+        ({"use_restart_sampling": False}, {"noise_injection": False, "step_reuse": None}),
+        ({"acceleration": "regular"}, {"noise_injection": True, "step_reuse": 1}),
+        (
+            {"acceleration": "full", "use_restart_sampling": False},
+            {"noise_injection": False, "step_reuse": 3},
+        ),
+    ],
+)
+def test_restart_sampling_and_acceleration_are_the_engines_noise_injection_and_step_reuse(
+    fields: dict[str, Any], sampling: dict[str, Any]
+) -> None:
+    seed = ENDPOINTS[SEED].product
+    request = seed.request(seed.validate({**OK, **fields}))
+    assert {name: getattr(request.sampling, name) for name in sampling} == sampling
+    distilled = ENDPOINTS["fal-ai/ltx-2.3-22b/distilled/text-to-video"].product
+    accelerated = {name: value for name, value in fields.items() if name == "acceleration"}
+    fast = distilled.request(distilled.validate({"prompt": "x", **accelerated}))
+    assert fast.sampling.step_reuse == sampling["step_reuse"]
 
 
 async def test_json_bodies_only_as_objects(tmp_path: Path) -> None:

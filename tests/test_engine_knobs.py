@@ -55,6 +55,8 @@ THREE_STEPS = replace(FAST, steps=3)
         # these act between steps, so they need more than two
         (replace(THREE_STEPS, video=Guidance(skip_step=1)), THREE_STEPS),
         (replace(THREE_STEPS, gradient_estimation_gamma=2.0), THREE_STEPS),
+        (replace(THREE_STEPS, noise_injection=True), THREE_STEPS),
+        (replace(THREE_STEPS, step_reuse=1), THREE_STEPS),
     ],
     ids=lambda s: "/".join(f"{k}={v}" for k, v in vars(s).items() if getattr(FAST, k) != v) or "base",
 )
@@ -205,3 +207,18 @@ def test_pipeline_without_its_weights_names_what_is_missing(tiny_weights: Weight
         engine, "sampling.pipeline", "spatial upscaler x2", sampling=Sampling(pipeline=Pipeline.TWO_STAGE)
     )
     assert engine.plan(BASE) is not None  # one-stage needs no upscaler
+
+
+def test_step_reuse_bounds(engine: Engine) -> None:
+    refused(engine, "sampling.step_reuse", "at most 200", sampling=replace(FAST, step_reuse=201))
+    with pytest.raises(InvalidRequestError, match="must be 0 or more") as raised:
+        replace(BASE, sampling=replace(FAST, step_reuse=-1))
+    assert raised.value.field == "sampling.step_reuse"
+
+
+def test_the_distilled_pipeline_takes_noise_injection_and_step_reuse(engine: Engine) -> None:
+    distilled = Sampling(pipeline=Pipeline.DISTILLED)
+    plain = frames_of(engine, replace(BASE, sampling=distilled))
+    for knob in ({"noise_injection": True}, {"step_reuse": 1}):
+        changed = replace(BASE, sampling=replace(distilled, **knob))
+        assert not np.array_equal(plain, frames_of(engine, changed))

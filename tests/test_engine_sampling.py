@@ -1,5 +1,6 @@
 """The guided denoiser against a scripted transformer: which passes each scale asks for, and the
-exact guidance arithmetic (CFG, STG, modality isolation, rescale, skipped steps)."""
+exact guidance arithmetic (CFG, STG, modality isolation, rescale, skipped steps), and the ways the
+loop steps (reusing a prediction, injecting noise)."""
 
 from dataclasses import dataclass, field
 
@@ -9,6 +10,7 @@ from ltx_core.components.guiders import MultiModalGuider, MultiModalGuiderParams
 from ltx_core.guidance.perturbations import BatchedPerturbationConfig, PerturbationType
 from ltx_core.types import LatentState
 
+from ltxserve.engine.knobs import Stepping
 from ltxserve.engine.sampling import GuidedDenoiser, denoise, plain_denoiser
 
 POSITIVE, NEGATIVE = torch.full((1, 4, 8), 1.0), torch.full((1, 4, 8), -1.0)
@@ -135,3 +137,76 @@ def test_the_loop_reports_every_step_and_keeps_held_tokens() -> None:
     assert torch.equal(video.latent[0, 0], torch.full((8,), 7.0)) and torch.equal(
         video.latent[0, 3], torch.full((8,), 7.0)
     )
+
+
+@dataclass
+class CountingDenoiser:
+    """Predicts 3.0 everywhere and records the steps it was asked for."""
+
+    steps: list[int] = field(default_factory=list)
+
+    def __call__(
+        self, video: LatentState, audio: LatentState, sigmas: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self.steps.append(step)
+        return torch.full_like(video.latent, 3.0), torch.full_like(audio.latent, 3.0)
+
+
+FIVE_SIGMAS = torch.tensor([1.0, 0.8, 0.5, 0.25, 0.1, 0.0])
+
+
+def held_state() -> LatentState:
+    noisy = torch.randn(1, 4, 8, generator=torch.Generator().manual_seed(3))
+    mask = torch.tensor([[[0.0], [1.0], [1.0], [1.0]]])
+    return LatentState(noisy, mask, torch.zeros(1, 1, 4, 2), torch.full((1, 4, 8), 7.0))
+
+
+@pytest.mark.parametrize(("reuse", "asked"), [(0, [0, 1, 2, 3, 4]), (1, [0, 2, 4]), (2, [0, 3]), (9, [0])])
+def test_step_reuse_runs_the_model_on_one_step_in_one_plus_reuse(reuse: int, asked: list[int]) -> None:
+    denoiser = CountingDenoiser()
+    denoise(FIVE_SIGMAS, state(), state(), denoiser, lambda _: None, Stepping(reuse=reuse))
+    assert denoiser.steps == asked
+
+
+def noised(seed: int) -> torch.Tensor:
+    video, _ = denoise(
+        FIVE_SIGMAS[:3],
+        held_state(),
+        state(),
+        CountingDenoiser(),
+        lambda _: None,
+        Stepping(noise_injection=True),
+        torch.Generator().manual_seed(seed),
+    )
+    latent: torch.Tensor = video.latent
+    return latent
+
+
+def test_noise_injection_adds_the_seeds_noise_and_keeps_held_tokens() -> None:
+    euler, _ = denoise(FIVE_SIGMAS[:3], held_state(), state(), CountingDenoiser(), lambda _: None)
+    first, again, other = noised(1), noised(1), noised(2)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other) and not torch.equal(first, euler.latent)
+    for latent in (first, other):
+        assert torch.equal(latent[0, 0], torch.full((8,), 7.0))
+    # fresh noise of half the next sigma (0.25) is laid over a move toward the prediction
+    assert 0.1 < (first - euler.latent)[0, 1:].std().item() < 0.6
+
+
+def test_noise_injection_lands_on_the_prediction_at_the_last_step() -> None:
+    video, _ = denoise(
+        FIVE_SIGMAS,
+        held_state(),
+        state(),
+        CountingDenoiser(),
+        lambda _: None,
+        Stepping(noise_injection=True),
+        torch.Generator().manual_seed(1),
+    )
+    assert torch.equal(video.latent[0, 1:], torch.full((3, 8), 3.0))
+    assert torch.equal(video.latent[0, 0], torch.full((8,), 7.0))
+
+
+def test_noise_injection_without_a_generator_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="noise generator"):
+        denoise(SIGMAS, state(), state(), CountingDenoiser(), lambda _: None, Stepping(noise_injection=True))

@@ -180,6 +180,12 @@ class Sampling:
     distilled_lora_scales: tuple[float, float] | None = None
     """Strength of the distilled LoRA in the first (half-size) and second (refining) pass."""
     gradient_estimation_gamma: float | None = None
+    noise_injection: bool | None = None
+    """Each step of the first pass lands below the next sigma and adds fresh noise back up to it
+    (ltx-core's SDE step), instead of the deterministic Euler step."""
+    step_reuse: int | None = None
+    """The first pass runs the model on one step in 1 + step_reuse; the steps between reuse its last
+    prediction: fewer model runs for some quality."""
 
 
 @dataclass(frozen=True)
@@ -446,6 +452,8 @@ def _check_sampling(sampling: Sampling) -> None:
         raise InvalidRequestError("sampling.distilled_lora_scales", "each must be between 0 and 1")
     if sampling.gradient_estimation_gamma is not None and sampling.gradient_estimation_gamma < 0:
         raise InvalidRequestError("sampling.gradient_estimation_gamma", "must be 0 or more")
+    if sampling.step_reuse is not None and sampling.step_reuse < 0:
+        raise InvalidRequestError("sampling.step_reuse", "must be 0 or more")
     for modality in ("video", "audio"):
         guidance: Guidance = getattr(sampling, modality)
         if guidance.cfg is not None and guidance.cfg < 1:

@@ -61,10 +61,10 @@ OUTPUT_TYPES = {
     "PRORES4444 (.mov)": OutputFormat.MOV,
     "GIF (.gif)": OutputFormat.GIF,
 }
+ACCELERATION = {"none": 0, "regular": 1, "high": 2, "full": 3}
+"""fal's acceleration levels as the steps between two model runs (`Sampling.step_reuse`)."""
 NOT_MODELLED = {
     "enable_safety_checker": "no safety checker runs on this server: outputs are not filtered",
-    "acceleration": "no effect on this server: every request runs the model in full",
-    "use_restart_sampling": "no effect on this server yet: sampling injects no extra noise",
 }
 """Fields accepted for compatibility whose fal behaviour this server does not have: each job's logs
 repeat this when the field asks for it."""
@@ -168,14 +168,26 @@ _FIELD: dict[str, tuple[Any, Any]] = {
             0, ge=0, le=10, description="The gamma of gradient estimation during denoising; 0 disables it."
         ),
     ),
-    "use_restart_sampling": (bool, Field(True, description=NOT_MODELLED["use_restart_sampling"])),
+    "use_restart_sampling": (
+        bool,
+        Field(
+            True,
+            description="Inject fresh noise at each denoising step of the first pass (ltx-core's SDE "
+            "step: a move below the next noise level, then noise of half that level back up to it).",
+        ),
+    ),
     "scheduler": (
         Literal["ltx2", "linear_quadratic", "beta"],
         Field("beta", description="The scheduler to use."),
     ),
     "acceleration": (
-        Literal["none", "regular", "high", "full"],
-        Field("none", description=NOT_MODELLED["acceleration"]),
+        Literal[*ACCELERATION],
+        Field(
+            "none",
+            description="Fewer model runs for some quality: the first pass runs the model on every step "
+            "(none), one step in 2 (regular), in 3 (high) or in 4 (full); the steps between reuse the "
+            "last prediction.",
+        ),
     ),
     "camera_lora": (Camera, Field("none", description="The camera LoRA that moves the camera.")),
     "camera_lora_scale": (Scale, Field(1, description="The scale of the camera LoRA.")),
@@ -341,7 +353,7 @@ def _sampling(params: Any, distilled: bool) -> Sampling:
             raise InvalidRequestError(
                 "use_multiscale", "the distilled pipeline makes half size, then refines: use true"
             )
-        return Sampling(pipeline=Pipeline.DISTILLED)
+        return Sampling(pipeline=Pipeline.DISTILLED, step_reuse=ACCELERATION[params.acceleration] or None)
     multiscale = params.use_multiscale
     scales = (params.distill_lora_first_pass_scale, params.distill_lora_second_pass_scale)
     return Sampling(
@@ -354,6 +366,8 @@ def _sampling(params: Any, distilled: bool) -> Sampling:
                        params.audio_modality_scale),
         distilled_lora_scales=scales if multiscale else None,
         gradient_estimation_gamma=params.gradient_estimation_gamma or None,
+        noise_injection=params.use_restart_sampling,
+        step_reuse=ACCELERATION[params.acceleration] or None,
     )  # fmt: skip
 
 
@@ -553,6 +567,7 @@ _DEV_SAMPLING_FIELDS = {
     "sampling": "use_multiscale", "sampling.steps": "num_inference_steps", "sampling.scheduler": "scheduler",
     "sampling.distilled_lora_scales": "distill_lora_first_pass_scale",
     "sampling.gradient_estimation_gamma": "gradient_estimation_gamma",
+    "sampling.step_reuse": "acceleration", "sampling.noise_injection": "use_restart_sampling",
     **{f"sampling.{modality}.{knob}": f"{modality}_{name}_scale"
        for modality in ("video", "audio")
        for knob, name in (("cfg", "cfg"), ("stg", "stg"), ("rescale", "rescaling"), ("modality", "modality"))

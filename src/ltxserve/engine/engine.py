@@ -303,4 +303,4 @@ def _stage(plan: StagePlan) -> Stage:
             )
             for values in plan.guidance
         )
-    return Stage(plan.name, plan.checkpoint, plan.loras, sigmas, guidance, plan.gradient_estimation)
+    return Stage(plan.name, plan.checkpoint, plan.loras, sigmas, guidance, plan.stepping)

@@ -2,7 +2,7 @@
 upscale between stages, decode. Every task ends up here; they differ only in plan and conditioning."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from ltx_core.tools import AudioLatentTools, LatentTools, VideoLatentTools
 from ltx_core.types import Audio, AudioLatentShape, LatentState, VideoLatentShape, VideoPixelShape
 
 from ltxserve.engine.conditioning import HeldReference, to_model_pixels
-from ltxserve.engine.knobs import LoraSpec
+from ltxserve.engine.knobs import LoraSpec, Stepping
 from ltxserve.engine.models import ResidentModels
 from ltxserve.engine.options import UNTILED_PIXEL_FRAMES
 from ltxserve.engine.planning import ClipPlan, Size
@@ -56,7 +56,7 @@ class Stage:
     loras: tuple[LoraSpec, ...]
     sigmas: tuple[float, ...] | torch.Tensor
     guidance: tuple[MultiModalGuiderParams, MultiModalGuiderParams] | None
-    gradient_estimation: float = 0.0
+    stepping: Stepping = field(default_factory=Stepping)
 
 
 Report = Callable[[str, int, int], None]
@@ -135,7 +135,8 @@ def generate_clip(
                 audio_state,
                 denoiser,
                 before_step=_reporter(report, stage.name, len(sigmas) - 1),
-                gradient_estimation=stage.gradient_estimation,
+                stepping=stage.stepping,
+                noise=_step_noise(device, seed, index) if stage.stepping.noise_injection else None,
             )
         video_latent = video_tools.unpatchify(video_tools.clear_conditioning(video_state)).latent
         audio_latent = audio_tools.unpatchify(audio_tools.clear_conditioning(audio_state)).latent
@@ -143,6 +144,11 @@ def generate_clip(
     return _decode(
         models, checkpoint, video_latent, audio_latent if decode_sound else None, generator, report
     )
+
+
+def _step_noise(device: torch.device, seed: int, stage: int) -> torch.Generator:
+    """The injected noise's own stream, so that the initial noise stays the seed's."""
+    return torch.Generator(device=device).manual_seed((seed + 1 + stage) % 2**63)
 
 
 def load_models(models: ResidentModels, conditioning: Conditioning, stages: list[Stage]) -> None:

@@ -3,7 +3,7 @@ checked against the pipeline and the weights. Plain data and file headers only (
 API can refuse a request at submit time with the same rules the engine applies."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -58,6 +58,17 @@ class GuidanceValues:
 
 
 @dataclass(frozen=True)
+class Stepping:
+    """How a pass moves from one sigma to the next; the defaults are ltx-pipelines' Euler loop."""
+
+    gradient_estimation: float = 0.0
+    """γ > 0 extrapolates the velocity from the previous step."""
+    noise_injection: bool = False
+    reuse: int = 0
+    """The model runs on one step in 1 + reuse; the steps between reuse its last prediction."""
+
+
+@dataclass(frozen=True)
 class StagePlan:
     """One denoising pass, as data."""
 
@@ -69,7 +80,7 @@ class StagePlan:
     steps: int
     scheduler: Scheduler
     guidance: tuple[GuidanceValues, GuidanceValues] | None
-    gradient_estimation: float = 0.0
+    stepping: Stepping = field(default_factory=Stepping)
 
 
 def stage_plans(request: GenerationRequest, weights: WeightSet) -> tuple[StagePlan, ...]:
@@ -80,10 +91,15 @@ def stage_plans(request: GenerationRequest, weights: WeightSet) -> tuple[StagePl
     except WeightsError as error:
         raise InvalidRequestError("sampling.pipeline", str(error).split("; expected")[0]) from None
     loras = _user_loras(request, weights, checkpoint)
+    if (sampling.step_reuse or 0) > MAX_STEPS:
+        raise InvalidRequestError("sampling.step_reuse", f"at most {MAX_STEPS}, got {sampling.step_reuse}")
+    stepping = Stepping(
+        sampling.gradient_estimation_gamma or 0.0, bool(sampling.noise_injection), sampling.step_reuse or 0
+    )
     if sampling.pipeline is Pipeline.DISTILLED:
         _refuse_knobs(sampling, "the distilled pipeline runs a fixed 8 + 3 step schedule without guidance")
         return (
-            StagePlan("denoising", checkpoint, loras, DISTILLED_SIGMAS, 8, Scheduler.LTX2, None),
+            StagePlan("denoising", checkpoint, loras, DISTILLED_SIGMAS, 8, Scheduler.LTX2, None, stepping),
             StagePlan("refining", checkpoint, loras, REFINE_SIGMAS, 3, Scheduler.LTX2, None),
         )
     steps = sampling.steps or DEFAULT_STEPS
@@ -94,14 +110,13 @@ def stage_plans(request: GenerationRequest, weights: WeightSet) -> tuple[StagePl
         _guidance(sampling.audio, DEFAULT_AUDIO_GUIDANCE, checkpoint, "audio"),
     )
     scheduler = sampling.scheduler or Scheduler.LTX2
-    gamma = sampling.gradient_estimation_gamma or 0.0
     if sampling.pipeline is Pipeline.ONE_STAGE:
         if sampling.distilled_lora_scales is not None:
             raise InvalidRequestError(
                 "sampling.distilled_lora_scales",
                 "the one-stage pipeline has no distilled-LoRA pass; use two_stage",
             )
-        return (StagePlan("denoising", checkpoint, loras, None, steps, scheduler, guidance, gamma),)
+        return (StagePlan("denoising", checkpoint, loras, None, steps, scheduler, guidance, stepping),)
     assert weights.distilled_lora is not None
     first, second = sampling.distilled_lora_scales or DEFAULT_DISTILLED_LORA_SCALES
     distilled = weights.distilled_lora
@@ -114,7 +129,7 @@ def stage_plans(request: GenerationRequest, weights: WeightSet) -> tuple[StagePl
             steps,
             scheduler,
             guidance,
-            gamma,
+            stepping,
         ),
         StagePlan(
             "refining", checkpoint, (*loras, LoraSpec(distilled, second)), REFINE_SIGMAS, 3, scheduler, None
@@ -177,9 +192,9 @@ def _refuse_knobs(sampling: Sampling, why: str) -> None:
         "sampling.video": None if sampling.video.is_default else sampling.video,
         "sampling.audio": None if sampling.audio.is_default else sampling.audio,
     }
-    for field, value in given.items():
+    for name, value in given.items():
         if value is not None:
-            raise InvalidRequestError(field, f"cannot be set: {why}")
+            raise InvalidRequestError(name, f"cannot be set: {why}")
 
 
 # --- reading safetensors headers (no tensors, no torch) ------------------------------------------

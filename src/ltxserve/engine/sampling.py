@@ -2,14 +2,15 @@
 
 The arithmetic is ltx-core's (GaussianNoiser, EulerDiffusionStep, MultiModalGuider.calculate) in the
 order ltx-pipelines applies it, so a request reproduces the official pipelines bit for bit; what is
-added is a hook before every step, where progress is reported and cancellation takes effect.
+added is a hook before every step, where progress is reported and cancellation takes effect, and two
+opt-in ways to step (`Stepping`): ltx-core's SDE step with fresh noise, and reusing a prediction.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
-from ltx_core.components.diffusion_steps import EulerDiffusionStep
+from ltx_core.components.diffusion_steps import EulerDiffusionStep, Res2sDiffusionStep
 from ltx_core.components.guiders import MultiModalGuider
 from ltx_core.components.schedulers import BetaScheduler, LinearQuadraticScheduler, LTX2Scheduler
 from ltx_core.guidance.perturbations import (
@@ -22,7 +23,12 @@ from ltx_core.model.transformer import Modality, X0Model
 from ltx_core.types import LatentState
 from ltx_core.utils import to_denoised, to_velocity
 
+from ltxserve.engine.knobs import Stepping
 from ltxserve.request import Scheduler
+
+_EULER = EulerDiffusionStep()
+_SDE = Res2sDiffusionStep()
+_EULER_LOOP = Stepping()
 
 Denoiser = Callable[[LatentState, LatentState, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
 
@@ -164,31 +170,47 @@ def denoise(
     audio: LatentState,
     denoiser: Denoiser,
     before_step: Callable[[int], None],
-    gradient_estimation: float = 0.0,
+    stepping: Stepping = _EULER_LOOP,
+    noise: torch.Generator | None = None,
 ) -> tuple[LatentState, LatentState]:
-    """Euler steps along `sigmas`; `before_step(i)` runs before step i (and with i = total at the end).
-    With `gradient_estimation` > 0 the velocity is extrapolated from the previous step (γ)."""
-    stepper = EulerDiffusionStep()
+    """Steps along `sigmas`; `before_step(i)` runs before step i (and with i = total at the end).
+    `noise` draws the fresh noise of `stepping.noise_injection`."""
+    if stepping.noise_injection and noise is None:
+        raise ValueError("noise injection needs a noise generator")
     previous: dict[str, torch.Tensor] = {}
+    predicted: tuple[torch.Tensor, torch.Tensor] | None = None
     steps = len(sigmas) - 1
     for step in range(steps):
         before_step(step)
-        denoised_video, denoised_audio = denoiser(video, audio, sigmas, step)
-        denoised_video, denoised_audio = _blend(denoised_video, video), _blend(denoised_audio, audio)
-        if gradient_estimation > 0:
+        if predicted is None or step % (stepping.reuse + 1) == 0:
+            predicted = denoiser(video, audio, sigmas, step)
+        denoised_video, denoised_audio = _blend(predicted[0], video), _blend(predicted[1], audio)
+        if stepping.gradient_estimation > 0:
             if sigmas[step + 1] == 0:
                 video, audio = replace(video, latent=denoised_video), replace(audio, latent=denoised_audio)
                 break
-            denoised_video = _estimate(
-                previous, "video", video.latent, denoised_video, sigmas[step], gradient_estimation
-            )
-            denoised_audio = _estimate(
-                previous, "audio", audio.latent, denoised_audio, sigmas[step], gradient_estimation
-            )
-        video = replace(video, latent=stepper.step(video.latent, denoised_video, sigmas, step))
-        audio = replace(audio, latent=stepper.step(audio.latent, denoised_audio, sigmas, step))
+            gamma = stepping.gradient_estimation
+            denoised_video = _estimate(previous, "video", video.latent, denoised_video, sigmas[step], gamma)
+            denoised_audio = _estimate(previous, "audio", audio.latent, denoised_audio, sigmas[step], gamma)
+        if noise is not None and stepping.noise_injection:
+            video = _noised_step(video, denoised_video, sigmas, step, noise)
+            audio = _noised_step(audio, denoised_audio, sigmas, step, noise)
+        else:
+            video = replace(video, latent=_EULER.step(video.latent, denoised_video, sigmas, step))
+            audio = replace(audio, latent=_EULER.step(audio.latent, denoised_audio, sigmas, step))
     before_step(steps)
     return video, audio
+
+
+def _noised_step(
+    state: LatentState, denoised: torch.Tensor, sigmas: torch.Tensor, step: int, noise: torch.Generator
+) -> LatentState:
+    """ltx-core's SDE step: a deterministic move below the next sigma, then fresh noise (half the next
+    sigma) back up to it. Held tokens are put back on their reference, as the noise touched them too."""
+    fresh = torch.randn(state.latent.shape, generator=noise, device=noise.device, dtype=torch.float32)
+    fresh = (fresh - fresh.mean()) / fresh.std()
+    moved = _SDE.step(state.latent, denoised, sigmas, step, noise=fresh.to(state.latent.device))
+    return replace(state, latent=_blend(moved, state))
 
 
 def _estimate(
