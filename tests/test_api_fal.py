@@ -203,6 +203,31 @@ async def test_sync_mode_returns_a_data_uri_and_the_output_type_is_honoured(fal:
     assert info.video is not None and info.video.frame_count == 96 + 9
 
 
+async def test_a_sync_mode_output_is_answered_once_and_no_copy_is_kept(fal: Api) -> None:
+    body = {**spec_example("Required Parameters Example"), "num_frames": 9, "sync_mode": True}
+    submitted = await submit(fal, body)
+    await completed(fal, submitted)
+    job = await asyncio.to_thread(fal.service.store.get, submitted["request_id"])
+    assert job is not None and job.result is not None
+    key = job.result["key"]
+    assert fal.service.storage.size(key) is not None
+    first = await fal.http.get(local(submitted["response_url"]))
+    assert first.json()["video"]["url"].startswith("data:video/mp4;base64,")
+    assert fal.service.storage.size(key) is None
+    again = await fal.http.get(local(submitted["response_url"]))
+    assert again.status_code == 410 and "sync_mode" in again.json()["detail"]
+    status = await fal.http.get(local(submitted["status_url"]))
+    assert status.json()["status"] == "COMPLETED", "the request itself is still known"
+    listed = (await fal.http.get("/api/ai/queue", params={"status": "succeeded"})).json()
+    mine = next(item for item in listed["generations"] if item["generation_id"] == submitted["request_id"])
+    assert mine["result_url"] is None and mine["output"]["frames"] == 96 + 9
+
+    ran = await fal.http.post(f"/fal/run/{SEED}", json=body)
+    made = await asyncio.to_thread(fal.service.store.get, ran.headers["x-fal-request-id"])
+    assert ran.json()["video"]["url"].startswith("data:") and made is not None and made.result is not None
+    assert "key" not in made.result and made.result["frames"] == 96 + 9
+
+
 async def test_the_status_stream_sends_each_change_and_closes_after_completed(fal: Api) -> None:
     submitted = await submit(fal, {**spec_example("Required Parameters Example"), "num_frames": 9})
     statuses = []

@@ -37,6 +37,15 @@ def test_objects_round_trip(storage: Storage, tmp_path: Path) -> None:
         storage.read("results/other/video.mp4")
 
 
+def test_deleted_objects_are_gone_and_deleting_twice_is_harmless(storage: Storage, tmp_path: Path) -> None:
+    source = tmp_path / "made.mp4"
+    source.write_bytes(b"bytes")
+    storage.put_file("results/job/1/video.mp4", source)
+    storage.delete("results/job/1/video.mp4")
+    assert storage.size("results/job/1/video.mp4") is None
+    storage.delete("results/job/1/video.mp4")
+
+
 def test_a_bucket_hands_out_presigned_urls_with_the_configured_lifetime(
     s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

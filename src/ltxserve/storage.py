@@ -5,6 +5,7 @@ A local store's URLs point at this server's `/files/` route and carry an HMAC si
 expiry; a bucket's are presigned by the bucket itself, so downloads never pass through the API.
 """
 
+import contextlib
 import hashlib
 import hmac
 import mimetypes
@@ -72,6 +73,11 @@ class Storage:
             return bytes(obstore.get(self._store, key).bytes())
         except (FileNotFoundError, NotFoundError):
             raise StorageError(f"no object {key}") from None
+
+    def delete(self, key: str) -> None:
+        """Remove the object; one already gone is not an error."""
+        with contextlib.suppress(FileNotFoundError, NotFoundError):
+            obstore.delete(self._store, key)
 
     def download(self, key: str, destination: Path) -> Path:
         """Copy the object to a local file."""

@@ -140,7 +140,15 @@ async def run_sync(
     view = await service.wait(owner, job_id, base_url)
     if not view.state.terminal:
         raise ApiError(504, "request_timeout", f"request {job_id} is still running; it stays in the queue")
-    return _answer(await _output(service, view), job_id)
+    return await _answer_once(service, view)
+
+
+async def _answer_once(service: Service, view: JobView) -> JSONResponse:
+    """The output; a sync_mode one carries the video itself, so the server keeps no copy after it."""
+    answer = _answer(await _output(service, view), view.id)
+    if view.params.get("sync_mode") and view.result is not None:
+        await service.discard_result(view.id)
+    return answer
 
 
 def _answer(body: dict[str, Any], request_id: str, status_code: int = 200) -> JSONResponse:
@@ -242,7 +250,7 @@ async def status_stream(
 async def result(
     owner_name: str, alias: str, request_id: str, owner: Owner, service: ServiceDep, base_url: BaseUrl
 ) -> Any:
-    return _answer(await _output(service, await _view(service, owner, request_id, base_url)), request_id)
+    return await _answer_once(service, await _view(service, owner, request_id, base_url))
 
 
 @queue.put("/{owner_name}/{alias}/requests/{request_id}/cancel")
@@ -285,6 +293,11 @@ def _failure(view: JobView) -> str:
 async def _output(service: Service, view: JobView) -> dict[str, Any]:
     """The endpoint's output: `video` (a fal File with the video's shape), `seed`, and `prompt`: the
     one the video was made from (Gemma's, when the request had it expanded)."""
+    if view.result is not None and view.result.key is None:
+        raise ApiError(
+            410, "result_discarded", f"request {view.id} asked for sync_mode: its output was answered once "
+            "as a data URI and is not kept",
+        )  # fmt: skip
     if view.result is not None:
         video = await _file(service, view, view.result)
         prompt = view.result.notes.get("expanded_prompt", view.params.get("prompt", ""))

@@ -217,7 +217,11 @@ _FIELD: dict[str, tuple[Any, Any]] = {
     ),
     "sync_mode": (
         bool,
-        Field(False, description="Return the video as a data URI in the result instead of a link."),
+        Field(
+            False,
+            description="Return the video as a data URI in the result instead of a link; the server "
+            "keeps no copy once it has answered it.",
+        ),
     ),
     "loras": (
         list[LoraInput],

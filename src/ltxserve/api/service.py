@@ -25,7 +25,7 @@ from ltxserve.jobs.store import Event, Job, JobStore, QuotaExceededError
 from ltxserve.jobs.webhooks import Callback
 from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, request_to_json
 from ltxserve.settings import Settings
-from ltxserve.storage import Storage
+from ltxserve.storage import Storage, StorageError
 
 __all__ = ["JobView", "QuotaExceededError", "Service", "Upload"]
 
@@ -154,7 +154,15 @@ class Service:
         return self.storage.url(result["key"], self.settings.public_url or base_url)
 
     async def result_bytes(self, result: ResultView) -> bytes:
+        if result.key is None:
+            raise StorageError("the result's file was discarded")
         return await asyncio.to_thread(self.storage.read, result.key)
+
+    async def discard_result(self, job_id: str) -> None:
+        """Delete a result's file and forget where it was; the job keeps its description."""
+        key = await asyncio.to_thread(self.store.discard_result, job_id)
+        if key is not None:
+            await asyncio.to_thread(self.storage.delete, key)
 
     async def list_jobs(
         self,

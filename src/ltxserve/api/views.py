@@ -14,10 +14,10 @@ from ltxserve.jobs.store import Job
 class ResultView:
     """What a succeeded job made."""
 
-    url: str
-    """Where it can be downloaded (a signed, expiring link)."""
-    key: str
-    """Its storage key."""
+    url: str | None
+    """Where it can be downloaded (a signed, expiring link); None once the file is discarded."""
+    key: str | None
+    """Its storage key; None once the file is discarded."""
     content_type: str
     bytes: int
     width: int | None
@@ -34,11 +34,11 @@ class ResultView:
     """What was decided on the way (sizes, context, snapped windows)."""
 
     @classmethod
-    def of(cls, result: Mapping[str, Any], url: str) -> "ResultView":
+    def of(cls, result: Mapping[str, Any], url: str | None) -> "ResultView":
         fps = result.get("fps")
         return cls(
             url=url,
-            key=result["key"],
+            key=result.get("key"),
             content_type=result["content_type"],
             bytes=result["size"],
             width=result.get("width"),
@@ -106,7 +106,7 @@ class JobView:
 
     @classmethod
     def of(cls, job: Job, url: str | None, queue_position: int | None) -> "JobView":
-        result = ResultView.of(job.result, url) if job.result and url is not None else None
+        result = ResultView.of(job.result, url) if job.result else None
         progress = 100 if job.state is JobState.SUCCEEDED else job.progress
         return cls(
             id=job.id,

@@ -409,6 +409,20 @@ class JobStore:
             self._append(connection, row, state, data or {})
             return True
 
+    def discard_result(self, job_id: str) -> str | None:
+        """Forget where a succeeded job's file is, keeping its description; the storage key to delete,
+        or None when there is none (already discarded, or no such result)."""
+        with writing(self.engine) as connection:
+            row = connection.execute(sa.select(jobs.c.result).where(jobs.c.id == job_id)).first()
+            if row is None or not row.result or "key" not in row.result:
+                return None
+            kept = {name: value for name, value in row.result.items() if name != "key"}
+            connection.execute(
+                jobs.update().where(jobs.c.id == job_id).values(result={**kept, "discarded": True})
+            )
+            key: str = row.result["key"]
+            return key
+
     def release(self, job_id: str, worker_id: str) -> bool:
         """Put this worker's job back in the queue without counting the attempt (graceful shutdown).
         False if it is no longer this worker's, or its cancellation was asked for."""
