@@ -306,9 +306,9 @@ def without(name: str) -> dict[str, Any]:
         ({**OK, "loras": [{"path": "http://10.0.0.1/l.safetensors"}]}, ["body", "loras", 0], "private"),
         ({**OK, "loras": [{"path": "https://hf.co/a/b", "weight_name": "l.safetensors"}]},
          ["body", "loras", 0, "weight_name"], "own URL"),
-        ({**OK, "video_size": "square"}, ["body", "video_size"], "use auto"),
+        ({**OK, "video_size": {"width": 513, "height": 288}}, ["body", "video_size"], "positive and even"),
         ({**OK, "video_cfg_scale": 0.5}, ["body", "video_cfg_scale"], "greater than or equal to 1"),
-        ({**OK, "match_input_fps": False}, ["body", "match_input_fps"], "frame rate"),
+        ({**OK, "match_input_fps": False, "fps": 0.5}, ["body", "fps"], "greater than or equal to 1"),
     ],
 )  # fmt: skip
 async def test_bad_inputs_are_422s_naming_the_field(

@@ -181,3 +181,26 @@ def test_an_extension_obeys_fals_semantics(fal_server: FalServer, direction: str
     kept = played.codes[:SOURCE_FRAMES] if direction == "forward" else played.codes[24:]
     assert kept == list(range(SOURCE_FRAMES)), "the input's frames, where fal puts them"
     assert played.audio is not None and abs(played.audio_end - played.video_end) < Fraction(1, 24)
+
+
+def test_an_extension_at_another_rate_and_size_re_times_and_re_sizes_the_input(
+    fal_server: FalServer, tmp_path: Path
+) -> None:
+    """`match_input_fps: false` and a `video_size`: the input is shown at `fps` (each frame the one on
+    screen at its time) and at that size, then extended there; the sound runs through."""
+    trusting = ssl.create_default_context(cafile=str(fal_server.ca_bundle))
+    body = {"prompt": "waves", "video_url": f"https://v3b.fal.media{FAL_VIDEO}", "num_frames": 9,
+            "match_input_fps": False, "fps": 12, "video_size": {"width": 256, "height": 144},
+            "enable_prompt_expansion": False}  # fmt: skip
+    headers = {"Authorization": f"Key {fal_server.key}"}
+    with httpx.Client(verify=trusting, headers=headers, timeout=480) as http:
+        response = http.post(f"{fal_server.url}/fal/run/fal-ai/ltx-2.3-22b/extend-video", json=body)
+        assert response.status_code == 200, response.text
+        video = response.json()["video"]
+        path = tmp_path / "extended.mp4"
+        path.write_bytes(http.get(video["url"]).content)
+    shown = SOURCE_FRAMES // 2
+    assert (video["width"], video["height"], video["fps"], video["num_frames"]) == (256, 144, 12.0, shown + 9)
+    played = play(path)
+    assert played.codes[:shown] == list(range(0, SOURCE_FRAMES, 2)), "every other input frame, at 12 fps"
+    assert played.audio is not None and abs(played.audio_end - played.video_end) < Fraction(1, 12)

@@ -419,3 +419,23 @@ def test_an_audio_to_video_request_can_last_as_long_as_its_audio() -> None:
             Task.AUDIO_TO_VIDEO, "x", audio=audio, match_audio=True, duration=Duration.of_frames(9)
         )
     assert error.value.field == "match_audio"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"fps": Fraction(0)}, "extend.fps"),
+        ({"size": (256, 145)}, "extend.size"),
+        ({"size": (0, 144)}, "extend.size"),
+    ],
+)
+def test_an_extension_at_another_rate_or_size_needs_a_real_one(
+    changes: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidRequestError) as refused:
+        GenerationRequest(
+            Task.EXTEND,
+            "x",
+            extend=ExtendOptions(MediaRef("v.mp4"), Duration.of_frames(9), **changes),  # type: ignore[arg-type]
+        )
+    assert refused.value.field == field

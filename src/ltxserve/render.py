@@ -5,6 +5,8 @@ The CLI calls this directly; the service's worker calls it after fetching inputs
 the result.
 """
 
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -100,16 +102,32 @@ def render(
 
     step("probing inputs")
     infos = probe_inputs(request, limits or MediaLimits())
-    request = decided_by_inputs(request, infos)
-    source = request.source
-    source_info = infos[_source_field(request)] if source is not None else None
-    plan = engine.plan(request, source_info.video if source_info else None)
-    step("reading inputs")
-    inputs = read_inputs(request, plan, infos)
-    result = engine.run(request, plan, inputs, progress=progress, cancel=cancel)
-    step("writing output", WRITING)
-    _assemble(request, plan, result, infos, output)
+    with tempfile.TemporaryDirectory(prefix="ltxserve-render-") as scratch:
+        request, infos = _conformed(request, infos, Path(scratch), step)
+        request = decided_by_inputs(request, infos)
+        source = request.source
+        source_info = infos[_source_field(request)] if source is not None else None
+        plan = engine.plan(request, source_info.video if source_info else None)
+        step("reading inputs")
+        inputs = read_inputs(request, plan, infos)
+        result = engine.run(request, plan, inputs, progress=progress, cancel=cancel)
+        step("writing output", WRITING)
+        _assemble(request, plan, result, infos, output)
     return Rendered(output, media.probe(output), result.seed, result.demo, plan, result.expanded_prompt)
+
+
+def _conformed(
+    request: GenerationRequest, infos: dict[str, MediaInfo], scratch: Path, step: Callable[[str], None]
+) -> tuple[GenerationRequest, dict[str, MediaInfo]]:
+    """An extension asked at another rate or size extends the source re-timed and re-sized to it."""
+    extend = request.extend
+    if extend is None or (extend.fps is None and extend.size is None):
+        return request, infos
+    step("conforming the source")
+    conformed = scratch / "source.mp4"
+    media.conform(extend.video.path, infos["extend.video"], conformed, fps=extend.fps, size=extend.size)
+    ref = MediaRef.file(conformed)
+    return request.with_media({"extend.video": ref}), {**infos, "extend.video": media.probe(conformed)}
 
 
 def _source_field(request: GenerationRequest) -> str:

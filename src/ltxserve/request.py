@@ -249,6 +249,12 @@ class ExtendOptions:
     end_image: ImageCondition | None = None
     """The frame the new part reaches at its outer edge: its last frame at the end, its first at the start."""
     rules: SourceRules = SourceRules()
+    fps: Fraction | None = None
+    """Re-time the source to this rate first (each frame the one on screen at its time) and extend
+    at it; None keeps the source's rate."""
+    size: tuple[int, int] | None = None
+    """Re-size the source to this width and height first (covered, centre-cropped) and extend at it;
+    None keeps the source's size."""
 
 
 @dataclass(frozen=True)
@@ -430,6 +436,10 @@ def _check_extend(extend: ExtendOptions) -> None:
             raise InvalidRequestError(f"extend.{name}", f"must be between 0 and 1, got {value}")
     if extend.end_image is not None and not 0 <= extend.end_image.strength <= 1:
         raise InvalidRequestError("extend.end_image.strength", "must be between 0 and 1")
+    if extend.fps is not None and extend.fps <= 0:
+        raise InvalidRequestError("extend.fps", f"must be positive, got {extend.fps}")
+    if extend.size is not None and not all(side > 0 and side % 2 == 0 for side in extend.size):
+        raise InvalidRequestError("extend.size", f"width and height must be positive and even: {extend.size}")
     for name in ("duration", "context"):
         length: Duration | None = getattr(extend, name)
         if length is not None and ((length.seconds or 0) < 0 or (length.frames or 0) < 0):

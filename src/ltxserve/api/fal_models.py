@@ -118,7 +118,11 @@ _FIELD: dict[str, tuple[Any, Any]] = {
     "video_size": (VideoSize, Field("landscape_16_9", description="The size of the generated video.")),
     "auto_video_size": (
         VideoSize,
-        Field("auto", description="The size of the generated video; auto: a video's own, an image's shape."),
+        Field(
+            "auto",
+            description="The size of the generated video; auto: a video's own, an image's shape. An "
+            "input video asked at another size is scaled to cover it and centre-cropped first.",
+        ),
     ),
     "generate_audio": (bool, Field(True, description="Whether to generate audio for the video.")),
     "use_multiscale": (
@@ -129,7 +133,11 @@ _FIELD: dict[str, tuple[Any, Any]] = {
     ),
     "match_input_fps": (
         bool,
-        Field(True, description="Match the output FPS to the input video's FPS instead of `fps`."),
+        Field(
+            True,
+            description="Match the output FPS to the input video's FPS instead of `fps`; when false, the "
+            "input is re-timed to `fps` first (each frame the one on screen at its time).",
+        ),
     ),
     "fps": (float, Field(24, ge=1, le=60, description="The frames per second of the generated video.")),
     "num_inference_steps": (int, Field(15, ge=8, le=50, description="The number of inference steps to use.")),
@@ -429,14 +437,8 @@ def _dev_video(params: Any, distilled: bool) -> GenerationRequest:
 
 
 def _dev_extend(params: Any, distilled: bool) -> GenerationRequest:
-    if params.video_size != "auto":
-        raise InvalidRequestError(
-            "video_size", "an extension keeps the input's size on this server: use auto"
-        )
-    if not params.match_input_fps:
-        raise InvalidRequestError(
-            "match_input_fps", "an extension keeps the input's frame rate on this server: use true"
-        )
+    """An extension at the input's rate and size, or at `fps` / `video_size`: the input is then
+    re-timed and re-sized to them first, and the whole output is at them."""
     end_image = image(params.end_image_url, params.end_image_strength)
     return GenerationRequest(
         Task.EXTEND,
@@ -452,6 +454,8 @@ def _dev_extend(params: Any, distilled: bool) -> GenerationRequest:
             video_strength=params.video_strength,
             audio_strength=params.audio_strength,
             end_image=end_image,
+            fps=None if params.match_input_fps else seconds(params.fps),
+            size=None if params.video_size == "auto" else _size(params.video_size),
         ),
         sampling=_sampling(params, distilled),
         camera=camera(params.camera_lora),
@@ -586,7 +590,8 @@ _DEV_EXTEND_FIELDS = {
     **_DEV_SAMPLING_FIELDS, "extend.video": "video_url", "extend.duration": "num_frames",
     "extend.context": "num_context_frames", "extend.end_image.strength": "end_image_strength",
     "extend.end_image": "end_image_url", "extend.video_strength": "video_strength",
-    "extend.audio_strength": "audio_strength", "extend": "video_url",
+    "extend.audio_strength": "audio_strength", "extend": "video_url", "extend.fps": "fps",
+    "extend.size": "video_size",
 }  # fmt: skip
 _PRO_VIDEO_FIELDS = {"first_frame": "image_url", "last_frame": "end_image_url"}
 _PRO_EXTEND_FIELDS = {"extend.video": "video_url", "extend.duration": "duration", "extend.context": "context",

@@ -1,6 +1,7 @@
 """Media layer: probe untrusted files, decode frame-exactly, encode, and splice (PyAV)."""
 
 from ltxserve.media.clip import AudioTrack, Clip, Frames, Samples, fit_samples
+from ltxserve.media.conform import conform
 from ltxserve.media.decode import iter_frames, read_audio, read_clip, read_frames, read_image
 from ltxserve.media.encode import EncodeOptions, OutputFormat, Quality, VideoWriter, WriteMode, encode_clip
 from ltxserve.media.errors import (
@@ -62,6 +63,7 @@ __all__ = [
     "VideoPatch",
     "VideoWriter",
     "WriteMode",
+    "conform",
     "encode_clip",
     "extend",
     "fit_samples",
