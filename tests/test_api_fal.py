@@ -77,6 +77,10 @@ def spec_fields() -> dict[str, SpecField]:
     return fields
 
 
+def data_uri(path: Path, content_type: str) -> str:
+    return f"data:{content_type};base64," + base64.b64encode(path.read_bytes()).decode()
+
+
 def spec_example(title: str) -> dict[str, Any]:
     block = SPEC.split(f"**{title}**:")[1].split("```json")[1].split("```")[0]
     example: dict[str, Any] = json.loads(block)
@@ -557,3 +561,58 @@ def test_the_distilled_family_runs_the_distilled_pipeline_without_knobs() -> Non
     )
     megapixels = 1024 * 576 * 121 / 1e6
     assert prices == tuple(math.ceil(megapixels * rate * 1e4) / 1e4 for rate in (0.001205, 0.001405))
+
+
+@pytest.mark.parametrize(
+    ("image_size", "video_size"),
+    [(None, (1920, 1080)), ((600, 800), (1080, 1920)), ((800, 600), (1920, 1080))],
+)
+async def test_pro_audio_to_video_follows_its_audio_at_25_fps_shaped_by_the_images_orientation(
+    tmp_path: Path, image_size: tuple[int, int] | None, video_size: tuple[int, int]
+) -> None:
+    """As the LTX API makes it: as long as the audio, 25 fps, 1920x1080 or 1080x1920 by the first
+    frame's orientation, guidance 5 (9 with an image); priced at $0.10 a second of audio."""
+    path = write_audio(tmp_path / "voice.wav", tone(2.0, 48_000), 48_000, "pcm_s16le", "wav")
+    body: dict[str, Any] = {"prompt": "a voice", "audio_url": data_uri(path, "audio/wav")}
+    if image_size is not None:
+        width, height = image_size
+        image = write_image(tmp_path / "first.png", np.zeros((height, width, 3), np.uint8), "png", "image2")
+        body["image_url"] = data_uri(image, "image/png")
+    product = ENDPOINTS["fal-ai/ltx-2.3/audio-to-video"].product
+    params = product.validate(body)
+    assert product.request(params).sampling.video.cfg == (5.0 if image_size is None else 9.0)
+    async with api(tmp_path, worker=True) as fal:
+        submitted = await submit(fal, body, "fal-ai/ltx-2.3/audio-to-video")
+        status = await completed(fal, submitted)
+        assert "error" not in status, status
+        video = (await fal.http.get(local(submitted["response_url"]))).json()["video"]
+    assert (video["width"], video["height"], video["num_frames"], video["fps"]) == (*video_size, 50, 25.0)
+    assert product.cost(params, Made(*video_size, 50, 2.0)) == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "body", "field", "says"),
+    [
+        (1.0, {"prompt": "x"}, "audio_url", "must last 2-20 s"),
+        (21.0, {"prompt": "x"}, "audio_url", "must last 2-20 s"),
+        (2.0, {}, "prompt", "a prompt, a first frame image, or both"),
+        (2.0, {"prompt": "x", "guidance_scale": 0.5}, "guidance_scale", "greater than or equal to 1"),
+    ],
+)
+async def test_pro_audio_to_video_refuses_what_the_ltx_api_refuses(
+    tmp_path: Path, seconds: float, body: dict[str, Any], field: str, says: str
+) -> None:
+    """At submit, or for the audio's length (known once the worker has read it) as the request's
+    422 result."""
+    path = write_audio(tmp_path / "voice.wav", tone(seconds, 8_000), 8_000, "pcm_s16le", "wav")
+    async with api(tmp_path, worker=True) as fal:
+        response = await fal.http.post(
+            f"{QUEUE}/fal-ai/ltx-2.3/audio-to-video", json={**body, "audio_url": data_uri(path, "audio/wav")}
+        )
+        if field == "audio_url":
+            assert response.status_code == 200, response.text
+            await completed(fal, response.json())
+            response = await fal.http.get(local(response.json()["response_url"]))
+        assert response.status_code == 422, response.text
+        (problem,) = [p for p in response.json()["detail"] if p["loc"] == ["body", field]]
+        assert says in problem["msg"]

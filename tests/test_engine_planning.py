@@ -439,3 +439,40 @@ def test_an_extension_at_another_rate_or_size_needs_a_real_one(
             extend=ExtendOptions(MediaRef("v.mp4"), Duration.of_frames(9), **changes),  # type: ignore[arg-type]
         )
     assert refused.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("image", "size"),
+    [((600, 800), (1080, 1920)), ((4000, 3000), (1920, 1080)), ((1000, 1001), (1080, 1920))],
+)
+def test_an_image_sized_request_can_snap_to_the_shapes_a_product_makes(
+    image: tuple[int, int], size: tuple[int, int]
+) -> None:
+    first = ImageCondition(MediaRef("https://example.com/a.png"))
+    shapes = (AspectRatio.LANDSCAPE, AspectRatio.PORTRAIT)
+    request = GenerationRequest(
+        Task.IMAGE_TO_VIDEO, "x", first_frame=first, image_area=1920 * 1080, image_aspects=shapes
+    )
+    sized = planning.sized_to_image(request, ImageInfo("png", *image))
+    assert (sized.width, sized.height, sized.image_aspects) == (*size, ())
+    with pytest.raises(InvalidRequestError) as error:
+        GenerationRequest(Task.TEXT_TO_VIDEO, "x", image_aspects=shapes)
+    assert error.value.field == "image_aspects"
+
+
+def test_an_audio_length_rule_is_checked_once_the_audio_is_read() -> None:
+    audio = MediaRef("https://example.com/a.wav")
+    bounds = (Fraction(2), Fraction(20))
+    request = GenerationRequest(Task.AUDIO_TO_VIDEO, "x", audio=audio, match_audio=True, audio_seconds=bounds)
+    for seconds in (Fraction(2), Fraction(20)):
+        timed = planning.timed_to_audio(request, AudioInfo("aac", 48_000, 2, seconds))
+        assert timed.duration == Duration.of_seconds(seconds) and timed.audio_seconds is None
+    for seconds in (Fraction(199, 100), Fraction(2001, 100)):
+        with pytest.raises(InvalidRequestError, match="must last 2-20 s") as error:
+            planning.timed_to_audio(request, AudioInfo("aac", 48_000, 2, seconds))
+        assert error.value.field == "audio"
+    with pytest.raises(InvalidRequestError) as refused:
+        GenerationRequest(
+            Task.AUDIO_TO_VIDEO, "x", audio=audio, duration=Duration.of_frames(9), audio_seconds=bounds
+        )
+    assert refused.value.field == "audio_seconds"

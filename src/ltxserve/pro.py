@@ -11,6 +11,7 @@ from ltxserve.request import (
     Duration,
     ExtendOptions,
     GenerationRequest,
+    Guidance,
     InvalidRequestError,
     MediaRef,
     Pipeline,
@@ -29,6 +30,13 @@ EXTEND_SOURCE = SourceRules(
 )  # fmt: skip
 FAST_LONGEST_SHORT = 10
 """Seconds; Fast makes longer videos only at 1080p and 24 or 25 fps."""
+AUDIO_SECONDS = (Fraction(2), Fraction(20))
+"""The audio an audio-to-video request takes; the video lasts as long."""
+AUDIO_VIDEO_FPS = Fraction(25)
+AUDIO_VIDEO_SIZE = (1920, 1080)
+"""Landscape, or portrait (1080×1920) after a portrait first frame."""
+AUDIO_GUIDANCE = (5.0, 9.0)
+"""The default guidance scale from text alone, and with a first frame."""
 
 
 def video(
@@ -60,6 +68,39 @@ def video(
         last_frame=last,
         camera=camera(camera_motion),
         sampling=Sampling(pipeline=pipeline),
+    )
+
+
+def audio_video(
+    audio: str,
+    prompt: str,
+    *,
+    image_url: str | None = None,
+    guidance_scale: float | None = None,
+    seed: int | None = None,
+) -> GenerationRequest:
+    """Audio-to-video: as long as its audio (2-20 s) at 25 fps, 1920×1080, or 1080×1920 when the
+    first frame is portrait; a prompt, a first frame or both."""
+    first = image(image_url)
+    if not prompt.strip() and first is None:
+        raise InvalidRequestError("prompt", "give a prompt, a first frame image, or both")
+    text, with_image = AUDIO_GUIDANCE
+    cfg = guidance_scale if guidance_scale is not None else with_image if first else text
+    width, height = AUDIO_VIDEO_SIZE
+    return GenerationRequest(
+        Task.AUDIO_TO_VIDEO,
+        prompt,
+        seed=seed,
+        audio=MediaRef(audio),
+        first_frame=first,
+        width=None if first else width,
+        height=None if first else height,
+        image_area=width * height if first else None,
+        image_aspects=(AspectRatio.LANDSCAPE, AspectRatio.PORTRAIT) if first else (),
+        match_audio=True,
+        audio_seconds=AUDIO_SECONDS,
+        fps=AUDIO_VIDEO_FPS,
+        sampling=Sampling(pipeline=Pipeline.TWO_STAGE, video=Guidance(cfg=cfg)),
     )
 
 

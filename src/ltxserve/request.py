@@ -293,9 +293,14 @@ class GenerationRequest:
     """Size the video after its first (or last) frame image: that image's aspect ratio at about
     this many pixels, decided once the image is read (a provider's "auto" size). Instead of a
     size or a resolution."""
+    image_aspects: tuple[AspectRatio, ...] = ()
+    """With `image_area`: the image's aspect ratio snapped to the nearest of these (a product that
+    makes only some shapes, e.g. 16:9 or 9:16 by the image's orientation)."""
     match_audio: bool = False
     """Audio-to-video as long as its audio (at `fps`), decided once the audio is read. Instead of
     a duration."""
+    audio_seconds: tuple[Fraction, Fraction] | None = None
+    """With `match_audio`: the shortest and longest audio the product takes, checked once it is read."""
     expand_prompt: bool = False
     """Have Gemma rewrite the prompt first, with LTX's prompt-enhancer instructions; the result
     reports the prompt it was made from."""
@@ -403,6 +408,10 @@ def _check_structure(request: GenerationRequest) -> None:
             raise InvalidRequestError("image_area", "give either a size or image_area, not both")
         if request.image_area <= 0:
             raise InvalidRequestError("image_area", f"must be positive, got {request.image_area}")
+    elif request.image_aspects:
+        raise InvalidRequestError("image_aspects", "snap a video sized after its image: give image_area")
+    if request.audio_seconds is not None and not request.match_audio:
+        raise InvalidRequestError("audio_seconds", "bounds an audio-to-video request as long as its audio")
     if (request.width is None) != (request.height is None):
         raise InvalidRequestError(
             "width" if request.width is None else "height", "width and height go together"

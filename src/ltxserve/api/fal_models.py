@@ -294,9 +294,28 @@ _FIELD: dict[str, tuple[Any, Any]] = {
         Literal["replace_audio", "replace_video", "replace_audio_and_video"],
         Field("replace_audio_and_video", description="What to regenerate inside the window."),
     ),
+    "optional_prompt": (
+        str,
+        Field("", max_length=MAX_PROMPT, description="The prompt; a prompt, an image_url or both."),
+    ),
+    "pro_audio_url": (
+        str,
+        Field(min_length=1, description="The audio (2-20 s) the video follows and keeps; it lasts as long."),
+    ),
+    "guidance_scale": (
+        float | None,
+        Field(
+            None,
+            ge=1,
+            le=20,
+            description="How closely the video follows the prompt; by default 5, or 9 with an image.",
+        ),
+    ),
 }
 
 _RENAMED = {
+    "optional_prompt": "prompt",
+    "pro_audio_url": "audio_url",
     "auto_video_size": "video_size",
     "first_image_url": "image_url",
     "fast_duration": "duration",
@@ -481,6 +500,13 @@ def _pro_video(params: Any, pipeline: Pipeline) -> GenerationRequest:
     )
 
 
+def _pro_audio_video(params: Any) -> GenerationRequest:
+    return pro.audio_video(
+        params.audio_url, params.prompt, image_url=params.image_url, guidance_scale=params.guidance_scale,
+        seed=params.seed,
+    )  # fmt: skip
+
+
 def _fast_rules(params: Any) -> None:
     pro.check_fast(params.duration, params.resolution, params.fps)
 
@@ -594,6 +620,8 @@ _DEV_EXTEND_FIELDS = {
     "extend.size": "video_size",
 }  # fmt: skip
 _PRO_VIDEO_FIELDS = {"first_frame": "image_url", "last_frame": "end_image_url"}
+_PRO_AUDIO_FIELDS = {"audio": "audio_url", "first_frame": "image_url", "image_area": "image_url",
+                     "sampling": "guidance_scale", "duration": "audio_url"}  # fmt: skip
 _PRO_EXTEND_FIELDS = {"extend.video": "video_url", "extend.duration": "duration", "extend.context": "context",
                       "extend": "video_url"}  # fmt: skip
 _PRO_RETAKE_FIELDS = {"retake.video": "video_url", "retake.start": "start_time",
@@ -709,6 +737,20 @@ def _pro_endpoints() -> list[FalEndpoint]:
         video("image-to-video", (text[0], *images, *text[1:]), False, "LTX-2.3 Pro image to video"),
         video("text-to-video/fast", fast_text, True, "LTX-2.3 Fast text to video"),
         video("image-to-video/fast", (text[0], *images, *fast_text[1:]), True, "LTX-2.3 Fast image to video"),
+        FalEndpoint(
+            Product(
+                f"{base}/audio-to-video",
+                _params(
+                    "ProAudioToVideoParams",
+                    ("optional_prompt", "pro_audio_url", "first_image_url", "guidance_scale"),
+                ),
+                _pro_audio_video,
+                _per_second(0.10, _source_length),
+                _PRO_AUDIO_FIELDS,
+            ),
+            "LTX-2.3 Pro audio to video",
+            "audio-to-video",
+        ),
         FalEndpoint(
             Product(
                 f"{base}/extend-video",

@@ -209,16 +209,29 @@ def sized_to_image(request: GenerationRequest, image: ImageInfo) -> GenerationRe
     if request.image_area is None:
         return request
     ratio = Fraction(image.width, image.height)
+    if request.image_aspects:
+        shape = ratio
+        ratio = min(
+            (aspect.ratio for aspect in request.image_aspects), key=lambda r: abs(math.log(r / shape))
+        )
     width = 2 * round(math.sqrt(request.image_area * ratio) / 2)
     height = 2 * round(math.sqrt(request.image_area / ratio) / 2)
-    return replace(request, width=width, height=height, image_area=None)
+    return replace(request, width=width, height=height, image_area=None, image_aspects=())
 
 
 def timed_to_audio(request: GenerationRequest, audio: AudioInfo) -> GenerationRequest:
     """The request with the length its audio decides, when it asks for that (`match_audio`)."""
     if not request.match_audio:
         return request
-    return replace(request, duration=Duration.of_seconds(audio.duration), match_audio=False)
+    if request.audio_seconds is not None:
+        shortest, longest = request.audio_seconds
+        if not shortest <= audio.duration <= longest:
+            raise InvalidRequestError(
+                "audio", f"the audio lasts {float(audio.duration):g} s; it must last {shortest}-{longest} s"
+            )
+    return replace(
+        request, duration=Duration.of_seconds(audio.duration), match_audio=False, audio_seconds=None
+    )
 
 
 def decided_by_inputs(request: GenerationRequest, infos: Mapping[str, MediaInfo]) -> GenerationRequest:
