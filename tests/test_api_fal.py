@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,12 @@ import pytest
 from ltxserve import media
 from ltxserve.api.auth import LOCAL_OWNER
 from ltxserve.api.fal_models import ENDPOINTS
+from ltxserve.catalog import ParamsError
 from ltxserve.database import JobState, open_database
+from ltxserve.engine.planning import plan_generation, sized_to_image
 from ltxserve.inputs import FetchPolicy
 from ltxserve.keys import KeyStore
+from ltxserve.media import ImageInfo
 from ltxserve.request import InvalidRequestError, Pipeline, Sampling
 from tests.conftest import ExampleAssets
 from tests.httpfiles import Route, file_server
@@ -392,7 +395,44 @@ def test_prices_follow_fals_rule_per_megapixel_rounded_up() -> None:
     square = text.validate({"prompt": "x", "video_size": {"width": 512, "height": 512}, "num_frames": 9})
     assert text.cost(square) == 0.0038, "2.36 MP at $0.001605, rounded up"
     pro = ENDPOINTS["fal-ai/ltx-2.3/text-to-video"].product
-    assert pro.cost(pro.validate({"prompt": "x", "resolution": "1440p", "duration": 8})) == 0.96
+    assert pro.cost(pro.validate({"prompt": "x", "resolution": "1440p", "duration": 8})) == 1.28
+    pro_image = ENDPOINTS["fal-ai/ltx-2.3/image-to-video"].product
+    body = {"prompt": "x", "image_url": "https://a.com/i.png", "resolution": "1440p", "duration": 8}
+    assert pro_image.cost(pro_image.validate(body)) == 0.96
+
+
+@pytest.mark.parametrize(
+    ("app", "body", "image", "size"),
+    [
+        ("image-to-video", {"resolution": "1440p"}, (600, 800), (1440, 2560)),
+        ("image-to-video/fast", {}, (800, 600), (1920, 1080)),
+        ("image-to-video", {"aspect_ratio": "16:9"}, (600, 800), (1920, 1080)),
+        ("audio-to-video", {"aspect_ratio": "9:16"}, None, (1080, 1920)),
+        ("audio-to-video", {"aspect_ratio": "16:9"}, (600, 800), (1920, 1080)),
+    ],
+)
+def test_the_pro_aspect_ratio_auto_takes_the_images_orientation(
+    app: str, body: dict[str, Any], image: tuple[int, int] | None, size: tuple[int, int]
+) -> None:
+    product = ENDPOINTS[f"fal-ai/ltx-2.3/{app}"].product
+    media = {"image_url": "https://a.com/i.png"} if image else {}
+    if app == "audio-to-video":
+        media["audio_url"] = "https://a.com/a.wav"
+    request = product.request(product.validate({"prompt": "x", **media, **body}))
+    request = replace(request, match_audio=False, audio_seconds=None)  # sized here, not timed
+    if image is not None:
+        request = sized_to_image(request, ImageInfo("png", *image))
+    made = plan_generation(request).output_size
+    assert (made.width, made.height) == size
+
+
+def test_pro_extend_takes_no_prompt_and_retake_needs_its_start() -> None:
+    extend = ENDPOINTS["fal-ai/ltx-2.3/extend-video"].product
+    assert extend.request(extend.validate({"video_url": "https://a.com/v.mp4"})).prompt == ""
+    retake = ENDPOINTS["fal-ai/ltx-2.3/retake-video"].product
+    with pytest.raises(ParamsError) as missing:
+        retake.validate({"video_url": "https://a.com/v.mp4", "prompt": "x"})
+    assert missing.value.field == "start_time"
 
 
 async def test_the_pro_endpoints_take_fals_pro_fields(fal: Api, clip: Path) -> None:
@@ -616,3 +656,24 @@ async def test_pro_audio_to_video_refuses_what_the_ltx_api_refuses(
         assert response.status_code == 422, response.text
         (problem,) = [p for p in response.json()["detail"] if p["loc"] == ["body", field]]
         assert says in problem["msg"]
+
+
+def test_image_and_audio_strengths_and_the_interpolation_direction_reach_the_request() -> None:
+    """Fields of fal's image- and audio-to-video schemas (fal's JS client types) beyond the seed's."""
+    images = ENDPOINTS["fal-ai/ltx-2.3-22b/image-to-video"].product
+    body = {"prompt": "x", "image_url": "https://a.com/first.png", "end_image_url": "https://a.com/last.png",
+            "image_strength": 0.75, "end_image_strength": 0.5}  # fmt: skip
+    forward = images.request(images.validate(body))
+    backward = images.request(images.validate({**body, "interpolation_direction": "backward"}))
+    assert forward.first_frame is not None and forward.last_frame is not None
+    assert (forward.first_frame.image.uri, forward.first_frame.strength) == ("https://a.com/first.png", 0.75)
+    assert (forward.last_frame.image.uri, forward.last_frame.strength) == ("https://a.com/last.png", 0.5)
+    assert (backward.first_frame, backward.last_frame) == (forward.last_frame, forward.first_frame)
+    sound = ENDPOINTS["fal-ai/ltx-2.3-22b/audio-to-video"].product
+    request = sound.request(
+        sound.validate({"prompt": "x", "audio_url": "https://a.com/a.wav", "audio_strength": 0.25})
+    )
+    assert request.audio_strength == 0.25
+    with pytest.raises(ParamsError) as refused:
+        sound.validate({"prompt": "x", "audio_url": "https://a.com/a.wav", "audio_strength": 1.5})
+    assert refused.value.field == "audio_strength"

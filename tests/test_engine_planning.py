@@ -476,3 +476,16 @@ def test_an_audio_length_rule_is_checked_once_the_audio_is_read() -> None:
             Task.AUDIO_TO_VIDEO, "x", audio=audio, duration=Duration.of_frames(9), audio_seconds=bounds
         )
     assert refused.value.field == "audio_seconds"
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.25, 0.0])
+def test_audio_to_video_holds_its_audio_as_firmly_as_its_strength(strength: float) -> None:
+    audio = MediaRef("https://example.com/a.wav")
+    request = GenerationRequest(
+        Task.AUDIO_TO_VIDEO, "x", audio=audio, duration=Duration.of_frames(25), audio_strength=strength
+    )
+    mask = planning.plan_generation(request).clip.audio_mask
+    assert mask is not None and set(mask) == {1.0 - strength}
+    with pytest.raises(InvalidRequestError) as refused:
+        GenerationRequest(Task.TEXT_TO_VIDEO, "x", audio_strength=0.5)
+    assert refused.value.field == "audio_strength"

@@ -37,6 +37,14 @@ AUDIO_VIDEO_SIZE = (1920, 1080)
 """Landscape, or portrait (1080×1920) after a portrait first frame."""
 AUDIO_GUIDANCE = (5.0, 9.0)
 """The default guidance scale from text alone, and with a first frame."""
+AUTO = "auto"
+"""An aspect ratio taken from the image's orientation."""
+ORIENTATIONS = (AspectRatio.LANDSCAPE, AspectRatio.PORTRAIT)
+
+
+def _landscape_area(short_side: int) -> int:
+    """Pixels of a 16:9 frame of that height (1080 -> 1920×1080)."""
+    return short_side * short_side * 16 // 9
 
 
 def video(
@@ -53,14 +61,23 @@ def video(
     camera_motion: str = "none",
     seed: int | None = None,
 ) -> GenerationRequest:
-    """Text-to-video, or image-to-video when a first or last frame is given."""
+    """Text-to-video, or image-to-video when a first or last frame is given; an `aspect_ratio` of
+    "auto" takes the image's orientation (16:9 or 9:16)."""
     first, last = image(first_frame), image(last_frame)
+    tier = Resolution(resolution)
+    by_image = aspect_ratio == AUTO
+    if by_image and not (first or last):
+        raise InvalidRequestError(
+            "aspect_ratio", "auto takes the image's orientation: give an image, or 16:9"
+        )
     return GenerationRequest(
         Task.IMAGE_TO_VIDEO if first or last else Task.TEXT_TO_VIDEO,
         prompt,
         seed=seed,
-        resolution=Resolution(resolution),
-        aspect_ratio=AspectRatio(aspect_ratio),
+        resolution=None if by_image else tier,
+        aspect_ratio=None if by_image else AspectRatio(aspect_ratio),
+        image_area=_landscape_area(tier.short_side) if by_image else None,
+        image_aspects=ORIENTATIONS if by_image else (),
         duration=Duration.of_seconds(duration),
         fps=Fraction(fps),
         generate_audio=generate_audio,
@@ -76,27 +93,32 @@ def audio_video(
     prompt: str,
     *,
     image_url: str | None = None,
+    aspect_ratio: str = AUTO,
     guidance_scale: float | None = None,
     seed: int | None = None,
 ) -> GenerationRequest:
-    """Audio-to-video: as long as its audio (2-20 s) at 25 fps, 1920×1080, or 1080×1920 when the
-    first frame is portrait; a prompt, a first frame or both."""
+    """Audio-to-video: as long as its audio (2-20 s) at 25 fps, 1920×1080 or 1080×1920 by
+    `aspect_ratio` ("auto": the first frame's orientation, landscape without one); a prompt, a first
+    frame or both."""
     first = image(image_url)
     if not prompt.strip() and first is None:
         raise InvalidRequestError("prompt", "give a prompt, a first frame image, or both")
     text, with_image = AUDIO_GUIDANCE
     cfg = guidance_scale if guidance_scale is not None else with_image if first else text
+    by_image = aspect_ratio == AUTO and first is not None
     width, height = AUDIO_VIDEO_SIZE
+    if aspect_ratio == AspectRatio.PORTRAIT:
+        width, height = height, width
     return GenerationRequest(
         Task.AUDIO_TO_VIDEO,
         prompt,
         seed=seed,
         audio=MediaRef(audio),
         first_frame=first,
-        width=None if first else width,
-        height=None if first else height,
-        image_area=width * height if first else None,
-        image_aspects=(AspectRatio.LANDSCAPE, AspectRatio.PORTRAIT) if first else (),
+        width=None if by_image else width,
+        height=None if by_image else height,
+        image_area=width * height if by_image else None,
+        image_aspects=ORIENTATIONS if by_image else (),
         match_audio=True,
         audio_seconds=AUDIO_SECONDS,
         fps=AUDIO_VIDEO_FPS,

@@ -299,6 +299,9 @@ class GenerationRequest:
     match_audio: bool = False
     """Audio-to-video as long as its audio (at `fps`), decided once the audio is read. Instead of
     a duration."""
+    audio_strength: float = 1.0
+    """Audio-to-video: how firmly the model holds to the given audio while it makes the video (1:
+    exactly; lower gives it freedom). The output's sound is the given audio either way."""
     audio_seconds: tuple[Fraction, Fraction] | None = None
     """With `match_audio`: the shortest and longest audio the product takes, checked once it is read."""
     expand_prompt: bool = False
@@ -410,6 +413,10 @@ def _check_structure(request: GenerationRequest) -> None:
             raise InvalidRequestError("image_area", f"must be positive, got {request.image_area}")
     elif request.image_aspects:
         raise InvalidRequestError("image_aspects", "snap a video sized after its image: give image_area")
+    if not 0 <= request.audio_strength <= 1:
+        raise InvalidRequestError("audio_strength", f"must be between 0 and 1, got {request.audio_strength}")
+    if request.audio_strength != 1 and task is not Task.AUDIO_TO_VIDEO:
+        raise InvalidRequestError("audio_strength", "only for audio_to_video")
     if request.audio_seconds is not None and not request.match_audio:
         raise InvalidRequestError("audio_seconds", "bounds an audio-to-video request as long as its audio")
     if (request.width is None) != (request.height is None):

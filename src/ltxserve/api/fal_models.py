@@ -262,6 +262,14 @@ _FIELD: dict[str, tuple[Any, Any]] = {
         Field(1, description="Audio conditioning strength; lower gives the model freedom."),
     ),
     "end_image_strength": (Scale, Field(1, description="The strength of the end image.")),
+    "image_strength": (Scale, Field(1, description="The strength of the start image.")),
+    "interpolation_direction": (
+        Literal["forward", "backward"],
+        Field(
+            "forward",
+            description="forward: from image_url to end_image_url; backward: the other way round.",
+        ),
+    ),
     # the Pro endpoints
     "duration": (Literal[6, 8, 10], Field(6, description="The duration of the video in seconds.")),
     "fast_duration": (
@@ -273,6 +281,10 @@ _FIELD: dict[str, tuple[Any, Any]] = {
         Field("1080p", description="The resolution of the video."),
     ),
     "aspect_ratio": (Literal["16:9", "9:16"], Field("16:9", description="The aspect ratio of the video.")),
+    "auto_aspect_ratio": (
+        Literal["auto", "16:9", "9:16"],
+        Field("auto", description="The aspect ratio of the video; auto: the image's orientation."),
+    ),
     "pro_fps": (Literal[24, 25, 48, 50], Field(25, description="The frames per second of the video.")),
     "extend_duration": (float, Field(5, ge=2, le=20, description="Seconds to add.")),
     "mode": (Literal["end", "start"], Field("end", description="Add at the end or at the start.")),
@@ -285,7 +297,7 @@ _FIELD: dict[str, tuple[Any, Any]] = {
             description="Seconds of the video the model sees; by default the most that fits.",
         ),
     ),
-    "start_time": (float, Field(0, ge=0, le=20, description="Start of the window to regenerate, seconds.")),
+    "start_time": (float, Field(ge=0, le=20, description="Start of the window to regenerate, seconds.")),
     "retake_duration": (
         float,
         Field(5, ge=2, le=20, description="Length of the window to regenerate, seconds."),
@@ -315,6 +327,7 @@ _FIELD: dict[str, tuple[Any, Any]] = {
 
 _RENAMED = {
     "optional_prompt": "prompt",
+    "auto_aspect_ratio": "aspect_ratio",
     "pro_audio_url": "audio_url",
     "auto_video_size": "video_size",
     "first_image_url": "image_url",
@@ -421,8 +434,10 @@ def _known_size(params: Any) -> tuple[int, int] | None:
 
 def _dev_video(params: Any, distilled: bool) -> GenerationRequest:
     """Text-, image- or audio-to-video, by the media the endpoint takes."""
-    first = image(getattr(params, "image_url", None))
-    last = image(getattr(params, "end_image_url", None))
+    first = image(getattr(params, "image_url", None), getattr(params, "image_strength", 1.0))
+    last = image(getattr(params, "end_image_url", None), getattr(params, "end_image_strength", 1.0))
+    if getattr(params, "interpolation_direction", "forward") == "backward":
+        first, last = last, first
     audio = getattr(params, "audio_url", None)
     size, area = _known_size(params), None
     if size is None and not (first or last):
@@ -442,6 +457,7 @@ def _dev_video(params: Any, distilled: bool) -> GenerationRequest:
         first_frame=first,
         last_frame=last,
         audio=MediaRef(audio) if audio else None,
+        audio_strength=getattr(params, "audio_strength", 1.0),
         duration=None if match_audio else Duration.of_frames(params.num_frames),
         match_audio=match_audio,
         fps=seconds(params.fps),
@@ -502,8 +518,8 @@ def _pro_video(params: Any, pipeline: Pipeline) -> GenerationRequest:
 
 def _pro_audio_video(params: Any) -> GenerationRequest:
     return pro.audio_video(
-        params.audio_url, params.prompt, image_url=params.image_url, guidance_scale=params.guidance_scale,
-        seed=params.seed,
+        params.audio_url, params.prompt, image_url=params.image_url, aspect_ratio=params.aspect_ratio,
+        guidance_scale=params.guidance_scale, seed=params.seed,
     )  # fmt: skip
 
 
@@ -577,8 +593,11 @@ def _source_length(_: Any, made: Made | None) -> float | None:
     return None if made is None else made.duration
 
 
-_PRO_RATES = {"1080p": 0.06, "1440p": 0.12, "2160p": 0.24}
+_PRO_TEXT_RATES = {"1080p": 0.08, "1440p": 0.16, "2160p": 0.32}
+_PRO_IMAGE_RATES = {"1080p": 0.06, "1440p": 0.12, "2160p": 0.24}
 _FAST_RATES = {"1080p": 0.04, "1440p": 0.08, "2160p": 0.16}
+"""$ per second from fal's pages: Pro text-to-video, Pro image-to-video, Fast text-to-video (Fast
+image-to-video at Fast's rates)."""
 
 
 # --- the endpoints ----------------------------------------------------------------------------------
@@ -611,7 +630,9 @@ _DEV_SAMPLING_FIELDS = {
 }  # fmt: skip
 _DEV_VIDEO_FIELDS = {**_DEV_SAMPLING_FIELDS, "width": "video_size", "height": "video_size",
                      "image_area": "video_size", "duration": "num_frames", "fps": "fps",
-                     "first_frame": "image_url", "last_frame": "end_image_url"}  # fmt: skip
+                     "first_frame": "image_url", "last_frame": "end_image_url",
+                     "first_frame.strength": "image_strength", "last_frame.strength": "end_image_strength",
+                     "audio_strength": "audio_strength"}  # fmt: skip
 _DEV_EXTEND_FIELDS = {
     **_DEV_SAMPLING_FIELDS, "extend.video": "video_url", "extend.duration": "num_frames",
     "extend.context": "num_context_frames", "extend.end_image.strength": "end_image_strength",
@@ -619,7 +640,7 @@ _DEV_EXTEND_FIELDS = {
     "extend.audio_strength": "audio_strength", "extend": "video_url", "extend.fps": "fps",
     "extend.size": "video_size",
 }  # fmt: skip
-_PRO_VIDEO_FIELDS = {"first_frame": "image_url", "last_frame": "end_image_url"}
+_PRO_VIDEO_FIELDS = {"first_frame": "image_url", "last_frame": "end_image_url", "image_area": "aspect_ratio"}
 _PRO_AUDIO_FIELDS = {"audio": "audio_url", "first_frame": "image_url", "image_area": "image_url",
                      "sampling": "guidance_scale", "duration": "audio_url"}  # fmt: skip
 _PRO_EXTEND_FIELDS = {"extend.video": "video_url", "extend.duration": "duration", "extend.context": "context",
@@ -660,9 +681,11 @@ _FAMILIES = (
 audio-to-video and text-to-video/lora); each family's other endpoints at the same rates."""
 _INPUTS = {
     "text-to-video": ("prompt", "num_frames", "video_size"),
-    "image-to-video": ("prompt", "image_url", "end_image_url", "num_frames", "auto_video_size"),
+    "image-to-video": ("prompt", "image_url", "end_image_url", "num_frames", "auto_video_size",
+                       "image_strength", "end_image_strength", "interpolation_direction"),
     "audio-to-video": ("prompt", "audio_url", "first_image_url", "end_image_url", "match_audio_length",
-                       "num_frames", "auto_video_size"),
+                       "num_frames", "auto_video_size", "audio_strength", "image_strength",
+                       "end_image_strength"),
 }  # fmt: skip
 _WHAT = {"text-to-video": "text", "image-to-video": "images", "audio-to-video": "audio, text and images"}
 
@@ -713,10 +736,15 @@ def _open_weights_endpoint(family: _Family, task: str, lora: bool) -> FalEndpoin
 def _pro_endpoints() -> list[FalEndpoint]:
     text = ("prompt", "duration", "resolution", "aspect_ratio", "pro_fps", "generate_audio")
     fast_text = ("prompt", "fast_duration", "resolution", "aspect_ratio", "pro_fps", "generate_audio")
-    images = ("image_url", "end_image_url")
+    image = ("prompt", "image_url", "end_image_url", "duration", "resolution", "auto_aspect_ratio", "pro_fps",
+             "generate_audio")  # fmt: skip
+    fast_image = ("prompt", "image_url", "end_image_url", "fast_duration", "resolution", "auto_aspect_ratio",
+                  "pro_fps", "generate_audio")  # fmt: skip
     base = "fal-ai/ltx-2.3"
 
-    def video(name: str, fields: tuple[str, ...], fast: bool, title: str) -> FalEndpoint:
+    def video(
+        name: str, fields: tuple[str, ...], fast: bool, title: str, rates: dict[str, float]
+    ) -> FalEndpoint:
         params = _params("Pro" + name.title().replace("-", "").replace("/", "") + "Params", fields)
         pipeline = Pipeline.DISTILLED if fast else Pipeline.TWO_STAGE
         return FalEndpoint(
@@ -724,7 +752,7 @@ def _pro_endpoints() -> list[FalEndpoint]:
                 f"{base}/{name}",
                 params,
                 lambda params: _pro_video(params, pipeline),
-                _per_second(_FAST_RATES if fast else _PRO_RATES, _asked),
+                _per_second(_FAST_RATES if fast else rates, _asked),
                 _PRO_VIDEO_FIELDS,
                 _fast_rules if fast else None,
             ),
@@ -733,16 +761,22 @@ def _pro_endpoints() -> list[FalEndpoint]:
         )
 
     return [
-        video("text-to-video", text, False, "LTX-2.3 Pro text to video"),
-        video("image-to-video", (text[0], *images, *text[1:]), False, "LTX-2.3 Pro image to video"),
-        video("text-to-video/fast", fast_text, True, "LTX-2.3 Fast text to video"),
-        video("image-to-video/fast", (text[0], *images, *fast_text[1:]), True, "LTX-2.3 Fast image to video"),
+        video("text-to-video", text, False, "LTX-2.3 Pro text to video", _PRO_TEXT_RATES),
+        video("image-to-video", image, False, "LTX-2.3 Pro image to video", _PRO_IMAGE_RATES),
+        video("text-to-video/fast", fast_text, True, "LTX-2.3 Fast text to video", _FAST_RATES),
+        video("image-to-video/fast", fast_image, True, "LTX-2.3 Fast image to video", _FAST_RATES),
         FalEndpoint(
             Product(
                 f"{base}/audio-to-video",
                 _params(
                     "ProAudioToVideoParams",
-                    ("optional_prompt", "pro_audio_url", "first_image_url", "guidance_scale"),
+                    (
+                        "optional_prompt",
+                        "pro_audio_url",
+                        "first_image_url",
+                        "auto_aspect_ratio",
+                        "guidance_scale",
+                    ),
                 ),
                 _pro_audio_video,
                 _per_second(0.10, _source_length),
@@ -755,7 +789,8 @@ def _pro_endpoints() -> list[FalEndpoint]:
             Product(
                 f"{base}/extend-video",
                 _params(
-                    "ProExtendVideoParams", ("video_url", "prompt", "extend_duration", "mode", "context")
+                    "ProExtendVideoParams",
+                    ("video_url", "optional_prompt", "extend_duration", "mode", "context"),
                 ),
                 _pro_extend,
                 _per_second(0.10, _asked),

@@ -289,10 +289,10 @@ def plan_generation(request: GenerationRequest) -> GenerationPlan:
             "duration",
             f"{frames} frames at {fps} fps is longer than the {MAX_MODEL_FRAMES - 1} one pass makes",
         )
-    # audio-to-video holds the given audio: only the video is generated
+    # audio-to-video holds the given audio (as firmly as its strength): the video is generated to it
     audio_mask = None
     if request.task is Task.AUDIO_TO_VIDEO:
-        audio_mask = (0.0,) * audio_latent_count(model_frames, fps)
+        audio_mask = (1.0 - request.audio_strength,) * audio_latent_count(model_frames, fps)
     clip = _clip(model_frames, fps, size, pipeline, video_mask=None, audio_mask=audio_mask)
     return GenerationPlan(clip, size, frames, last_frame_index=frames - 1)
 
