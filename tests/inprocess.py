@@ -63,7 +63,8 @@ class SketchRenderer:
             frames = source.video.frame_count
             sound = source.audio is not None
             if isinstance(plan, ExtendPlan):
-                frames += plan.new_frames
+                assert request.extend is not None
+                frames = frames + plan.new_frames if request.extend.keep_source else plan.new_frames
         steps = plan.clip.latent_frames
         for step in range(1, steps + 1):
             if cancel.cancelled:

@@ -29,7 +29,7 @@ EXTEND_SOURCE = SourceRules(
     aspect_ratios=(AspectRatio.LANDSCAPE, AspectRatio.PORTRAIT),
 )  # fmt: skip
 FAST_LONGEST_SHORT = 10
-"""Seconds; Fast makes longer videos only at 1080p and 24 or 25 fps."""
+"""Seconds; Fast makes longer videos only at 1080p (or 720p, where offered) and 24 or 25 fps."""
 AUDIO_SECONDS = (Fraction(2), Fraction(20))
 """The audio an audio-to-video request takes; the video lasts as long."""
 AUDIO_VIDEO_FPS = Fraction(25)
@@ -128,8 +128,10 @@ def audio_video(
 
 def check_fast(duration: float, resolution: str, fps: int) -> None:
     if duration > FAST_LONGEST_SHORT:
-        if resolution != "1080p":
-            raise InvalidRequestError("duration", f"longer than {FAST_LONGEST_SHORT} s is made at 1080p only")
+        if resolution not in ("720p", "1080p"):
+            raise InvalidRequestError(
+                "duration", f"longer than {FAST_LONGEST_SHORT} s is made at 1080p (or 720p) only"
+            )
         if fps not in (24, 25):
             raise InvalidRequestError(
                 "duration", f"longer than {FAST_LONGEST_SHORT} s is made at 24 or 25 fps only"
@@ -137,7 +139,14 @@ def check_fast(duration: float, resolution: str, fps: int) -> None:
 
 
 def extend(
-    video: str, prompt: str, *, duration: float, mode: str, context: float | None, seed: int | None = None
+    video: str,
+    prompt: str,
+    *,
+    duration: float,
+    mode: str,
+    context: float | None,
+    seed: int | None = None,
+    keep_source: bool = True,
 ) -> GenerationRequest:
     return GenerationRequest(
         Task.EXTEND,
@@ -149,6 +158,7 @@ def extend(
             Edge(mode),
             Duration.of_seconds(seconds(context)) if context is not None else None,
             rules=EXTEND_SOURCE,
+            keep_source=keep_source,
         ),
     )
 

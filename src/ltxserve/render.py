@@ -184,6 +184,10 @@ def _assemble(
     info = infos[_source_field(request)]
     if isinstance(plan, ExtendPlan):
         assert result.frames is not None
+        assert request.extend is not None
+        if not request.extend.keep_source:
+            media.encode_clip(output, media.Clip(result.frames, plan.clip.fps, audio), options)
+            return
         media.extend(
             source.path,
             info,

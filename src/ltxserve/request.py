@@ -255,6 +255,8 @@ class ExtendOptions:
     size: tuple[int, int] | None = None
     """Re-size the source to this width and height first (covered, centre-cropped) and extend at it;
     None keeps the source's size."""
+    keep_source: bool = True
+    """The output is the source with the new part; False: the new part alone."""
 
 
 @dataclass(frozen=True)

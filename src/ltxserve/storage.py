@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import mimetypes
 import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -79,6 +80,15 @@ class Storage:
         with contextlib.suppress(FileNotFoundError, NotFoundError):
             obstore.delete(self._store, key)
 
+    async def stream(self, key: str, chunk_bytes: int = 1 << 20) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks, read as they are sent (never whole in memory)."""
+        try:
+            result = await obstore.get_async(self._store, key)
+        except (FileNotFoundError, NotFoundError):
+            raise StorageError(f"no object {key}") from None
+        async for chunk in result.stream(min_chunk_size=chunk_bytes):
+            yield bytes(chunk)
+
     def download(self, key: str, destination: Path) -> Path:
         """Copy the object to a local file."""
         try:
@@ -99,11 +109,22 @@ class Storage:
         query = urlencode({"expires": expires, "signature": self.signature(key, expires)})
         return f"{base_url.rstrip('/')}/files/{quote(key)}?{query}"
 
-    def signature(self, key: str, expires: int) -> str:
-        return hmac.new(self._secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+    def put_url(self, key: str, base_url: str, lifetime: timedelta) -> str:
+        """A URL a client can PUT the object's bytes to until it expires."""
+        if isinstance(self._store, S3Store):
+            return str(obstore.sign(self._store, "PUT", key, lifetime))
+        expires = int(time.time() + lifetime.total_seconds())
+        query = urlencode({"expires": expires, "signature": self.signature(key, expires, "PUT")})
+        return f"{base_url.rstrip('/')}/files/{quote(key)}?{query}"
 
-    def check_signature(self, key: str, expires: int, signature: str) -> bool:
-        return expires >= time.time() and hmac.compare_digest(self.signature(key, expires), signature)
+    def signature(self, key: str, expires: int, method: str = "GET") -> str:
+        # a GET link never authorises a PUT: the method is signed (GET links keep their old form)
+        message = f"{key}\n{expires}" if method == "GET" else f"{method}\n{key}\n{expires}"
+        return hmac.new(self._secret, message.encode(), hashlib.sha256).hexdigest()
+
+    def check_signature(self, key: str, expires: int, signature: str, method: str = "GET") -> bool:
+        expected = self.signature(key, expires, method)
+        return expires >= time.time() and hmac.compare_digest(expected, signature)
 
 
 def open_storage(url: str, secret: bytes, url_lifetime: timedelta = DEFAULT_URL_LIFETIME) -> Storage:

@@ -6,8 +6,8 @@ routes (ours, FastAPI's parameter checks, a missing key) comes back in its envel
 accepts its auth schemes. Requests that reach no surface's route get the plain dialect.
 """
 
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from fastapi import APIRouter, FastAPI, Request
@@ -26,14 +26,19 @@ class Dialect:
     render_error: ErrorRenderer
     auth_schemes: tuple[str, ...] = ("Bearer",)
     """`Authorization: <scheme> <key>` forms accepted, case-insensitively; the first is advertised."""
+    statuses: Mapping[int, int] = field(default_factory=dict)
+    """A status as this provider answers it instead (the LTX API: invalid input is 400, not 422)."""
 
     def router(self) -> APIRouter:
         route_class = type(f"{self.name.title()}Route", (DialectRoute,), {"dialect": self})
         return APIRouter(tags=[self.name], route_class=route_class)
 
     def response(self, error: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": self.auth_schemes[0]} if error.status == 401 else None
-        return JSONResponse(self.render_error(error), status_code=error.status, headers=headers)
+        headers = dict(error.headers)
+        if error.status == 401:
+            headers["WWW-Authenticate"] = self.auth_schemes[0]
+        status = self.statuses.get(error.status, error.status)
+        return JSONResponse(self.render_error(error), status_code=status, headers=headers)
 
 
 PLAIN = Dialect("ltxserve", plain_error, ("Bearer", "Key"))

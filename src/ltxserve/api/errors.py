@@ -16,8 +16,11 @@ class ApiError(Exception):
         message: str,
         field: str | None = None,
         details: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(f"{field}: {message}" if field else message)
+        self.headers = headers or {}
+        """Sent with the error (Retry-After)."""
         self.status = status
         self.code = code
         """Machine-readable: invalid_params, unauthenticated, not_found, quota_exceeded, ..."""

@@ -1,12 +1,13 @@
 """Files: results of a local store, served at signed expiring URLs, and uploads, stored for later
 requests to refer to as upload://<id>."""
 
+import asyncio
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from starlette.datastructures import UploadFile
 
 from ltxserve.api.auth import Owner
@@ -30,6 +31,22 @@ async def download(key: str, expires: int, signature: str, service: ServiceDep) 
     if not path.is_relative_to(root) or not path.is_file():
         raise missing
     return FileResponse(path, filename=_download_name(key), content_disposition_type="inline")
+
+
+@router.put("/files/{key:path}", include_in_schema=False, status_code=200)
+async def put(key: str, expires: int, signature: str, request: Request, service: ServiceDep) -> Response:
+    """The upload behind a signed PUT link (the LTX API's `upload_url`): the body is the file."""
+    storage = service.storage
+    if storage.local_root is None or not storage.check_signature(key, expires, signature, "PUT"):
+        raise ApiError(403, "forbidden", "the upload link is not valid, or it expired")
+    with tempfile.SpooledTemporaryFile(_SPOOL_BYTES) as spool:
+        async for chunk in request.stream():
+            spool.write(chunk)
+        if spool.tell() == 0:
+            raise ApiError(400, "invalid_params", "the upload is empty", "body")
+        spool.seek(0)
+        await asyncio.to_thread(storage.put, key, spool)  # type: ignore[arg-type]
+    return Response(status_code=200)
 
 
 def _download_name(key: str) -> str:

@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import io
 import secrets
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, BinaryIO
 
 from ltxserve.api.views import JobView, Page, ResultView
@@ -35,6 +37,16 @@ class Upload:
     id: str
     uri: str
     size: int
+
+
+@dataclass(frozen=True)
+class UploadSlot:
+    """An upload to come: `uri` names it once the client has PUT its bytes at `url`."""
+
+    id: str
+    uri: str
+    url: str
+    expires_at: float
 
 
 class Service:
@@ -126,6 +138,16 @@ class Service:
             check_url(uri, self.settings.fetch)
         return None
 
+    def upload_slot(self, owner: str, base_url: str, lifetime: timedelta) -> UploadSlot:
+        """A place for an upload the client PUTs itself (to this server, or straight to the bucket)."""
+        identifier = secrets.token_hex(12)
+        url = self.storage.put_url(
+            upload_key(owner, identifier), self.settings.public_url or base_url, lifetime
+        )
+        return UploadSlot(
+            identifier, f"{UPLOAD_SCHEME}{identifier}", url, time.time() + lifetime.total_seconds()
+        )
+
     async def upload(self, owner: str, source: BinaryIO) -> Upload:
         return await self._store_upload(owner, source)
 
@@ -152,6 +174,12 @@ class Service:
         if not result or "key" not in result:
             return None
         return self.storage.url(result["key"], self.settings.public_url or base_url)
+
+    def result_stream(self, result: ResultView) -> AsyncIterator[bytes]:
+        """The result's bytes as they are read from storage, for a response that carries the video."""
+        if result.key is None:
+            raise StorageError("the result's file was discarded")
+        return self.storage.stream(result.key)
 
     async def result_bytes(self, result: ResultView) -> bytes:
         if result.key is None:

@@ -1,0 +1,242 @@
+"""The LTX API's dialect in-process: v1 answering the video itself, v2 jobs to poll, uploads by signed
+PUT, Lightricks' rules refused at their boundaries with its error types, and its jobs seen by the
+other surfaces. The sketching worker makes each video at the planned shape (no model)."""
+
+import asyncio
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ltxserve import media
+from ltxserve.api.auth import LOCAL_OWNER
+from ltxserve.database import JobState
+from ltxserve.keys import KeyStore
+from tests.inprocess import Api, api
+from tests.mediafiles import tone, write_audio
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def ltx(tmp_path: Path) -> Any:
+    async with api(tmp_path, worker=True) as running:
+        yield running
+
+
+async def video_of(response: httpx.Response, tmp_path: Path) -> media.MediaInfo:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "video/mp4"
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert response.headers["x-request-id"]
+    path = tmp_path / f"{response.headers['x-request-id']}.mp4"
+    path.write_bytes(response.content)
+    return media.probe(path)
+
+
+async def uploaded(ltx: Api, data: bytes) -> str:
+    """The LTX upload flow: ask for a slot, PUT the bytes at its URL, refer to its storage_uri."""
+    slot = (await ltx.http.post("/v1/upload")).json()
+    assert slot["storage_uri"].startswith("ltx://uploads/") and slot["required_headers"] == {}
+    assert slot["expires_at"].endswith("Z")
+    put = await ltx.http.put(slot["upload_url"], content=data)
+    assert put.status_code == 200, put.text
+    uri: str = slot["storage_uri"]
+    return uri
+
+
+def refusal(response: httpx.Response, status: int, kind: str, says: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["type"] == "error" and body["error"]["type"] == kind
+    assert says in body["error"]["message"], body
+
+
+async def test_text_to_video_answers_the_video_itself(ltx: Api, tmp_path: Path) -> None:
+    body = {"prompt": "waves", "model": "ltx-2-3-fast", "duration": 6, "resolution": "1280x720"}
+    info = await video_of(await ltx.http.post("/v1/text-to-video", json=body), tmp_path)
+    assert info.video is not None and info.audio is not None
+    shape = (info.video.width, info.video.height, info.video.fps, info.video.frame_count)
+    assert shape == (1280, 720, Fraction(24), 144)
+
+
+PRO = {"prompt": "x", "model": "ltx-2-3-pro", "duration": 6, "resolution": "1920x1080"}
+FAST = {**PRO, "model": "ltx-2-3-fast"}
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({**PRO, "prompt": None}, "prompt:"),
+        ({key: value for key, value in PRO.items() if key != "prompt"}, "prompt: required"),
+        ({**PRO, "model": "ltx-2-pro"}, "model:"),
+        ({**PRO, "duration": 7}, "duration: ltx-2-3-pro makes 6, 8, 10 s"),
+        ({**PRO, "duration": 12}, "duration: ltx-2-3-pro makes"),
+        ({**FAST, "duration": 22}, "duration: ltx-2-3-fast makes"),
+        ({**FAST, "duration": 12, "resolution": "2560x1440"}, "duration: longer than 10 s"),
+        ({**FAST, "duration": 12, "fps": 50}, "24 or 25 fps"),
+        ({**PRO, "resolution": "1280x720"}, "resolution: 1280x720 is made by ltx-2-3-fast only"),
+        ({**PRO, "resolution": "1920x1088"}, "resolution:"),
+        ({**PRO, "fps": 30}, "fps:"),
+        ({**PRO, "prompt": "x" * 5001}, "prompt:"),
+    ],
+)
+async def test_lightricks_rules_are_400_invalid_request_errors_naming_the_field(
+    ltx: Api, body: dict[str, Any], says: str
+) -> None:
+    refusal(await ltx.http.post("/v1/text-to-video", json=body), 400, "invalid_request_error", says)
+    assert not await asyncio.to_thread(ltx.service.store.list_jobs, LOCAL_OWNER), "nothing queued"
+
+
+async def test_the_longest_fast_video_at_the_boundary_is_accepted(ltx: Api) -> None:
+    body = {"prompt": "x", "model": "ltx-2-3-fast", "duration": 20, "resolution": "1920x1080", "fps": 25}
+    response = await ltx.http.post("/v2/text-to-video", json=body)
+    assert response.status_code == 202, response.text
+
+
+async def test_v2_jobs_are_polled_until_completed_and_forgotten_a_day_after(ltx: Api, clip: Path) -> None:
+    uri = await uploaded(ltx, clip.read_bytes())
+    submitted = await ltx.http.post("/v2/extend", json={"video_uri": uri, "duration": 2, "prompt": "rain"})
+    assert submitted.status_code == 202, submitted.text
+    job = submitted.json()
+    assert set(job) == {"id", "created_at"} and job["created_at"].endswith("Z")
+    seen = set()
+    while (polled := (await ltx.http.get(f"/v2/extend/{job['id']}")).json())["status"] in (
+        "pending",
+        "processing",
+    ):
+        seen.add(polled["status"])
+        await asyncio.sleep(0.05)
+    video = await ltx.http.get(polled["result"]["video_url"])
+    assert video.status_code == 200 and len(video.content) > 0
+    assert (await ltx.http.get(f"/v2/retake/{job['id']}")).status_code == 404, "another endpoint's path"
+    ended = time.time() - 25 * 3600
+    with ltx.service.store.engine.begin() as connection:
+        from ltxserve.database import jobs
+
+        connection.execute(jobs.update().where(jobs.c.id == job["id"]).values(finished_at=ended))
+    refusal(await ltx.http.get(f"/v2/extend/{job['id']}"), 404, "not_found_error", "kept 24 h")
+
+
+async def test_extend_answers_the_whole_video_or_only_the_new_part(
+    ltx: Api, clip: Path, tmp_path: Path
+) -> None:
+    """As Lightricks answers: the input with the extension at its end (or start); `extension_only`
+    (ltxserve's own) answers the new part alone."""
+    uri = await uploaded(ltx, clip.read_bytes())
+    extend = {"video_uri": uri, "duration": 2}
+    whole = await video_of(await ltx.http.post("/v1/extend", json=extend), tmp_path)
+    alone = await video_of(
+        await ltx.http.post("/v1/extend", json={**extend, "extension_only": True}),
+        tmp_path,
+    )
+    assert whole.video is not None and alone.video is not None and alone.audio is not None
+    assert (whole.video.frame_count, alone.video.frame_count) == (96 + 48, 48)
+    assert (alone.video.width, alone.video.height) == (320, 180)
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"duration": 1.5}, "duration:"),
+        ({"duration": 20.5}, "duration:"),
+        ({"duration": 2, "context": 0.5}, "context:"),
+        ({"duration": 2, "mode": "middle"}, "mode:"),
+        ({"duration": 2, "model": "ltx-2-3-fast"}, "model:"),
+    ],
+)
+async def test_extend_rules_at_their_boundaries(ltx: Api, body: dict[str, Any], says: str) -> None:
+    response = await ltx.http.post("/v1/extend", json={"video_uri": "https://example.com/v.mp4", **body})
+    refusal(response, 400, "invalid_request_error", says)
+
+
+async def test_an_upload_reference_that_is_not_one_is_refused(ltx: Api) -> None:
+    for uri, says in (("ltx://other/abc", "ltx://uploads/<id>"), ("ltx://uploads/nothere", "no upload")):
+        response = await ltx.http.post("/v1/extend", json={"video_uri": uri, "duration": 2})
+        refusal(response, 400, "invalid_request_error", "video_uri: ")
+        assert says in response.json()["error"]["message"]
+
+
+async def test_an_upload_link_takes_only_its_own_put(ltx: Api) -> None:
+    slot = (await ltx.http.post("/v1/upload")).json()
+    forged = slot["upload_url"].replace("signature=", "signature=0")
+    assert (await ltx.http.put(forged, content=b"x")).status_code == 403
+    assert (await ltx.http.get(slot["upload_url"])).status_code == 404, "a PUT link is no download link"
+    assert (await ltx.http.put(slot["upload_url"], content=b"")).status_code == 400
+
+
+async def test_audio_to_video_is_as_long_as_its_audio_at_25_fps(ltx: Api, tmp_path: Path) -> None:
+    sound = write_audio(tmp_path / "voice.wav", tone(2.0, 48_000), 48_000, "pcm_s16le", "wav")
+    uri = await uploaded(ltx, sound.read_bytes())
+    info = await video_of(
+        await ltx.http.post("/v1/audio-to-video", json={"audio_uri": uri, "prompt": "a voice"}), tmp_path
+    )
+    assert info.video is not None and info.audio is not None
+    shape = (info.video.width, info.video.height, info.video.fps, info.video.frame_count)
+    assert shape == (1920, 1080, Fraction(25), 50)
+    refusal(
+        await ltx.http.post("/v1/audio-to-video", json={"audio_uri": uri}),
+        400,
+        "invalid_request_error",
+        "prompt: give a prompt, a first frame image, or both",
+    )
+
+
+async def test_retake_answers_the_video_with_its_window_remade(ltx: Api, clip: Path, tmp_path: Path) -> None:
+    uri = await uploaded(ltx, clip.read_bytes())
+    body = {"video_uri": uri, "start_time": 1, "duration": 2, "prompt": "rain", "mode": "replace_video"}
+    info = await video_of(await ltx.http.post("/v1/retake", json=body), tmp_path)
+    assert info.video is not None and info.video.frame_count == 96
+    refusal(
+        await ltx.http.post("/v1/retake", json={**body, "duration": 1.9}),
+        400,
+        "invalid_request_error",
+        "duration:",
+    )
+
+
+async def test_keys_are_bearer_and_refusals_are_authentication_errors(tmp_path: Path) -> None:
+    async with api(tmp_path, auth=True) as ltx:
+        _, key = KeyStore(ltx.service.store.engine).create("team")
+        refusal(await ltx.http.post("/v1/upload"), 401, "authentication_error", "Bearer")
+        refusal(
+            await ltx.http.post("/v1/upload", headers={"Authorization": "Bearer nope"}),
+            401,
+            "authentication_error",
+            "unknown",
+        )
+        ok = await ltx.http.post("/v1/upload", headers={"Authorization": f"Bearer {key}"})
+        assert ok.status_code == 200
+
+
+async def test_too_many_unfinished_jobs_is_a_concurrency_limit_error_with_retry_after(tmp_path: Path) -> None:
+    async with api(tmp_path, max_unfinished_per_key=1) as ltx:
+        body = {"prompt": "x", "model": "ltx-2-3-fast", "duration": 6, "resolution": "1920x1080"}
+        assert (await ltx.http.post("/v2/text-to-video", json=body)).status_code == 202
+        response = await ltx.http.post("/v2/text-to-video", json=body)
+        refusal(response, 429, "concurrency_limit_error", "unfinished")
+        assert int(response.headers["retry-after"]) > 0
+
+
+async def test_unknown_endpoints_and_bodies_that_are_not_json(ltx: Api) -> None:
+    refusal(await ltx.http.post("/v2/reframe", json={}), 404, "not_found_error", "no endpoint 'reframe'")
+    refusal(await ltx.http.post("/v1/extend", content=b"{"), 400, "invalid_request_error", "not JSON")
+
+
+async def test_an_ltx_job_is_seen_by_the_other_surfaces(ltx: Api) -> None:
+    body = {"prompt": "x", "model": "ltx-2-3-pro", "duration": 6, "resolution": "1920x1080"}
+    job = (await ltx.http.post("/v2/text-to-video", json=body)).json()
+    while (await asyncio.to_thread(ltx.service.store.get, job["id"])).state is not JobState.SUCCEEDED:  # type: ignore[union-attr]
+        await asyncio.sleep(0.05)
+    oxen = (await ltx.http.get(f"/api/ai/queue/{job['id']}")).json()
+    assert oxen["status"] == "succeeded" and oxen["model_name"] == "text-to-video" and oxen["result_url"]
+    fal = await ltx.http.get(f"/fal/queue/fal-ai/ltx-2.3/requests/{job['id']}/status")
+    assert fal.status_code == 200 and fal.json()["status"] == "COMPLETED"
