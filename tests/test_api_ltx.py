@@ -13,8 +13,10 @@ import pytest
 
 from ltxserve import media
 from ltxserve.api.auth import LOCAL_OWNER
+from ltxserve.api.ltx_models import INPUT_RULES
 from ltxserve.database import JobState
 from ltxserve.keys import KeyStore
+from ltxserve.request import InputRules
 from tests.inprocess import Api, api
 from tests.mediafiles import tone, write_audio
 
@@ -240,3 +242,36 @@ async def test_an_ltx_job_is_seen_by_the_other_surfaces(ltx: Api) -> None:
     assert oxen["status"] == "succeeded" and oxen["model_name"] == "text-to-video" and oxen["result_url"]
     fal = await ltx.http.get(f"/fal/queue/fal-ai/ltx-2.3/requests/{job['id']}/status")
     assert fal.status_code == 200 and fal.json()["status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize(
+    ("image_uri", "says"),
+    [
+        ("http://cdn.example.com/first.png", "image_uri: only https URLs are taken here"),
+        ("https://93.184.216.34/first.png", "image_uri: URLs name a host here"),
+        (
+            "data:image/png;base64," + "A" * ((7 << 20) + 1),
+            "image_uri: a data URI here holds at most 7340032",
+        ),
+    ],
+)
+async def test_lightricks_input_rules_hold_unless_the_operator_widens_them(
+    tmp_path: Path, image_uri: str, says: str
+) -> None:
+    body = {**PRO, "image_uri": image_uri}
+    (tmp_path / "strict").mkdir()
+    (tmp_path / "wide").mkdir()
+    async with api(tmp_path / "strict") as strict:
+        refusal(await strict.http.post("/v2/image-to-video", json=body), 400, "invalid_request_error", says)
+    if image_uri.startswith("data:"):
+        return  # widened, it is the server's own data URI rules that read it
+    async with api(tmp_path / "wide", provider_input_rules=False) as wide:
+        assert (await wide.http.post("/v2/image-to-video", json=body)).status_code == 202
+
+
+def test_the_input_rules_are_lightricks_numbers() -> None:
+    megabyte = 1 << 20
+    assert (
+        InputRules(15 * megabyte, 32 * megabyte, 7 * megabyte, 15 * megabyte, 100 * megabyte) == INPUT_RULES
+    )
+    assert (INPUT_RULES.https_only, INPUT_RULES.host_names_only, INPUT_RULES.redirects) == (True, True, False)

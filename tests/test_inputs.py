@@ -7,6 +7,7 @@ import ipaddress
 import re
 import ssl
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,19 @@ from ltxserve.inputs import (
     FetchPolicy,
     InputResolver,
     Resolver,
+    check_rules,
     decode_data_uri,
     is_public,
 )
-from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, RetakeOptions, Task
+from ltxserve.request import (
+    GenerationRequest,
+    ImageCondition,
+    InputRules,
+    InvalidRequestError,
+    MediaRef,
+    RetakeOptions,
+    Task,
+)
 from ltxserve.storage import open_storage
 from tests.httpfiles import FileServer, Route, file_server
 
@@ -265,3 +275,73 @@ def test_uploads_resolve_only_for_their_owner(tmp_path: Path) -> None:
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+RULES = InputRules(image_url_bytes=1000, media_url_bytes=5000, image_data_bytes=200, media_data_bytes=400,
+                   upload_bytes=len(PAYLOAD))  # fmt: skip
+"""A product's rules at small sizes (the LTX API's are these in megabytes)."""
+
+
+def ruled(field: str, uri: str) -> GenerationRequest:
+    if field == "retake.video":
+        retake = RetakeOptions(MediaRef(uri), Fraction(0), Fraction(2))
+        return GenerationRequest(Task.RETAKE, "x", retake=retake, input_rules=RULES)
+    first = ImageCondition(MediaRef(uri))
+    return GenerationRequest(Task.IMAGE_TO_VIDEO, "x", first_frame=first, input_rules=RULES)
+
+
+@pytest.mark.parametrize(
+    ("field", "path", "refused"),
+    [
+        ("first_frame.image", "/image.png", "2100 bytes is more than the 1000 allowed"),
+        ("retake.video", "/image.png", None),
+        ("retake.video", "/big", None),
+        ("retake.video", "/big-unannounced", "more than the 5000 bytes allowed"),
+        ("retake.video", "/hop", "redirects are not followed here"),
+    ],
+)
+def test_a_products_rules_cap_each_fetch_by_kind_and_follow_no_redirect(
+    server: FileServer, tmp_path: Path, field: str, path: str, refused: str | None
+) -> None:
+    resolver = InputResolver(
+        Fetcher(FetchPolicy.from_allow_list(["127.0.0.1"])), open_storage(str(tmp_path), b"s")
+    )
+    request = ruled(field, server.url(path))
+    if refused is None:
+        resolver.resolve(request, "alice", tmp_path)
+        return
+    with pytest.raises(InvalidRequestError, match=refused) as error:
+        resolver.resolve(request, "alice", tmp_path)
+    assert error.value.field == field
+
+
+def test_a_products_rules_cap_uploads_at_their_boundary(tmp_path: Path) -> None:
+    storage = open_storage(str(tmp_path / "files"), b"secret")
+    storage.put_file("uploads/alice/fits", _write(tmp_path / "fits.mp4", PAYLOAD))
+    storage.put_file("uploads/alice/over", _write(tmp_path / "over.mp4", PAYLOAD + b"!"))
+    resolver = InputResolver(Fetcher(), storage)
+    resolver.resolve(ruled("retake.video", "upload://fits"), "alice", tmp_path)
+    with pytest.raises(InvalidRequestError, match=f"at most {len(PAYLOAD)} are taken here"):
+        resolver.resolve(ruled("retake.video", "upload://over"), "alice", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("field", "uri", "refused"),
+    [
+        ("first_frame.image", "http://cdn.example.com/a.png", "only https"),
+        ("first_frame.image", "https://93.184.216.34/a.png", "name a host"),
+        ("first_frame.image", "https://[2606:2800::1]/a.png", "name a host"),
+        ("first_frame.image", "https://cdn.example.com/a.png", None),
+        ("first_frame.image", "data:image/png;base64," + "A" * 200, None),
+        ("first_frame.image", "data:image/png;base64," + "A" * 201, "at most 200 bytes"),
+        ("retake.video", "data:video/mp4;base64," + "A" * 400, None),
+        ("retake.video", "data:video/mp4;base64," + "A" * 401, "at most 400 bytes"),
+        ("retake.video", "upload://anything", None),
+    ],
+)
+def test_a_products_rules_refuse_without_the_network(field: str, uri: str, refused: str | None) -> None:
+    if refused is None:
+        check_rules(field, uri, RULES)
+        return
+    with pytest.raises(FetchError, match=refused):
+        check_rules(field, uri, RULES)

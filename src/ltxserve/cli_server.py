@@ -154,6 +154,14 @@ def serve(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Accept requests without an API key (local use).")
     ] = False,
+    no_provider_input_rules: Annotated[
+        bool,
+        typer.Option(
+            "--no-provider-input-rules",
+            help="Take input media under this server's own limits only, not each provider's stricter "
+            "ones (the LTX API's: HTTPS only, host names, no redirects, 15/32 MB by URL).",
+        ),
+    ] = False,
     public_url: Annotated[
         str | None,
         typer.Option("--public-url", help="Base URL clients reach this server at, for result links."),
@@ -213,6 +221,7 @@ def serve(
         data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll,
         auth=not no_auth, public_url=public_url, url_lifetime=timedelta(hours=url_lifetime),
         sse_ping_seconds=sse_ping, max_unfinished_per_key=max_unfinished,
+        provider_input_rules=not no_provider_input_rules,
         fal_queue_path=_path(fal_queue_path, "--fal-queue-path"),
         fal_run_path=_path(fal_run_path, "--fal-run-path"),
         engine=EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload),

@@ -16,7 +16,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 import httpcore
 
-from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef
+from ltxserve.request import GenerationRequest, InputRules, InvalidRequestError, MediaRef
 from ltxserve.storage import Storage
 
 UPLOAD_SCHEME = "upload://"
@@ -140,6 +140,24 @@ def check_url(url: str, policy: FetchPolicy) -> None:
         raise FetchError(f"{address} is a private or reserved address")
 
 
+def check_rules(field: str, uri: str, rules: InputRules | None) -> None:
+    """Refuse what a product's input rules refuse without the network (the scheme, an address literal,
+    a data URI's size)."""
+    if rules is None or uri.startswith(UPLOAD_SCHEME):
+        return
+    if uri.startswith("data:"):
+        if len(uri.partition(",")[2]) > rules.data_bytes(field):
+            raise FetchError(f"a data URI here holds at most {rules.data_bytes(field)} bytes, encoded")
+        return
+    parts = urlsplit(uri)
+    if rules.https_only and parts.scheme != "https":
+        raise FetchError("only https URLs are taken here")
+    if rules.host_names_only and parts.hostname:
+        with suppress(ValueError):
+            ipaddress.ip_address(parts.hostname)
+            raise FetchError("URLs name a host here, not an address")
+
+
 class Fetcher:
     def __init__(self, policy: FetchPolicy | None = None, resolver: Resolver = system_resolver) -> None:
         self.policy = policy or FetchPolicy()
@@ -153,16 +171,23 @@ class Fetcher:
     def close(self) -> None:
         self._pool.close()
 
-    def fetch(self, url: str, destination: Path) -> Path:
-        """Download `url` to `destination`, following redirects that pass the same checks."""
+    def fetch(
+        self, url: str, destination: Path, max_bytes: int | None = None, redirects: bool = True
+    ) -> Path:
+        """Download `url` to `destination`, following redirects that pass the same checks (unless
+        `redirects` is False); at most `max_bytes`, if less than the policy's cap."""
         policy = self.policy
+        limit = min(policy.max_bytes, max_bytes or policy.max_bytes)
+        follow = policy.max_redirects if redirects else 0
         deadline = time.monotonic() + policy.deadline
-        for _ in range(policy.max_redirects + 1):
+        for _ in range(follow + 1):
             check_url(url, policy)
-            location = self._get(url, destination, deadline)
+            location = self._get(url, destination, deadline, limit)
             if location is None:
                 return destination
             url = urljoin(url, location)
+        if not redirects:
+            raise FetchError("the URL redirects; redirects are not followed here")
         raise FetchError(f"more than {policy.max_redirects} redirects")
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
@@ -184,7 +209,7 @@ class Fetcher:
         return {"connect": policy.connect_timeout, "read": policy.read_timeout,
                 "write": policy.read_timeout, "pool": policy.connect_timeout}  # fmt: skip
 
-    def _get(self, url: str, destination: Path, deadline: float) -> str | None:
+    def _get(self, url: str, destination: Path, deadline: float, max_bytes: int) -> str | None:
         """Fetch one URL; the redirect target, or None once the body is in `destination`."""
         policy = self.policy
         headers = [("User-Agent", "ltxserve"), ("Accept-Encoding", "identity")]
@@ -201,14 +226,14 @@ class Fetcher:
             if response.status != 200:
                 raise FetchError(f"HTTP {response.status}")
             length = fields.get("content-length", "")
-            if length.isdigit() and int(length) > policy.max_bytes:
-                raise FetchError(f"{int(length)} bytes is more than the {policy.max_bytes} allowed")
+            if length.isdigit() and int(length) > max_bytes:
+                raise FetchError(f"{int(length)} bytes is more than the {max_bytes} allowed")
             received = 0
             with destination.open("wb") as sink:
                 for chunk in response.iter_stream():
                     received += len(chunk)
-                    if received > policy.max_bytes:
-                        raise FetchError(f"more than the {policy.max_bytes} bytes allowed")
+                    if received > max_bytes:
+                        raise FetchError(f"more than the {max_bytes} bytes allowed")
                     if time.monotonic() > deadline:
                         raise FetchError(f"not fetched within {policy.deadline:g} s")
                     sink.write(chunk)
@@ -280,7 +305,7 @@ class InputResolver:
                 if name.startswith("loras.") and self.lora_cache is not None:
                     path = self._cached(ref.uri, owner, self.lora_cache)
                 else:
-                    path = self._resolve(ref.uri, owner, destination)
+                    path = self._resolve(ref.uri, owner, destination, _Caps.of(name, request.input_rules))
             except FetchError as error:
                 raise InvalidRequestError(name, str(error)) from None
             local[name] = MediaRef.file(path)
@@ -311,19 +336,38 @@ class InputResolver:
         staged.replace(index)
         return kept
 
-    def _resolve(self, uri: str, owner: str, destination: Path) -> Path:
+    def _resolve(self, uri: str, owner: str, destination: Path, caps: "_Caps | None" = None) -> Path:
+        caps = caps or _Caps()
         if uri.startswith(UPLOAD_SCHEME):
             key = upload_key(owner, upload_id(uri))
-            if self.storage.size(key) is None:
+            size = self.storage.size(key)
+            if size is None:
                 raise FetchError(f"no upload {uri} (uploads are visible only to the key that made them)")
+            if caps.upload_bytes is not None and size > caps.upload_bytes:
+                raise FetchError(f"the upload is {size} bytes; at most {caps.upload_bytes} are taken here")
             return self.storage.download(key, destination)
         if uri.startswith("data:"):
             destination.write_bytes(decode_data_uri(uri, self.fetcher.policy.max_bytes))
             return destination
         try:
-            return self.fetcher.fetch(uri, destination)
+            return self.fetcher.fetch(uri, destination, caps.url_bytes, caps.redirects)
         except FetchError as error:
             raise FetchError(f"could not fetch {_short(uri)}: {error}") from None
+
+
+@dataclass(frozen=True)
+class _Caps:
+    """One input's share of a product's rules, as the fetch applies them."""
+
+    url_bytes: int | None = None
+    upload_bytes: int | None = None
+    redirects: bool = True
+
+    @classmethod
+    def of(cls, field: str, rules: InputRules | None) -> "_Caps":
+        if rules is None:
+            return cls()
+        return cls(rules.url_bytes(field), rules.upload_bytes, rules.redirects)
 
 
 def _short(url: str) -> str:

@@ -202,6 +202,35 @@ class LoraChoice:
 
 
 @dataclass(frozen=True)
+class InputRules:
+    """How a product takes its media, on top of the server's own fetch policy (which always applies):
+    the LTX API's HTTPS-only URLs, host names, no redirects and byte caps."""
+
+    image_url_bytes: int
+    media_url_bytes: int
+    """Video and audio."""
+    image_data_bytes: int
+    media_data_bytes: int
+    """Of a data URI's payload as sent (base64)."""
+    upload_bytes: int
+    https_only: bool = True
+    host_names_only: bool = True
+    """No address literals in URLs."""
+    redirects: bool = False
+
+    def url_bytes(self, field: str) -> int:
+        return self.image_url_bytes if is_image_field(field) else self.media_url_bytes
+
+    def data_bytes(self, field: str) -> int:
+        return self.image_data_bytes if is_image_field(field) else self.media_data_bytes
+
+
+def is_image_field(field: str) -> bool:
+    """A media input that is an image (`first_frame.image`, `extend.end_image.image`...)."""
+    return field.endswith(".image")
+
+
+@dataclass(frozen=True)
 class ImageCondition:
     image: MediaRef
     strength: float = 1.0
@@ -306,6 +335,8 @@ class GenerationRequest:
     exactly; lower gives it freedom). The output's sound is the given audio either way."""
     audio_seconds: tuple[Fraction, Fraction] | None = None
     """With `match_audio`: the shortest and longest audio the product takes, checked once it is read."""
+    input_rules: InputRules | None = None
+    """The product's own rules on how media may be given; None: the server's policy alone."""
     expand_prompt: bool = False
     """Have Gemma rewrite the prompt first, with LTX's prompt-enhancer instructions; the result
     reports the prompt it was made from."""

@@ -48,6 +48,9 @@ class Settings:
     max_json_bytes: int = 64 << 20
     """Request bodies with data URIs in them can be large, but not unbounded."""
     max_upload_bytes: int = 1 << 30
+    provider_input_rules: bool = True
+    """Each provider's own rules on input media (the LTX API's: HTTPS only, host names, no redirects,
+    15 / 32 MB by URL, 7 / 15 MB data URIs, 100 MB uploads); False: the server's own policy alone."""
     sync_timeout: float = 3600.0
     """How long POST /api/ai/videos/generate waits for its result."""
     sse_ping_seconds: float = 15.0

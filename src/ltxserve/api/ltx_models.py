@@ -9,6 +9,7 @@ What a model makes is written once in `pro`, shared with the Oxen and fal surfac
 """
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -16,7 +17,7 @@ from pydantic import Field
 from ltxserve import pro
 from ltxserve.catalog import MAX_PROMPT, Made, Params, Product
 from ltxserve.inputs import UPLOAD_SCHEME
-from ltxserve.request import GenerationRequest, InvalidRequestError, Pipeline
+from ltxserve.request import GenerationRequest, InputRules, InvalidRequestError, Pipeline
 
 UPLOAD_PREFIX = "ltx://uploads/"
 RESOLUTIONS = {
@@ -33,6 +34,12 @@ PRICES = {"ltx-2-3-fast": {"720p": 0.04, "1080p": 0.04, "1440p": 0.08, "2160p": 
           "ltx-2-3-pro": {"720p": 0.06, "1080p": 0.06, "1440p": 0.12, "2160p": 0.24}}  # fmt: skip
 """US dollars per second of video, by model and tier; editing and audio-to-video: EDIT_PRICE."""
 EDIT_PRICE = 0.10
+INPUT_RULES = InputRules(
+    image_url_bytes=15 << 20, media_url_bytes=32 << 20, image_data_bytes=7 << 20, media_data_bytes=15 << 20,
+    upload_bytes=100 << 20,
+)  # fmt: skip
+"""Lightricks' input formats page: HTTPS URLs naming a host, no redirects; 15 MB images and 32 MB
+video or audio by URL, 7 / 15 MB as data URIs, 100 MB uploads."""
 
 Uri = Annotated[str, Field(min_length=1, json_schema_extra={"format": "uri"})]
 Prompt = Annotated[str, Field(max_length=MAX_PROMPT, description="What the video shows or what happens.")]
@@ -198,14 +205,21 @@ def _asked(params: Any, _: Made | None) -> float:
     return float(params.duration)
 
 
+def _ruled(build: Callable[[Any], GenerationRequest]) -> Callable[[Any], GenerationRequest]:
+    """`build` under Lightricks' input rules."""
+    return lambda params: replace(build(params), input_rules=INPUT_RULES)
+
+
 ENDPOINTS: dict[str, Product] = {
     product.id: product
     for product in (
-        Product("text-to-video", TextToVideoParams, _video, _per_second, _VIDEO_FIELDS),
-        Product("image-to-video", ImageToVideoParams, _video, _per_second, _VIDEO_FIELDS),
-        Product("audio-to-video", AudioToVideoParams, _audio_video, _edited(_made_length), _AUDIO_FIELDS),
-        Product("extend", ExtendParams, _extend, _edited(_asked), _EXTEND_FIELDS),
-        Product("retake", RetakeParams, _retake, _edited(_asked), _RETAKE_FIELDS),
+        Product("text-to-video", TextToVideoParams, _ruled(_video), _per_second, _VIDEO_FIELDS),
+        Product("image-to-video", ImageToVideoParams, _ruled(_video), _per_second, _VIDEO_FIELDS),
+        Product(
+            "audio-to-video", AudioToVideoParams, _ruled(_audio_video), _edited(_made_length), _AUDIO_FIELDS
+        ),
+        Product("extend", ExtendParams, _ruled(_extend), _edited(_asked), _EXTEND_FIELDS),
+        Product("retake", RetakeParams, _ruled(_retake), _edited(_asked), _RETAKE_FIELDS),
     )
 }
 """Products by the endpoint's path after /v1/ (or /v2/)."""

@@ -12,7 +12,7 @@ import io
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, BinaryIO
 
@@ -21,11 +21,19 @@ from ltxserve.catalog import Product
 from ltxserve.database import JobState
 from ltxserve.engine.check import check
 from ltxserve.engine.weights import WeightSet
-from ltxserve.inputs import UPLOAD_SCHEME, FetchError, check_url, decode_data_uri, upload_id, upload_key
+from ltxserve.inputs import (
+    UPLOAD_SCHEME,
+    FetchError,
+    check_rules,
+    check_url,
+    decode_data_uri,
+    upload_id,
+    upload_key,
+)
 from ltxserve.jobs.events import EventHub, SubscriberOverflowError
 from ltxserve.jobs.store import Event, Job, JobStore, QuotaExceededError
 from ltxserve.jobs.webhooks import Callback
-from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, request_to_json
+from ltxserve.request import GenerationRequest, InputRules, InvalidRequestError, MediaRef, request_to_json
 from ltxserve.settings import Settings
 from ltxserve.storage import Storage, StorageError
 
@@ -108,10 +116,13 @@ class Service:
     ) -> tuple[GenerationRequest, dict[str, str]]:
         """The request as it will be queued, and the media references that changed on the way."""
         check(request, self.weights)
+        if not self.settings.provider_input_rules:
+            request = replace(request, input_rules=None)
         inlined: dict[str, bytes] = {}
         for field, ref in request.media_inputs.items():
             try:
-                data = await self._check_media(owner, ref)
+                check_rules(field, ref.uri, request.input_rules)
+                data = await self._check_media(owner, ref, request.input_rules)
             except FetchError as error:
                 raise InvalidRequestError(field, str(error)) from None
             if data is not None:
@@ -122,9 +133,10 @@ class Service:
         }
         return request.with_media({field: MediaRef(uri) for field, uri in moved.items()}), moved
 
-    async def _check_media(self, owner: str, ref: MediaRef) -> bytes | None:
+    async def _check_media(self, owner: str, ref: MediaRef, rules: InputRules | None) -> bytes | None:
         """Check a reference as far as can be done without fetching it: URLs pass the checks that
-        need no network, uploads must exist and be the owner's; a data URI's bytes are returned."""
+        need no network, uploads must exist, be the owner's and not too large; a data URI's bytes are
+        returned."""
         uri = ref.uri
         if uri.startswith("data:"):
             return decode_data_uri(uri, self.settings.fetch.max_bytes)
@@ -132,6 +144,8 @@ class Service:
             size = await asyncio.to_thread(self.storage.size, upload_key(owner, upload_id(uri)))
             if size is None:
                 raise FetchError(f"no upload {uri} (uploads are visible only to the key that made them)")
+            if rules is not None and size > rules.upload_bytes:
+                raise FetchError(f"the upload is {size} bytes; at most {rules.upload_bytes} are taken here")
         elif "://" not in uri:
             raise FetchError("expected an https URL, a data URI or an upload:// reference")
         else:
