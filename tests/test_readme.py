@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from ltxserve import media
 from ltxserve.api.oxen_models import MODELS
 from ltxserve.engine.weights import WeightSet
 from tests.conftest import FalServer
@@ -115,3 +116,38 @@ def test_the_fal_examples_run_as_written(fal_server: FalServer, clip: Path) -> N
     assert statuses[-1].startswith("Completed(") and "inference_time" in statuses[-1]
     assert all(status.startswith(("Queued(", "InProgress(", "Completed(")) for status in statuses)
     assert url.startswith(f"{fal_server.url}/files/")
+
+
+def test_the_ltx_examples_run_as_written(fal_server: FalServer, clip: Path, tmp_path: Path) -> None:
+    """In a directory holding clip.mp4 (the ordinary 320x180 clip with sound): the upload, the v1
+    extend into extended.mp4, then the v2 retake polled until completed, on the real engine."""
+    ltx = section("The API in the LTX API's shapes")
+    (shell,) = code(ltx, "sh")
+    lines = [line for line in shell.splitlines() if not line.startswith("#")]
+    assert lines[0] == "LTX=http://127.0.0.1:8000"
+    lines[0] = f"LTX={fal_server.url}"
+    *extend, submit, status = lines
+    (tmp_path / "clip.mp4").write_bytes(clip.read_bytes())
+    environment = {**fal_server.environment(), "LTX_KEY": fal_server.key}
+
+    def run(script: list[str]) -> str:
+        done = subprocess.run(["bash", "-ec", "\n".join(script)], env=environment, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=480)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    environment["VIDEO_URI"] = run([*extend, 'echo "$VIDEO_URI"']).strip().splitlines()[-1]
+    assert environment["VIDEO_URI"].startswith("ltx://uploads/")
+    extended = media.probe(tmp_path / "extended.mp4")
+    assert extended.video is not None and extended.audio is not None
+    assert (extended.video.width, extended.video.height, extended.video.frame_count) == (320, 180, 96 + 48)
+    job = json.loads(run([lines[0], submit]))
+    while (polled := json.loads(run([lines[0], status.replace("JOB_ID", job["id"])])))[
+        "status"
+    ] != "completed":
+        assert polled["status"] in ("pending", "processing"), polled
+        time.sleep(0.5)
+    trusting = ssl.create_default_context(cafile=str(fal_server.ca_bundle))
+    (tmp_path / "retaken.mp4").write_bytes(httpx.get(polled["result"]["video_url"], verify=trusting).content)
+    retaken = media.probe(tmp_path / "retaken.mp4")
+    assert retaken.video is not None and retaken.video.frame_count == 96
