@@ -275,3 +275,11 @@ def test_the_input_rules_are_lightricks_numbers() -> None:
         InputRules(15 * megabyte, 32 * megabyte, 7 * megabyte, 15 * megabyte, 100 * megabyte) == INPUT_RULES
     )
     assert (INPUT_RULES.https_only, INPUT_RULES.host_names_only, INPUT_RULES.redirects) == (True, True, False)
+
+
+async def test_a_v1_request_not_done_in_time_is_a_504_and_is_cancelled(tmp_path: Path) -> None:
+    async with api(tmp_path, sync_timeout=0.2) as ltx:  # no worker: it stays queued
+        response = await ltx.http.post("/v1/text-to-video", json=PRO)
+        refusal(response, 504, "timeout_error", "use /v2/")
+        (job,) = await asyncio.to_thread(ltx.service.store.list_jobs, LOCAL_OWNER)
+        assert job.state is JobState.CANCELLED

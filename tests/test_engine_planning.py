@@ -2,6 +2,7 @@
 
 import itertools
 import math
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -371,6 +372,16 @@ def test_retake_window_must_be_inside_the_video() -> None:
     with pytest.raises(InvalidRequestError, match="not inside") as raised:
         planning.plan_retake(retake(Fraction(6), Fraction(1)), video(121), Pipeline.ONE_STAGE)
     assert raised.value.field == "retake.start"
+
+
+def test_a_clamped_retake_window_is_cut_at_the_videos_end() -> None:
+    clamped = replace(retake(Fraction(4), Fraction(2)), clamp=True)
+    plan = planning.plan_retake(clamped, video(121), Pipeline.ONE_STAGE)
+    assert (
+        plan.window is not None
+        and plan.window.stop == 121
+        and plan.requested == (Fraction(4), Fraction(121, 24))
+    )
 
 
 def test_retake_window_longer_than_one_pass_is_refused() -> None:

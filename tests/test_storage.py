@@ -46,6 +46,35 @@ def test_deleted_objects_are_gone_and_deleting_twice_is_harmless(storage: Storag
     storage.delete("results/job/1/video.mp4")
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_an_object_streams_in_chunks(storage: Storage, tmp_path: Path) -> None:
+    source = tmp_path / "video.mp4"
+    source.write_bytes(DATA)
+    storage.put_file("results/job/video.mp4", source)
+    chunks = [chunk async for chunk in storage.stream("results/job/video.mp4", chunk_bytes=4096)]
+    assert b"".join(chunks) == DATA and len(chunks) > 1
+    with pytest.raises(StorageError, match="no object"):
+        [chunk async for chunk in storage.stream("results/other/video.mp4")]
+
+
+def test_a_bucket_takes_an_upload_at_its_presigned_put_url(
+    s3: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The LTX API's upload_url, when results live in a bucket: the client PUTs straight to it."""
+    for name, value in s3.environment.items():
+        monkeypatch.setenv(name, value)
+    storage = open_storage(f"s3://{s3.new_bucket()}?endpoint={s3.endpoint}", b"k")
+    url = storage.put_url("uploads/alice/abc", "http://unused", timedelta(hours=1))
+    assert url.startswith(s3.endpoint) and "X-Amz-Expires=3600" in url
+    assert httpx.put(url, content=DATA).status_code == 200
+    assert storage.read("uploads/alice/abc") == DATA
+
+
 def test_a_bucket_hands_out_presigned_urls_with_the_configured_lifetime(
     s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

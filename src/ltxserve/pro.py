@@ -164,14 +164,26 @@ def extend(
 
 
 def retake(
-    video: str, prompt: str, *, start: float, duration: float, mode: str, seed: int | None = None
+    video: str,
+    prompt: str,
+    *,
+    start: float,
+    duration: float,
+    mode: str,
+    seed: int | None = None,
+    clamp: bool = False,
 ) -> GenerationRequest:
     return GenerationRequest(
         Task.RETAKE,
         prompt,
         seed=seed,
         retake=RetakeOptions(
-            MediaRef(video), seconds(start), seconds(duration), RetakeMode(mode), rules=RETAKE_SOURCE
+            MediaRef(video),
+            seconds(start),
+            seconds(duration),
+            RetakeMode(mode),
+            rules=RETAKE_SOURCE,
+            clamp=clamp,
         ),
         sampling=Sampling(pipeline=Pipeline.ONE_STAGE),
     )

@@ -295,6 +295,8 @@ class RetakeOptions:
     duration: Fraction
     mode: RetakeMode = RetakeMode.REPLACE_AUDIO_AND_VIDEO
     rules: SourceRules = SourceRules()
+    clamp: bool = False
+    """A window running past the video's end is cut at it (the LTX API's rule) instead of refused."""
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,9 @@ class ExtendParams(Params):
 class RetakeParams(Params):
     video_uri: Uri = Field(description="The video: at least 73 frames, at most 3840x2160.")
     start_time: float = Field(ge=0, description="Start of the window to regenerate, seconds.")
-    duration: float = Field(ge=2, description="Length of the window, seconds (at least 2).")
+    duration: float = Field(
+        ge=2, description="Length of the window, seconds (at least 2); cut at the video's end."
+    )
     prompt: Prompt = ""
     mode: Literal["replace_audio", "replace_video", "replace_audio_and_video"] = Field(
         "replace_audio_and_video", description="What to regenerate inside the window."
@@ -169,8 +171,7 @@ def _extend(params: Any) -> GenerationRequest:
 def _retake(params: Any) -> GenerationRequest:
     return pro.retake(
         media(params.video_uri, "video_uri") or "", params.prompt, start=params.start_time,
-        duration=params.duration,
-        mode=params.mode, seed=params.seed,
+        duration=params.duration, mode=params.mode, seed=params.seed, clamp=True,
     )  # fmt: skip
 
 

@@ -388,6 +388,8 @@ def plan_retake(retake: RetakeOptions, source: VideoInfo, pipeline: Pipeline) ->
         raise InvalidRequestError(
             "retake.start", f"{float(start):g} s is not inside the {float(source.duration):.3f} s video"
         )
+    if end > source.duration and retake.clamp:
+        end = source.duration
     if end > source.duration:
         raise InvalidRequestError(
             "retake.duration",
