@@ -283,3 +283,25 @@ async def test_a_v1_request_not_done_in_time_is_a_504_and_is_cancelled(tmp_path:
         refusal(response, 504, "timeout_error", "use /v2/")
         (job,) = await asyncio.to_thread(ltx.service.store.list_jobs, LOCAL_OWNER)
         assert job.state is JobState.CANCELLED
+
+
+async def test_audio_to_video_on_oxens_surface_under_ltxserves_own_model_id(ltx: Api, tmp_path: Path) -> None:
+    """`ltx-2-3-pro-audio-to-video`: Oxen's shapes (input_audio, input_image), the LTX API's rules."""
+    sound = write_audio(tmp_path / "voice.wav", tone(2.0, 48_000), 48_000, "pcm_s16le", "wav")
+    audio = (await ltx.http.post("/api/uploads", content=sound.read_bytes())).json()["uri"]
+    model = (await ltx.http.get("/api/ai/models/ltx-2-3-pro-audio-to-video")).json()
+    assert "ltxserve's own" in model["description"]
+    assert {"input_audio", "input_image"} <= set(model["json_request_schema"]["properties"])
+    body = {"model": "ltx-2-3-pro-audio-to-video", "input_audio": audio, "prompt": "a singer",
+            "aspect_ratio": "9:16"}  # fmt: skip
+    made = (await ltx.http.post("/api/ai/videos/generate", json=body)).json()
+    assert made["model"] == "ltx-2-3-pro-audio-to-video", made
+    video = await ltx.http.get(made["videos"][0]["url"])
+    path = tmp_path / "made.mp4"
+    path.write_bytes(video.content)
+    info = media.probe(path)
+    assert info.video is not None and info.audio is not None
+    shape = (info.video.width, info.video.height, info.video.fps, info.video.frame_count)
+    assert shape == (1080, 1920, Fraction(25), 50)
+    refused = await ltx.http.post("/api/ai/queue", json={**body, "prompt": ""})
+    assert refused.status_code == 400 and refused.json()["error"]["field"] == "prompt"

@@ -78,6 +78,7 @@ def test_models_are_listed_with_their_oxen_request_schemas(service: Running) -> 
         "ltx-2-3-pro-text-to-video",
         "ltx-2-3-fast",
         "ltx-2-3-pro-extend-video",
+        "ltx-2-3-pro-audio-to-video",
         RETAKE,
     ]
     pro = service.alice.get("/api/ai/models/ltx-2-3-pro").json()

@@ -23,7 +23,7 @@ from ltxserve.request import (
 )
 from tests.measure import Made
 
-PRO, T2V, FAST, EXTEND, RETAKE = (model.product for model in MODELS.values())
+PRO, T2V, FAST, EXTEND, AUDIO, RETAKE = (model.product for model in MODELS.values())
 VIDEO = "https://example.com/clip.mp4"
 
 

@@ -17,6 +17,7 @@ from ltxserve import media
 from ltxserve.api.oxen_models import MODELS
 from ltxserve.engine.weights import WeightSet
 from tests.conftest import FalServer
+from tests.mediafiles import tone, write_audio
 from tests.service import Client, Serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,11 +40,13 @@ def test_the_main_command_starts_the_server_and_the_examples_are_accepted(
         assert httpx.get(f"{serve.url}/health").json()["status"] == "ok"
         client = Client(serve.url, serve.first_key())
         video = client.post("/api/uploads", content=clip.read_bytes()).json()["uri"]
+        voice = write_audio(tmp_path / "voice.wav", tone(3.0, 48_000), 48_000, "pcm_s16le", "wav")
+        audio = client.post("/api/uploads", content=voice.read_bytes()).json()["uri"]
         oxen = section("The API (Oxen.ai's shapes)")
         bodies = re.findall(r"curl [^\n]*? -d '(\{.*?\})'\s*$", oxen, re.MULTILINE)
         models = set()
         for body in bodies:
-            ids = client.enqueue(json.loads(body.replace("'$VIDEO'", video)))
+            ids = client.enqueue(json.loads(body.replace("'$VIDEO'", video).replace("'$AUDIO'", audio)))
             models.add(client.generation(ids[0])["model_name"])
             for job in ids:
                 assert client.delete(f"/api/ai/queue/{job}").status_code == 200
@@ -151,3 +154,18 @@ def test_the_ltx_examples_run_as_written(fal_server: FalServer, clip: Path, tmp_
     (tmp_path / "retaken.mp4").write_bytes(httpx.get(polled["result"]["video_url"], verify=trusting).content)
     retaken = media.probe(tmp_path / "retaken.mp4")
     assert retaken.video is not None and retaken.video.frame_count == 96
+
+
+def test_the_openai_example_runs_as_written(fal_server: FalServer, tmp_path: Path) -> None:
+    """The official SDK against a served engine, only its base URL pointed at the test server."""
+    (python,) = code(section("The API in OpenAI's videos shape"), "python")
+    assert 'base_url="http://127.0.0.1:8000/v1"' in python
+    python = python.replace("http://127.0.0.1:8000", fal_server.url)
+    environment = {**fal_server.environment(), "LTX_KEY": fal_server.key, "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([sys.executable, "-c", python], env=environment, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=480)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["completed", "640x360", "2", "True"]
+    made = media.probe(tmp_path / "lighthouse.mp4")
+    assert made.video is not None and made.audio is not None
+    assert (made.video.width, made.video.height, made.video.frame_count) == (640, 360, 48)

@@ -75,6 +75,12 @@ class Storage:
         except (FileNotFoundError, NotFoundError):
             raise StorageError(f"no object {key}") from None
 
+    def copy(self, source: str, destination: str) -> None:
+        try:
+            obstore.copy(self._store, source, destination)
+        except (FileNotFoundError, NotFoundError):
+            raise StorageError(f"no object {source}") from None
+
     def delete(self, key: str) -> None:
         """Remove the object; one already gone is not an error."""
         with contextlib.suppress(FileNotFoundError, NotFoundError):

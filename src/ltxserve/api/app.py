@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ltxserve import __version__
-from ltxserve.api import fal, files, health, ltx, oxen, webhooks
+from ltxserve.api import fal, files, health, ltx, openai, oxen, webhooks
 from ltxserve.api.auth import Authenticator
 from ltxserve.api.dialect import install_error_handlers
 from ltxserve.api.errors import ApiError
@@ -54,7 +54,7 @@ def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
     app = FastAPI(title="ltxserve", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, json_limit=settings.max_json_bytes, upload_limit=settings.max_upload_bytes)
-    for surface in (oxen, ltx, files, health, webhooks):
+    for surface in (oxen, ltx, openai, files, health, webhooks):
         app.include_router(surface.router)
     app.include_router(fal.queue, prefix=settings.fal_queue_path)
     app.include_router(fal.run, prefix=settings.fal_run_path)

@@ -1,7 +1,9 @@
 """Request bodies as every surface takes them: a JSON object, or a multipart form whose files become
-the caller's uploads (referenced as upload://ID) and whose text values are read as the JSON they spell."""
+the caller's uploads (referenced as upload://ID) and whose text values are read as the JSON they spell.
+Form names nest as SDKs write them (`extend[video]`, `loras[][scale]`: the OpenAI SDK's multipart)."""
 
 import json
+import re
 from typing import Any
 
 from fastapi import Request
@@ -21,10 +23,11 @@ async def read_body(request: Request, service: Service, owner: str) -> dict[str,
         form = await request.form()
         body: dict[str, Any] = {}
         for name, value in form.multi_items():
+            keys = _keys(name)
             if isinstance(value, UploadFile):
-                body[name] = (await service.upload(owner, value.file)).uri
+                _place(body, keys, (await service.upload(owner, value.file)).uri)
             else:
-                body[name] = _form_value(name, value)
+                _place(body, keys, _form_value(next(key for key in reversed(keys) if key), value))
         return body
     raw = await request.body()
     try:
@@ -44,3 +47,36 @@ def _form_value(name: str, value: str) -> Any:
         return json.loads(value)
     except json.JSONDecodeError:
         return value
+
+
+_NAME = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
+
+
+def _keys(name: str) -> list[str]:
+    """`a[b][]` -> ["a", "b", ""]; a name without brackets is itself."""
+    match = _NAME.fullmatch(name)
+    if match is None:
+        return [name]
+    return [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
+
+
+def _place(node: dict[str, Any] | list[Any], keys: list[str], value: Any) -> None:
+    """Set `value` at `keys` in nested dicts and lists ("" appends to a list; a list of objects gets a
+    new object when the key is already set in its last one)."""
+    key, rest = keys[0], keys[1:]
+    if isinstance(node, list):
+        if not rest:
+            node.append(value)
+            return
+        if not node or not isinstance(node[-1], dict) or rest[0] in node[-1]:
+            node.append({})
+        _place(node[-1], rest, value)
+        return
+    if not rest:
+        node[key] = value
+        return
+    child = node.get(key)
+    if not isinstance(child, dict | list):
+        child = [] if rest[0] == "" else {}
+        node[key] = child
+    _place(child, rest, value)

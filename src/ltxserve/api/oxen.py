@@ -76,6 +76,7 @@ NAMES = {
     "ltx-2-3-pro-text-to-video": _Names({}, ("text_to_video",), _TIERS),
     "ltx-2-3-fast": _Names(_IMAGES, ("image_to_video", "text_to_video"), _TIERS),
     "ltx-2-3-pro-extend-video": _Names(_VIDEO, ("extend",)),
+    "ltx-2-3-pro-audio-to-video": _Names({**_IMAGES, "input_audio": "audio"}, ("audio_to_video",)),
     "ltx-2-3-pro-retake": _Names(
         {**_VIDEO, "retake_start_time": "start_time", "retake_duration": "duration", "retake_mode": "mode"},
         ("retake",),

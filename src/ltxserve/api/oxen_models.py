@@ -82,6 +82,18 @@ class RetakeParams(Params):
     )
 
 
+class AudioToVideoParams(Params):
+    audio: MediaUri = Field(description="The audio (2-20 s): the video is made to it and keeps it.")
+    image: MediaUri | None = Field(None, description="The first frame; required without a prompt.")
+    prompt: str = Field("", max_length=MAX_PROMPT, description="What the video shows.")
+    aspect_ratio: Literal["auto", "16:9", "9:16"] = Field(
+        "auto", description="1920x1080 or 1080x1920; auto: the image's orientation (landscape without one)."
+    )
+    guidance_scale: float | None = Field(
+        None, ge=1, le=50, description="How closely the video follows the prompt: 5, or 9 with an image."
+    )
+
+
 @dataclass(frozen=True)
 class Pricing:
     """US dollars per second of video: of the output, or of the part generated (`per`)."""
@@ -176,6 +188,13 @@ def _extend_request(params: ExtendParams) -> GenerationRequest:
     )  # fmt: skip
 
 
+def _audio_request(params: AudioToVideoParams) -> GenerationRequest:
+    return pro.audio_video(
+        params.audio, params.prompt, image_url=params.image, aspect_ratio=params.aspect_ratio,
+        guidance_scale=params.guidance_scale, seed=params.seed,
+    )  # fmt: skip
+
+
 def _retake_request(params: RetakeParams) -> GenerationRequest:
     return pro.retake(
         params.video, params.prompt, start=params.start_time, duration=params.duration, mode=params.mode,
@@ -192,6 +211,8 @@ _VIDEO_FIELDS = {
 }
 _EXTEND_FIELDS = {"extend.video": "video", "extend.duration": "duration", "extend.context": "context",
                   "extend": "video", "sampling": "model"}  # fmt: skip
+_AUDIO_FIELDS = {"audio": "audio", "first_frame": "image", "image_area": "image",
+                 "sampling": "guidance_scale", "duration": "audio"}  # fmt: skip
 _RETAKE_FIELDS = {"retake.video": "video", "retake.start": "start_time", "retake.duration": "duration",
                   "retake": "video", "sampling": "model"}  # fmt: skip
 
@@ -257,6 +278,18 @@ MODELS: dict[str, OxenModel] = {
             Pricing(_EDIT, per="generated"),
             _extend_request,
             _EXTEND_FIELDS,
+        ),
+        _model(
+            "ltx-2-3-pro-audio-to-video",
+            "LTX-2.3 Pro: Audio to Video",
+            "ltxserve's own model id (Oxen has no audio-to-video for LTX-2.3 Pro): a video made to the "
+            "given 2-20 s of audio, which it keeps, at 25 fps and 1080p, from a prompt, a first frame or "
+            "both, as the LTX API makes it.",
+            AudioToVideoParams,
+            ("text", "image", "audio"),
+            Pricing(_EDIT, per="input"),
+            _audio_request,
+            _AUDIO_FIELDS,
         ),
         _model(
             "ltx-2-3-pro-retake",

@@ -214,13 +214,31 @@ class Service:
         limit: int,
         base_url: str,
         before: str | None = None,
+        oldest_first: bool = False,
     ) -> Page:
-        """A page of `owner`'s jobs, newest first, after the cursor `before` (a job id) if given."""
+        """A page of `owner`'s jobs, newest first (or oldest first), past the cursor `before` (a job
+        id: the last one of the page before) if given."""
+        cursor = {"after": before} if oldest_first else {"before": before}
         jobs = await asyncio.to_thread(
-            self.store.list_jobs, owner, states=states, model=model, limit=limit + 1, before=before
-        )
+            self.store.list_jobs, owner, states=states, model=model, limit=limit + 1,
+            oldest_first=oldest_first, **cursor,
+        )  # fmt: skip
         views = [JobView.of(job, self.result_url(job.result, base_url), None) for job in jobs[:limit]]
         return Page(views, has_more=len(jobs) > limit)
+
+    async def delete(self, owner: str, job_id: str) -> None:
+        """Forget the job and delete its result's file (a running one stops at its next step)."""
+        key = await asyncio.to_thread(self.store.delete, job_id, owner)
+        if key is not None:
+            await asyncio.to_thread(self.storage.delete, key)
+
+    async def copy_to_upload(self, owner: str, result: ResultView) -> str:
+        """A copy of a result as one of `owner`'s uploads, for a request to take as its input."""
+        if result.key is None:
+            raise StorageError("the result's file was discarded")
+        identifier = secrets.token_hex(12)
+        await asyncio.to_thread(self.storage.copy, result.key, upload_key(owner, identifier))
+        return UPLOAD_SCHEME + identifier
 
     async def cancel(self, owner: str, job_id: str) -> JobState | None:
         return await asyncio.to_thread(self.store.cancel, job_id, owner)

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ltxserve.database import JobState, job_events, jobs, reading, writing
+from ltxserve.database import webhooks as webhook_rows
 from ltxserve.engine.progress import Progress
 from ltxserve.jobs import webhooks
 
@@ -226,13 +227,19 @@ class JobStore:
         model: str | None = None,
         limit: int = 100,
         before: str | None = None,
+        after: str | None = None,
+        oldest_first: bool = False,
     ) -> list[Job]:
-        """The owner's jobs, newest first; with `before`, only those queued before that job (a cursor:
-        pages do not shift when new jobs arrive)."""
-        query = sa.select(jobs).where(jobs.c.owner == owner).order_by(jobs.c.number.desc()).limit(limit)
+        """The owner's jobs, newest first (or oldest first); with `before` / `after`, only those queued
+        before / after that job (cursors: pages do not shift when new jobs arrive)."""
+        order = jobs.c.number.asc() if oldest_first else jobs.c.number.desc()
+        query = sa.select(jobs).where(jobs.c.owner == owner).order_by(order).limit(limit)
         if before is not None:
             cursor = sa.select(jobs.c.number).where(jobs.c.id == before, jobs.c.owner == owner)
             query = query.where(jobs.c.number < cursor.scalar_subquery())
+        if after is not None:
+            cursor = sa.select(jobs.c.number).where(jobs.c.id == after, jobs.c.owner == owner)
+            query = query.where(jobs.c.number > cursor.scalar_subquery())
         if states:
             query = query.where(jobs.c.state.in_(list(states)))
         if model is not None:
@@ -421,6 +428,20 @@ class JobStore:
                 jobs.update().where(jobs.c.id == job_id).values(result={**kept, "discarded": True})
             )
             key: str = row.result["key"]
+            return key
+
+    def delete(self, job_id: str, owner: str) -> str | None:
+        """Forget one of `owner`'s jobs: its row, events and webhook. A worker running it finds it gone
+        at its next step and stops. The storage key of its result, to delete, or None."""
+        with writing(self.engine) as connection:
+            row = connection.execute(
+                jobs.delete().where(jobs.c.id == job_id, jobs.c.owner == owner).returning(jobs.c.result)
+            ).first()
+            if row is None:
+                return None
+            connection.execute(job_events.delete().where(job_events.c.job_id == job_id))
+            connection.execute(webhook_rows.delete().where(webhook_rows.c.job_id == job_id))
+            key: str | None = (row.result or {}).get("key")
             return key
 
     def release(self, job_id: str, worker_id: str) -> bool:

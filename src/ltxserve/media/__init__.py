@@ -26,6 +26,7 @@ from ltxserve.media.info import AudioInfo, ImageInfo, MediaInfo, VideoInfo
 from ltxserve.media.limits import MediaLimits
 from ltxserve.media.probe import probe
 from ltxserve.media.splice import AudioPatch, Edge, FrameWindow, VideoPatch, extend, replace_window
+from ltxserve.media.stills import spritesheet, thumbnail
 from ltxserve.media.timing import sample_at, samples_for
 
 __all__ = [
@@ -76,4 +77,6 @@ __all__ = [
     "replace_window",
     "sample_at",
     "samples_for",
+    "spritesheet",
+    "thumbnail",
 ]

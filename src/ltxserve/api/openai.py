@@ -1,0 +1,190 @@
+"""OpenAI's videos surface, as its API reference and its `openai` SDK use it, translated to the Service.
+
+`POST /v1/videos` (JSON, or multipart with the `input_reference` file), `GET /v1/videos` (cursor
+paging: `data`, `has_more`, `first_id`, `last_id`; `after`, `limit`, `order`), `GET /v1/videos/{id}`,
+`GET /v1/videos/{id}/content?variant=video|thumbnail|spritesheet`, `DELETE /v1/videos/{id}`,
+`POST /v1/videos/{id}/remix` (a new prompt over the same video: a retake of the whole clip) and
+`GET /v1/models`. Errors are OpenAI's envelope, `{"error": {"message", "type", "param", "code"}}`.
+"""
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from ltxserve import media
+from ltxserve.api.auth import Owner
+from ltxserve.api.bodies import read_body
+from ltxserve.api.dependencies import BaseUrl, ServiceDep
+from ltxserve.api.dialect import Dialect
+from ltxserve.api.errors import ApiError
+from ltxserve.api.openai_models import MODELS, VIDEOS, model_of, seconds_of
+from ltxserve.api.service import QuotaExceededError, Service
+from ltxserve.api.views import JobView
+from ltxserve.catalog import ParamsError
+from ltxserve.database import JobState
+from ltxserve.inputs import FetchError
+from ltxserve.request import InvalidRequestError
+
+STATUS = {JobState.QUEUED: "queued", JobState.RUNNING: "in_progress", JobState.SUCCEEDED: "completed",
+          JobState.FAILED: "failed", JobState.CANCELLED: "failed"}  # fmt: skip
+MAX_LISTED = 100
+RELEASED = 1772582400
+"""2026-03-04, LTX-2.3's release: the models' `created` time."""
+_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
+          413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_exceeded",
+          500: "server_error"}  # fmt: skip
+
+
+def _render_error(error: ApiError) -> dict[str, Any]:
+    param = error.field if error.field and error.field != "body" else None
+    return {"error": {"message": error.message, "type": _TYPES.get(error.status, "server_error"),
+                      "param": param, "code": error.code}}  # fmt: skip
+
+
+OPENAI = Dialect("openai", _render_error, ("Bearer",), statuses={422: 400})
+router = OPENAI.router()
+
+
+async def _submit(service: Service, owner: str, body: dict[str, Any]) -> str:
+    try:
+        (job_id,) = await service.submit(owner, OPENAI.name, VIDEOS, body)
+    except InvalidRequestError as error:  # ParamsError too: the first field at fault
+        details = error.errors if isinstance(error, ParamsError) else [(error.field, error.message)]
+        problems = [{"field": field, "message": message} for field, message in details]
+        raise ApiError(400, "invalid_value", error.message, error.field, problems) from None
+    except FetchError as error:
+        raise ApiError(400, "invalid_value", str(error)) from None
+    except QuotaExceededError as error:
+        raise ApiError(429, "rate_limit_exceeded", str(error), headers={"Retry-After": "30"}) from None
+    return job_id
+
+
+async def _video(service: Service, owner: str, job_id: str, base_url: str) -> JobView:
+    view = await service.get(owner, job_id, base_url)
+    if view is None:
+        raise ApiError(404, "video_not_found", f"no video {job_id!r}", "video_id")
+    return view
+
+
+def _object(view: JobView, service: Service) -> dict[str, Any]:
+    """OpenAI's video object; `seconds` and `size` what was made, once it is made."""
+    params = view.params
+    result = view.result
+    size = params.get("size") or ""
+    seconds = str(params.get("seconds", ""))
+    if result is not None and result.width and result.height:
+        size = f"{result.width}x{result.height}"
+        seconds = f"{result.duration:g}" if result.duration is not None else seconds
+    error = None
+    if view.state in (JobState.FAILED, JobState.CANCELLED):
+        message = view.error.message if view.error else "cancelled"
+        error = {"code": view.error.code if view.error else "cancelled", "message": message}
+    finished = int(view.finished_at) if view.finished_at is not None else None
+    expires = None
+    if view.state is JobState.SUCCEEDED and finished is not None:
+        expires = finished + int(service.storage.url_lifetime.total_seconds())
+    return {
+        "id": view.id,
+        "object": "video",
+        "model": params.get("model", view.product),
+        "status": STATUS[view.state],
+        "progress": view.progress,
+        "created_at": int(view.created_at),
+        "completed_at": finished if view.state.terminal else None,
+        "expires_at": expires,
+        "seconds": seconds,
+        "size": size,
+        "error": error,
+        "remixed_from_video_id": params.get("remixed_from_video_id"),
+        "prompt": params.get("prompt"),
+    }
+
+
+@router.post("/v1/videos")
+async def create(request: Request, owner: Owner, service: ServiceDep, base_url: BaseUrl) -> dict[str, Any]:
+    body = await read_body(request, service, owner)
+    job_id = await _submit(service, owner, body)
+    return _object(await _video(service, owner, job_id, base_url), service)
+
+
+@router.get("/v1/videos")
+async def list_videos(
+    owner: Owner,
+    service: ServiceDep,
+    base_url: BaseUrl,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LISTED)] = 20,
+    order: Literal["asc", "desc"] = "desc",
+) -> dict[str, Any]:
+    """Your videos from every surface, newest first (`order=asc`: oldest first), after the cursor."""
+    page = await service.list_jobs(owner, None, None, limit, base_url, after, oldest_first=order == "asc")
+    data = [_object(view, service) for view in page.views]
+    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+    return {"object": "list", "data": data, "has_more": page.has_more, "first_id": first, "last_id": last}
+
+
+@router.get("/v1/videos/{video_id}")
+async def retrieve(video_id: str, owner: Owner, service: ServiceDep, base_url: BaseUrl) -> dict[str, Any]:
+    return _object(await _video(service, owner, video_id, base_url), service)
+
+
+@router.get("/v1/videos/{video_id}/content")
+async def content(
+    video_id: str,
+    owner: Owner,
+    service: ServiceDep,
+    base_url: BaseUrl,
+    variant: Literal["video", "thumbnail", "spritesheet"] = "video",
+) -> Response:
+    """The video itself, streamed from storage; or a still of it: its middle frame (thumbnail) or a
+    grid of frames across it (spritesheet), as JPEG."""
+    view = await _video(service, owner, video_id, base_url)
+    result = view.result
+    if result is None or result.key is None:
+        raise ApiError(404, "video_not_ready", f"video {video_id} has no content ({STATUS[view.state]})")
+    if variant == "video":
+        headers = {"Content-Length": str(result.bytes)}
+        stream = service.result_stream(result)
+        return StreamingResponse(stream, media_type=result.content_type, headers=headers)
+    key = result.key
+    with tempfile.TemporaryDirectory(prefix="ltxserve-still-") as scratch:
+        video = await asyncio.to_thread(service.storage.download, key, Path(scratch) / "video")
+        still = media.thumbnail if variant == "thumbnail" else media.spritesheet
+        data = await asyncio.to_thread(still, video)
+    return Response(data, media_type="image/jpeg")
+
+
+@router.delete("/v1/videos/{video_id}")
+async def delete(video_id: str, owner: Owner, service: ServiceDep, base_url: BaseUrl) -> dict[str, Any]:
+    """Stops the video if it is still being made, and deletes it and its files."""
+    await _video(service, owner, video_id, base_url)
+    await service.delete(owner, video_id)
+    return {"id": video_id, "object": "video.deleted", "deleted": True}
+
+
+@router.post("/v1/videos/{video_id}/remix")
+async def remix(
+    video_id: str, request: Request, owner: Owner, service: ServiceDep, base_url: BaseUrl
+) -> dict[str, Any]:
+    """A new video: the source's whole clip retaken (picture and sound) under the new prompt."""
+    source = await _video(service, owner, video_id, base_url)
+    if source.result is None or source.result.key is None or source.result.duration is None:
+        raise ApiError(400, "video_not_ready", f"video {video_id} is not completed", "video_id")
+    body = await read_body(request, service, owner)
+    video = await service.copy_to_upload(owner, source.result)
+    retake = {"video": video, "start": 0, "duration": str(seconds_of(source.result.duration)), "clamp": True}
+    model = model_of(str(source.params.get("model", "ltx-2-3-fast")))
+    job_id = await _submit(
+        service, owner, {**body, "model": model, "retake": retake, "remixed_from_video_id": video_id}
+    )
+    return _object(await _video(service, owner, job_id, base_url), service)
+
+
+@router.get("/v1/models")
+async def models() -> dict[str, Any]:
+    return {"object": "list", "data": [{"id": model, "object": "model", "created": RELEASED,
+                                        "owned_by": "lightricks"} for model in MODELS]}  # fmt: skip
