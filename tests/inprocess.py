@@ -4,6 +4,7 @@ sketch renderer: inputs fetched and probed, the request planned as the engine pl
 pattern of the planned size, rate and length written in its place (no model: seconds, not minutes).
 Otherwise jobs are moved through their states with the store, as a worker would."""
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import httpx
+import uvicorn
+from fastapi import FastAPI
 
 from ltxserve import media
 from ltxserve.api.app import create_app
@@ -23,6 +26,7 @@ from ltxserve.jobs.worker import Worker
 from ltxserve.media.testsrc import synthetic_clip
 from ltxserve.request import GenerationRequest
 from ltxserve.settings import Settings, WorkerSettings
+from tests.servers import free_port
 
 
 @dataclass(frozen=True)
@@ -82,11 +86,15 @@ class SketchRenderer:
 
 
 @asynccontextmanager
-async def api(data_dir: Path, *, worker: bool = False, **settings: object) -> AsyncIterator[Api]:
-    """No auth unless asked: every caller is the local owner."""
+async def api(
+    data_dir: Path, *, worker: bool = False, over_http: bool = False, **settings: object
+) -> AsyncIterator[Api]:
+    """No auth unless asked: every caller is the local owner. `over_http`: the app is served by
+    uvicorn on a local port and the client speaks real HTTP to it (for tests about HTTP itself:
+    streamed bodies, headers, multipart as SDKs send it)."""
     options = Settings(**{"data_dir": data_dir, "auth": False, **settings})  # type: ignore[arg-type]
     app = create_app(options, None)
-    async with app.router.lifespan_context(app):
+    async with _running(app, over_http) as base_url:
         service: Service = app.state.service
         running = None
         if worker:
@@ -100,10 +108,30 @@ async def api(data_dir: Path, *, worker: bool = False, **settings: object) -> As
             thread = threading.Thread(target=running.run, name="worker", daemon=True)
             thread.start()
         try:
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://ltxserve.test") as http:
+            transport = None if over_http else httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url=base_url, timeout=60) as http:
                 yield Api(http, service)
         finally:
             if running is not None:
                 running.stop()
                 thread.join()
+
+
+@asynccontextmanager
+async def _running(app: FastAPI, over_http: bool) -> AsyncIterator[str]:
+    """The app started (its lifespan run), and the base URL that reaches it."""
+    if not over_http:
+        async with app.router.lifespan_context(app):
+            yield "http://ltxserve.test"
+        return
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # a server that could not start says why
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        await task

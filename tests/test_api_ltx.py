@@ -1,6 +1,7 @@
-"""The LTX API's dialect in-process: v1 answering the video itself, v2 jobs to poll, uploads by signed
-PUT, Lightricks' rules refused at their boundaries with its error types, and its jobs seen by the
-other surfaces. The sketching worker makes each video at the planned shape (no model)."""
+"""The LTX API's dialect over real HTTP (the app served by uvicorn in-process): v1 answering the video
+itself, v2 jobs to poll, uploads by signed PUT, Lightricks' rules refused at their boundaries with its
+error types, and its jobs seen by the other surfaces. The sketching worker makes each video at the
+planned shape (no model)."""
 
 import asyncio
 import time
@@ -8,6 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import httpx
 import pytest
 
@@ -16,7 +18,10 @@ from ltxserve.api.auth import LOCAL_OWNER
 from ltxserve.api.ltx_models import INPUT_RULES
 from ltxserve.database import JobState
 from ltxserve.keys import KeyStore
-from ltxserve.request import InputRules
+from ltxserve.media import EncodeOptions, MediaLimits, OutputFormat
+from ltxserve.media.testsrc import synthetic_clip
+from ltxserve.render import probe_inputs
+from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, RetakeOptions, Task
 from tests.inprocess import Api, api
 from tests.mediafiles import tone, write_audio
 
@@ -30,7 +35,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def ltx(tmp_path: Path) -> Any:
-    async with api(tmp_path, worker=True) as running:
+    async with api(tmp_path, worker=True, over_http=True) as running:
         yield running
 
 
@@ -206,7 +211,7 @@ async def test_retake_answers_the_video_with_its_window_remade(ltx: Api, clip: P
 
 
 async def test_keys_are_bearer_and_refusals_are_authentication_errors(tmp_path: Path) -> None:
-    async with api(tmp_path, auth=True) as ltx:
+    async with api(tmp_path, auth=True, over_http=True) as ltx:
         _, key = KeyStore(ltx.service.store.engine).create("team")
         refusal(await ltx.http.post("/v1/upload"), 401, "authentication_error", "Bearer")
         refusal(
@@ -220,7 +225,7 @@ async def test_keys_are_bearer_and_refusals_are_authentication_errors(tmp_path: 
 
 
 async def test_too_many_unfinished_jobs_is_a_concurrency_limit_error_with_retry_after(tmp_path: Path) -> None:
-    async with api(tmp_path, max_unfinished_per_key=1) as ltx:
+    async with api(tmp_path, max_unfinished_per_key=1, over_http=True) as ltx:
         body = {"prompt": "x", "model": "ltx-2-3-fast", "duration": 6, "resolution": "1920x1080"}
         assert (await ltx.http.post("/v2/text-to-video", json=body)).status_code == 202
         response = await ltx.http.post("/v2/text-to-video", json=body)
@@ -270,15 +275,19 @@ async def test_lightricks_input_rules_hold_unless_the_operator_widens_them(
 
 
 def test_the_input_rules_are_lightricks_numbers() -> None:
-    megabyte = 1 << 20
-    assert (
-        InputRules(15 * megabyte, 32 * megabyte, 7 * megabyte, 15 * megabyte, 100 * megabyte) == INPUT_RULES
-    )
+    mb = 1 << 20
+    sizes = (INPUT_RULES.image_url_bytes, INPUT_RULES.media_url_bytes, INPUT_RULES.image_data_bytes,
+             INPUT_RULES.media_data_bytes, INPUT_RULES.upload_bytes)  # fmt: skip
+    assert sizes == (15 * mb, 32 * mb, 7 * mb, 15 * mb, 100 * mb)
     assert (INPUT_RULES.https_only, INPUT_RULES.host_names_only, INPUT_RULES.redirects) == (True, True, False)
+    assert (
+        INPUT_RULES.video_codecs == {"h264", "hevc"}
+        and {"png", "jpeg", "webp", "mp4"} <= INPUT_RULES.containers
+    )
 
 
 async def test_a_v1_request_not_done_in_time_is_a_504_and_is_cancelled(tmp_path: Path) -> None:
-    async with api(tmp_path, sync_timeout=0.2) as ltx:  # no worker: it stays queued
+    async with api(tmp_path, sync_timeout=0.2, over_http=True) as ltx:  # no worker: it stays queued
         response = await ltx.http.post("/v1/text-to-video", json=PRO)
         refusal(response, 504, "timeout_error", "use /v2/")
         (job,) = await asyncio.to_thread(ltx.service.store.list_jobs, LOCAL_OWNER)
@@ -305,3 +314,52 @@ async def test_audio_to_video_on_oxens_surface_under_ltxserves_own_model_id(ltx:
     assert shape == (1080, 1920, Fraction(25), 50)
     refused = await ltx.http.post("/api/ai/queue", json={**body, "prompt": ""})
     assert refused.status_code == 400 and refused.json()["error"]["field"] == "prompt"
+
+
+@pytest.mark.parametrize(
+    ("made", "field", "says"),
+    [
+        ("clip.mp4", None, None),
+        ("clip.webm", "retake.video", "webm files are not taken here"),
+        ("clip.mkv", None, None),
+        ("voice.wav", None, None),
+        ("voice.flac", "audio", "flac files are not taken here"),
+    ],
+)
+def test_lightricks_formats_are_checked_when_the_worker_probes(
+    tmp_path: Path, made: str, field: str | None, says: str | None
+) -> None:
+    path = tmp_path / made
+    if made.startswith("clip"):
+        webm = made.endswith(".webm")
+        encoded = path if webm else tmp_path / "encoded.mp4"
+        options = EncodeOptions(OutputFormat.WEBM if webm else OutputFormat.MP4)
+        media.encode_clip(encoded, synthetic_clip(128, 72, 73, Fraction(24)), options)
+        if made.endswith(".mkv"):
+            remux(encoded, path)
+        path = path if webm or made.endswith(".mkv") else encoded
+        retake = RetakeOptions(MediaRef.file(path), Fraction(0), Fraction(2))
+        request = GenerationRequest(Task.RETAKE, "x", retake=retake, input_rules=INPUT_RULES)
+    else:
+        codec = "flac" if made.endswith(".flac") else "pcm_s16le"
+        path = write_audio(path, tone(2.0, 48_000), 48_000, codec, made.rpartition(".")[2])
+        request = GenerationRequest(
+            Task.AUDIO_TO_VIDEO, "x", audio=MediaRef.file(path), match_audio=True, input_rules=INPUT_RULES
+        )
+    if field is None:
+        probe_inputs(request, MediaLimits())
+        return
+    with pytest.raises(InvalidRequestError, match=says) as refused:
+        probe_inputs(request, MediaLimits())
+    assert refused.value.field == field
+
+
+def remux(source: Path, destination: Path) -> Path:
+    """The same streams in a Matroska file."""
+    with av.open(str(source)) as inside, av.open(str(destination), "w", format="matroska") as outside:
+        streams = {stream.index: outside.add_stream_from_template(stream) for stream in inside.streams}
+        for packet in inside.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                outside.mux(packet)
+    return destination

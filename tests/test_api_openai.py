@@ -1,7 +1,8 @@
-"""OpenAI's videos dialect, driven by the official `openai` SDK (its async client over the app
-in-process, the sketching worker making each video at the planned shape): create, create_and_poll,
-retrieve, list with its cursor, download_content (video, thumbnail, spritesheet), delete, remix,
-models; ltxserve's own parameters as extra body fields; errors in OpenAI's envelope."""
+"""OpenAI's videos dialect, driven by the official `openai` SDK (its async client over real HTTP to
+the app served by uvicorn in-process, the sketching worker making each video at the planned shape):
+create, create_and_poll, retrieve, list with its cursor, download_content (video, thumbnail,
+spritesheet), delete, remix, models; ltxserve's own parameters as extra body fields; errors in
+OpenAI's envelope."""
 
 import asyncio
 import io
@@ -33,14 +34,17 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Api]:
-    async with api(tmp_path, worker=True) as running:
+    async with api(tmp_path, worker=True, over_http=True) as running:
         yield running
 
 
-def sdk(served: Api) -> openai.AsyncOpenAI:
-    """The SDK with only its base URL changed (and its HTTP going to the app in-process)."""
-    http: Any = served.http  # the SDK types its own httpx fork; an httpx client is what it drives
-    return openai.AsyncOpenAI(base_url="http://ltxserve.test/v1", api_key="any", http_client=http)
+@pytest.fixture
+async def client(served: Api) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The SDK with only its base URL changed."""
+    async with openai.AsyncOpenAI(
+        base_url=f"{str(served.http.base_url).rstrip('/')}/v1", api_key="any"
+    ) as sdk:
+        yield sdk
 
 
 def shape(seconds: str, size: str) -> dict[str, Any]:
@@ -54,8 +58,9 @@ async def probed(data: bytes, tmp_path: Path, name: str = "video.mp4") -> media.
     return media.probe(path)
 
 
-async def test_create_and_poll_then_download_the_video_and_its_stills(served: Api, tmp_path: Path) -> None:
-    client = sdk(served)
+async def test_create_and_poll_then_download_the_video_and_its_stills(
+    served: Api, tmp_path: Path, client: openai.AsyncOpenAI
+) -> None:
     video = await client.videos.create_and_poll(
         prompt="a lighthouse at dusk", model="ltx-2-3-fast", **shape("4", "1280x720"), poll_interval_ms=50
     )
@@ -78,10 +83,9 @@ async def test_create_and_poll_then_download_the_video_and_its_stills(served: Ap
             assert (frame.width, frame.height) == size
 
 
-async def test_openais_own_defaults_and_model_names_run_here(served: Api) -> None:
+async def test_openais_own_defaults_and_model_names_run_here(served: Api, client: openai.AsyncOpenAI) -> None:
     """A client that names nothing but the prompt (the SDK's defaults: 4 s at 720x1280) or OpenAI's
     model names gets a video of that shape."""
-    client = sdk(served)
     plain = await client.videos.create_and_poll(prompt="rain", poll_interval_ms=50)
     named = await client.videos.create_and_poll(prompt="rain", model="sora-2-pro", poll_interval_ms=50)
     assert (plain.status, plain.size, plain.seconds, plain.model) == (
@@ -95,11 +99,12 @@ async def test_openais_own_defaults_and_model_names_run_here(served: Api) -> Non
     assert job is not None and job.request["sampling"]["pipeline"] == "two_stage"
 
 
-async def test_an_input_reference_file_is_the_first_frame(served: Api, tmp_path: Path) -> None:
+async def test_an_input_reference_file_is_the_first_frame(
+    served: Api, tmp_path: Path, client: openai.AsyncOpenAI
+) -> None:
     red = np.zeros((720, 1280, 3), np.uint8)
     red[..., 0] = 255
     image = write_image(tmp_path / "first.png", red, "png", "image2")
-    client = sdk(served)
     video = await client.videos.create(
         prompt="a red wall", size="1280x720", input_reference=image.read_bytes()
     )
@@ -109,9 +114,8 @@ async def test_an_input_reference_file_is_the_first_frame(served: Api, tmp_path:
 
 
 async def test_ltxserves_own_parameters_pass_as_extra_body_fields(
-    served: Api, clip: Path, tmp_path: Path
+    served: Api, clip: Path, tmp_path: Path, client: openai.AsyncOpenAI
 ) -> None:
-    client = sdk(served)
     upload = (await served.http.post("/api/uploads", content=clip.read_bytes())).json()["uri"]
     extended = await client.videos.create_and_poll(
         prompt="the camera pulls back",
@@ -141,17 +145,18 @@ async def test_ltxserves_own_parameters_pass_as_extra_body_fields(
     ],
 )
 async def test_bad_fields_are_400s_in_openais_envelope_naming_the_param(
-    served: Api, fields: dict[str, Any], param: str, says: str
+    served: Api, fields: dict[str, Any], param: str, says: str, client: openai.AsyncOpenAI
 ) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
-        await sdk(served).videos.create(prompt="x", **fields)
+        await client.videos.create(prompt="x", **fields)
     error = refused.value.body
     assert isinstance(error, dict) and error["param"] == param and says in error["message"], error
     assert refused.value.status_code == 400
 
 
-async def test_list_pages_with_the_sdks_cursor_in_both_orders(served: Api) -> None:
-    client = sdk(served)
+async def test_list_pages_with_the_sdks_cursor_in_both_orders(
+    served: Api, client: openai.AsyncOpenAI
+) -> None:
     made = [
         (await client.videos.create(prompt=f"clip {index}", **shape("1", "128x72"))).id for index in range(5)
     ]
@@ -163,8 +168,7 @@ async def test_list_pages_with_the_sdks_cursor_in_both_orders(served: Api) -> No
     assert oldest == made
 
 
-async def test_delete_forgets_the_video_and_its_file(served: Api) -> None:
-    client = sdk(served)
+async def test_delete_forgets_the_video_and_its_file(served: Api, client: openai.AsyncOpenAI) -> None:
     video = await client.videos.create_and_poll(prompt="x", **shape("1", "128x72"), poll_interval_ms=50)
     job = await asyncio.to_thread(served.service.store.get, video.id)
     assert job is not None and job.result is not None
@@ -176,8 +180,9 @@ async def test_delete_forgets_the_video_and_its_file(served: Api) -> None:
     assert isinstance(gone.value.body, dict) and gone.value.body["param"] == "video_id"
 
 
-async def test_a_remix_retakes_the_whole_clip_under_a_new_prompt(served: Api, tmp_path: Path) -> None:
-    client = sdk(served)
+async def test_a_remix_retakes_the_whole_clip_under_a_new_prompt(
+    served: Api, tmp_path: Path, client: openai.AsyncOpenAI
+) -> None:
     source = await client.videos.create_and_poll(
         prompt="a calm sea", **shape("4", "320x180"), poll_interval_ms=50
     )
@@ -192,14 +197,14 @@ async def test_a_remix_retakes_the_whole_clip_under_a_new_prompt(served: Api, tm
     assert info.video is not None and info.video.frame_count == 96
 
 
-async def test_models_are_listed(served: Api) -> None:
-    listed = [model.id async for model in sdk(served).models.list()]
+async def test_models_are_listed(served: Api, client: openai.AsyncOpenAI) -> None:
+    listed = [model.id async for model in client.models.list()]
     assert listed == ["ltx-2-3-fast", "ltx-2-3-pro"]
 
 
-async def test_a_video_made_elsewhere_is_a_video_here(served: Api) -> None:
+async def test_a_video_made_elsewhere_is_a_video_here(served: Api, client: openai.AsyncOpenAI) -> None:
     """A job of the LTX API's surface, seen through OpenAI's."""
     body = {"prompt": "x", "model": "ltx-2-3-fast", "duration": 6, "resolution": "1280x720"}
     job = (await served.http.post("/v2/text-to-video", json=body)).json()
-    video = await sdk(served).videos.poll(job["id"], poll_interval_ms=50)
+    video = await client.videos.poll(job["id"], poll_interval_ms=50)
     assert (video.status, video.size, video.seconds) == ("completed", "1280x720", "6")

@@ -17,7 +17,7 @@ from ltxserve.engine.generation import MODEL_AUDIO_RATE
 from ltxserve.engine.planning import ExtendPlan, GenerationPlan, Plan, RetakePlan, decided_by_inputs
 from ltxserve.engine.progress import WRITING, CancelToken, Progress, ProgressCallback
 from ltxserve.media import MediaInfo, MediaKind, MediaLimits
-from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, Task
+from ltxserve.request import GenerationRequest, InputRules, InvalidRequestError, MediaRef, Task
 
 DEMO_LABEL = "ltxserve demo: tiny random weights, the picture and sound are noise"
 
@@ -84,7 +84,33 @@ def probe_inputs(request: GenerationRequest, limits: MediaLimits) -> dict[str, M
             infos[field] = media.probe(ref.path, limits=limits, require=_REQUIRED_KIND[field])
         except media.MediaError as error:
             raise InvalidRequestError(field, f"{error} [{error.code}]") from None
+        if request.input_rules is not None:
+            _check_format(field, infos[field], request.input_rules)
     return infos
+
+
+def _check_format(field: str, info: MediaInfo, rules: InputRules) -> None:
+    """A product's formats: its containers, and the codecs of its video and audio inputs."""
+    if rules.containers and info.container not in rules.containers:
+        raise InvalidRequestError(
+            field, f"{info.container} files are not taken here; one of {_listed(rules.containers)}"
+        )
+    codec, allowed = None, frozenset[str]()
+    if info.kind is MediaKind.VIDEO and info.video is not None:
+        codec, allowed = info.video.codec, rules.video_codecs
+    elif info.kind is MediaKind.AUDIO and info.audio is not None:
+        codec, allowed = info.audio.codec, rules.audio_codecs
+    if (
+        codec is not None
+        and allowed
+        and codec not in allowed
+        and not (codec.startswith("pcm_") and "pcm" in allowed)
+    ):
+        raise InvalidRequestError(field, f"{codec} is not taken here; one of {_listed(allowed)}")
+
+
+def _listed(names: frozenset[str]) -> str:
+    return ", ".join(sorted(names))
 
 
 def render(

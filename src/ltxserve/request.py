@@ -217,6 +217,12 @@ class InputRules:
     host_names_only: bool = True
     """No address literals in URLs."""
     redirects: bool = False
+    containers: frozenset[str] = frozenset()
+    """Container formats taken, as the media layer names them (mp4, png...); empty: any."""
+    video_codecs: frozenset[str] = frozenset()
+    """Of video inputs; empty: any."""
+    audio_codecs: frozenset[str] = frozenset()
+    """Of audio inputs (a video's own sound is not checked); empty: any."""
 
     def url_bytes(self, field: str) -> int:
         return self.image_url_bytes if is_image_field(field) else self.media_url_bytes

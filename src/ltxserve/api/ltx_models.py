@@ -37,9 +37,13 @@ EDIT_PRICE = 0.10
 INPUT_RULES = InputRules(
     image_url_bytes=15 << 20, media_url_bytes=32 << 20, image_data_bytes=7 << 20, media_data_bytes=15 << 20,
     upload_bytes=100 << 20,
+    containers=frozenset({"png", "jpeg", "webp", "mp4", "mov", "mkv", "wav", "mp3", "m4a", "ogg"}),
+    video_codecs=frozenset({"h264", "hevc"}),
+    audio_codecs=frozenset({"pcm", "aac", "mp3", "opus", "vorbis", "flac"}),
 )  # fmt: skip
 """Lightricks' input formats page: HTTPS URLs naming a host, no redirects; 15 MB images and 32 MB
-video or audio by URL, 7 / 15 MB as data URIs, 100 MB uploads."""
+video or audio by URL, 7 / 15 MB as data URIs, 100 MB uploads; PNG, JPEG, WebP images, MP4, MOV, MKV
+video in H.264 or H.265, WAV, MP3, M4A, OGG audio (PCM, AAC, MP3, Opus, Vorbis, FLAC)."""
 
 Uri = Annotated[str, Field(min_length=1, json_schema_extra={"format": "uri"})]
 Prompt = Annotated[str, Field(max_length=MAX_PROMPT, description="What the video shows or what happens.")]
