@@ -363,3 +363,9 @@ def remux(source: Path, destination: Path) -> Path:
                 packet.stream = streams[packet.stream.index]
                 outside.mux(packet)
     return destination
+
+
+async def test_a_body_over_the_limit_is_a_413_request_too_large(tmp_path: Path) -> None:
+    async with api(tmp_path, max_json_bytes=1000, over_http=True) as ltx:
+        response = await ltx.http.post("/v1/text-to-video", json={**PRO, "prompt": "x" * 2000})
+        refusal(response, 413, "request_too_large", "larger than 1000 bytes")

@@ -18,7 +18,7 @@ import pytest
 
 from ltxserve import media
 from tests.inprocess import Api, api
-from tests.mediafiles import write_image
+from tests.mediafiles import tone, write_audio, write_image
 
 pytestmark = [
     pytest.mark.anyio,
@@ -208,3 +208,15 @@ async def test_a_video_made_elsewhere_is_a_video_here(served: Api, client: opena
     job = (await served.http.post("/v2/text-to-video", json=body)).json()
     video = await client.videos.poll(job["id"], poll_interval_ms=50)
     assert (video.status, video.size, video.seconds) == ("completed", "1280x720", "6")
+
+
+async def test_audio_to_video_rides_along_as_an_extra_body_field(
+    served: Api, client: openai.AsyncOpenAI, tmp_path: Path
+) -> None:
+    sound = write_audio(tmp_path / "voice.wav", tone(2.0, 48_000), 48_000, "pcm_s16le", "wav")
+    upload = (await served.http.post("/api/uploads", content=sound.read_bytes())).json()["uri"]
+    video = await client.videos.create_and_poll(
+        prompt="a singer", **shape("4", "320x180"), extra_body={"audio": upload, "match_audio": True},
+        poll_interval_ms=50,
+    )  # fmt: skip
+    assert video.status == "completed" and (video.size, video.seconds) == ("320x180", "2")

@@ -88,9 +88,12 @@ def _build(params: Any) -> GenerationRequest:
     data: dict[str, Any] = {**extra, "task": task, "prompt": params.prompt}
     data.setdefault("sampling", {})["pipeline"] = MODELS[model_of(params.model)]
     if Task(task) not in _EDITS.values():
-        width, height = size_of(params.size)
-        data |= {"width": width, "height": height}
-        data.setdefault("duration", {"seconds": str(seconds_of(params.seconds))})
+        # a size after the image (image_area) or a length after the audio (match_audio) overrides
+        if "image_area" not in data:
+            width, height = size_of(params.size)
+            data |= {"width": width, "height": height}
+        if not data.get("match_audio"):
+            data.setdefault("duration", {"seconds": str(seconds_of(params.seconds))})
     if params.input_reference is not None:
         data["first_frame"] = {"image": {"uri": params.input_reference}}
     try:
