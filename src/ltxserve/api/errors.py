@@ -7,6 +7,14 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from ltxserve.catalog import ParamsError
+from ltxserve.inputs import FetchError
+from ltxserve.jobs.store import QuotaExceededError
+from ltxserve.request import InvalidRequestError
+
+RETRY_AFTER_SECONDS = 30
+"""What a 429 for too many unfinished jobs tells the client to wait before trying again."""
+
 
 class ApiError(Exception):
     def __init__(
@@ -59,3 +67,18 @@ def from_validation_error(error: RequestValidationError) -> ApiError:
     ]  # fmt: skip
     first = details[0]
     return ApiError(422, "invalid_params", first["message"], first["field"], details)
+
+
+def refused(error: Exception, name: Callable[[str], str] = str) -> ApiError:
+    """A submission the Service refused, in the terms every dialect renders: each parameter at fault
+    (422 invalid_params, the parameter as `name` spells it), or the owner's limit of unfinished jobs
+    (429 quota_exceeded, with Retry-After). Anything else is re-raised."""
+    if isinstance(error, InvalidRequestError):
+        problems = error.errors if isinstance(error, ParamsError) else [(error.field, error.message)]
+        details = [{"field": name(field), "message": message} for field, message in problems]
+        return ApiError(422, "invalid_params", error.message, name(error.field), details)
+    if isinstance(error, FetchError):
+        return ApiError(422, "invalid_params", str(error), "body")
+    if isinstance(error, QuotaExceededError):
+        return ApiError(429, "quota_exceeded", str(error), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    raise error

@@ -32,12 +32,12 @@ from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import read_body
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
-from ltxserve.api.errors import ApiError
+from ltxserve.api.errors import ApiError, refused
 from ltxserve.api.fal_models import ENDPOINTS, NOT_MODELLED, FalEndpoint
 from ltxserve.api.service import QuotaExceededError, Service
 from ltxserve.api.views import JobView, ResultView
 from ltxserve.api.webhooks import Call, Signer
-from ltxserve.catalog import ParamsError, Product
+from ltxserve.catalog import Product
 from ltxserve.database import JobState
 from ltxserve.inputs import FetchError
 from ltxserve.jobs.events import SubscriberOverflowError
@@ -92,16 +92,8 @@ async def _submit(
     callback = Callback(hook, base_url) if hook is not None else None
     try:
         (job_id,) = await service.submit(owner, FAL.name, product, body, webhook=callback)
-    except ParamsError as error:
-        details = [{"field": name, "message": message} for name, message in error.errors]
-        raise ApiError(422, "invalid_params", error.message, error.field, details) from None
-    except InvalidRequestError as error:
-        field = "query.fal_webhook" if error.field == "webhook" else error.field
-        raise ApiError(422, "invalid_params", error.message, field) from None
-    except FetchError as error:
-        raise ApiError(422, "invalid_params", str(error), "body") from None
-    except QuotaExceededError as error:
-        raise ApiError(429, "quota_exceeded", str(error)) from None
+    except (InvalidRequestError, FetchError, QuotaExceededError) as error:
+        raise refused(error, lambda name: "query.fal_webhook" if name == "webhook" else name) from None
     return job_id
 
 

@@ -3,8 +3,10 @@ requests to refer to as upload://<id>."""
 
 import asyncio
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastapi import Request
 from fastapi.responses import FileResponse, Response
@@ -39,14 +41,21 @@ async def put(key: str, expires: int, signature: str, request: Request, service:
     storage = service.storage
     if storage.local_root is None or not storage.check_signature(key, expires, signature, "PUT"):
         raise ApiError(403, "forbidden", "the upload link is not valid, or it expired")
+    async with _spooled(request, "body") as body:
+        await asyncio.to_thread(storage.put, key, body)
+    return Response(status_code=200)
+
+
+@asynccontextmanager
+async def _spooled(request: Request, field: str) -> AsyncIterator[BinaryIO]:
+    """The raw request body, kept in memory up to 8 MiB and on disk past that; empty is a 400."""
     with tempfile.SpooledTemporaryFile(_SPOOL_BYTES) as spool:
         async for chunk in request.stream():
             spool.write(chunk)
         if spool.tell() == 0:
-            raise ApiError(400, "invalid_params", "the upload is empty", "body")
+            raise ApiError(400, "invalid_params", "the upload is empty", field)
         spool.seek(0)
-        await asyncio.to_thread(storage.put, key, spool)  # type: ignore[arg-type]
-    return Response(status_code=200)
+        yield spool  # type: ignore[misc]
 
 
 def _download_name(key: str) -> str:
@@ -67,11 +76,6 @@ async def upload(request: Request, owner: Owner, service: ServiceDep) -> dict[st
             raise ApiError(400, "invalid_params", "send the file in a multipart field named 'file'", "file")
         stored = await service.upload(owner, file.file)
     else:
-        with tempfile.SpooledTemporaryFile(_SPOOL_BYTES) as spool:
-            async for chunk in request.stream():
-                spool.write(chunk)
-            if spool.tell() == 0:
-                raise ApiError(400, "invalid_params", "the upload is empty", "file")
-            spool.seek(0)
-            stored = await service.upload(owner, spool)  # type: ignore[arg-type]
+        async with _spooled(request, "file") as body:
+            stored = await service.upload(owner, body)
     return {"id": stored.id, "uri": stored.uri, "size": stored.size}

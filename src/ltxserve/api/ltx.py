@@ -23,11 +23,11 @@ from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import read_body
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
-from ltxserve.api.errors import ApiError
+from ltxserve.api.errors import ApiError, refused
 from ltxserve.api.ltx_models import ENDPOINTS, UPLOAD_PREFIX
 from ltxserve.api.service import QuotaExceededError, Service
 from ltxserve.api.views import JobView
-from ltxserve.catalog import ParamsError, Product
+from ltxserve.catalog import Product
 from ltxserve.database import JobState
 from ltxserve.inputs import FetchError
 from ltxserve.request import InvalidRequestError
@@ -35,14 +35,13 @@ from ltxserve.request import InvalidRequestError
 KEPT = timedelta(hours=24)
 """How long a v2 job answers after it ends (Lightricks: 24 hours, then 404)."""
 UPLOAD_LIFETIME = timedelta(hours=1)
-RETRY_AFTER_SECONDS = 30
 STATUS = {JobState.QUEUED: "pending", JobState.RUNNING: "processing", JobState.SUCCEEDED: "completed",
           JobState.FAILED: "failed", JobState.CANCELLED: "failed"}  # fmt: skip
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
           404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
           422: "invalid_request_error", 429: "rate_limit_error", 500: "api_error",
           503: "service_unavailable", 504: "timeout_error"}  # fmt: skip
-_CODE_TYPES = {"concurrency_limit": "concurrency_limit_error"}
+_CODE_TYPES = {"quota_exceeded": "concurrency_limit_error"}
 
 
 def _render_error(error: ApiError) -> dict[str, Any]:
@@ -68,16 +67,8 @@ async def _submit(service: Service, owner: str, product: Product, request: Reque
     body = await read_body(request, service, owner)
     try:
         (job_id,) = await service.submit(owner, LTX.name, product, body)
-    except InvalidRequestError as error:  # ParamsError too: the first field at fault
-        details = error.errors if isinstance(error, ParamsError) else [(error.field, error.message)]
-        problems = [{"field": field, "message": message} for field, message in details]
-        raise ApiError(400, "invalid_params", error.message, error.field, problems) from None
-    except FetchError as error:
-        raise ApiError(400, "invalid_params", str(error)) from None
-    except QuotaExceededError as error:
-        raise ApiError(
-            429, "concurrency_limit", str(error), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-        ) from None
+    except (InvalidRequestError, FetchError, QuotaExceededError) as error:
+        raise refused(error) from None
     return job_id
 
 

@@ -20,11 +20,10 @@ from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import read_body
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
-from ltxserve.api.errors import ApiError
+from ltxserve.api.errors import ApiError, refused
 from ltxserve.api.openai_models import MODELS, VIDEOS, model_of, seconds_of
 from ltxserve.api.service import QuotaExceededError, Service
 from ltxserve.api.views import JobView
-from ltxserve.catalog import ParamsError
 from ltxserve.database import JobState
 from ltxserve.inputs import FetchError
 from ltxserve.request import InvalidRequestError
@@ -52,14 +51,8 @@ router = OPENAI.router()
 async def _submit(service: Service, owner: str, body: dict[str, Any]) -> str:
     try:
         (job_id,) = await service.submit(owner, OPENAI.name, VIDEOS, body)
-    except InvalidRequestError as error:  # ParamsError too: the first field at fault
-        details = error.errors if isinstance(error, ParamsError) else [(error.field, error.message)]
-        problems = [{"field": field, "message": message} for field, message in details]
-        raise ApiError(400, "invalid_value", error.message, error.field, problems) from None
-    except FetchError as error:
-        raise ApiError(400, "invalid_value", str(error)) from None
-    except QuotaExceededError as error:
-        raise ApiError(429, "rate_limit_exceeded", str(error), headers={"Retry-After": "30"}) from None
+    except (InvalidRequestError, FetchError, QuotaExceededError) as error:
+        raise refused(error) from None
     return job_id
 
 
