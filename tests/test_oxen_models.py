@@ -39,8 +39,18 @@ def test_the_offered_models() -> None:
         "ltx-2-3-pro-text-to-video",
         "ltx-2-3-fast",
         "ltx-2-3-pro-extend-video",
+        "ltx-2-3-pro-audio-to-video",
         "ltx-2-3-pro-retake",
     ]
+
+
+def test_audio_to_video_is_the_ltx_apis_under_ltxserves_own_id() -> None:
+    request = AUDIO.request(AUDIO.validate({"audio": VIDEO, "prompt": "a singer", "aspect_ratio": "9:16"}))
+    assert request.task is Task.AUDIO_TO_VIDEO and (request.width, request.height) == (1080, 1920)
+    assert request.match_audio and request.fps == 25 and request.sampling.video.cfg == 5.0
+    with pytest.raises(InvalidRequestError) as refused:
+        AUDIO.request(AUDIO.validate({"audio": VIDEO}))
+    assert refused.value.field == "prompt"
 
 
 def test_pro_defaults_and_what_an_image_changes() -> None:

@@ -42,7 +42,7 @@ class ParamsError(InvalidRequestError):
 
 
 class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     seed: int | None = Field(None, ge=0, lt=2**63, description="Seed for a repeatable result.")
 

@@ -226,7 +226,7 @@ class Fetcher:
             if response.status != 200:
                 raise FetchError(f"HTTP {response.status}")
             length = fields.get("content-length", "")
-            if length.isdigit() and int(length) > max_bytes:
+            if length.isascii() and length.isdigit() and int(length) > max_bytes:
                 raise FetchError(f"{int(length)} bytes is more than the {max_bytes} allowed")
             received = 0
             with destination.open("wb") as sink:

@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ltxserve import __version__
 from ltxserve.api import fal, files, health, ltx, openai, oxen, webhooks
 from ltxserve.api.auth import Authenticator
+from ltxserve.api.bodies import whole_number
 from ltxserve.api.dialect import install_error_handlers
 from ltxserve.api.errors import ApiError
 from ltxserve.api.service import Service
@@ -85,7 +86,8 @@ class BodyLimit:
         limit = self.upload_limit if is_upload else self.json_limit
         too_large = ApiError(413, "request_too_large", f"the body is larger than {limit} bytes", "body")
         declared = headers.get(b"content-length", b"")
-        received = int(declared) if declared.isdigit() and int(declared) > limit else 0
+        length = whole_number(declared.decode("latin-1"), 2**63 - 1)
+        received = length if length is not None and length > limit else 0
 
         async def counted() -> Message:
             nonlocal received

@@ -3,6 +3,7 @@ the caller's uploads (referenced as upload://ID) and whose text values are read 
 Form names nest as SDKs write them (`extend[video]`, `loras[][scale]`: the OpenAI SDK's multipart)."""
 
 import json
+import math
 import re
 from typing import Any
 
@@ -13,6 +14,8 @@ from ltxserve.api.errors import ApiError
 from ltxserve.api.service import Service
 
 TEXT_FIELDS = frozenset({"prompt", "negative_prompt"})
+MAX_DEPTH = 32
+"""How deep a body's objects and lists (or a form name's brackets) may nest."""
 """Form values kept as text even when they would read as JSON (a prompt of "42")."""
 
 
@@ -21,22 +24,62 @@ async def read_body(request: Request, service: Service, owner: str) -> dict[str,
     400 `invalid_json` in the route's dialect."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
+        items = [(_keys(name), value) for name, value in form.multi_items()]  # every name read first
         body: dict[str, Any] = {}
-        for name, value in form.multi_items():
-            keys = _keys(name)
+        for keys, value in items:
             if isinstance(value, UploadFile):
                 _place(body, keys, (await service.upload(owner, value.file)).uri)
             else:
                 _place(body, keys, _form_value(next(key for key in reversed(keys) if key), value))
         return body
-    raw = await request.body()
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ApiError(400, "invalid_json", f"the body is not JSON: {error}") from None
+        body = _json(await request.body())
+    except ValueError as error:
+        raise ApiError(400, "invalid_json", f"the body is not JSON we read: {error}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "the body must be a JSON object")
     return body
+
+
+def _json(text: str | bytes) -> Any:
+    """JSON with finite numbers only, nested at most MAX_DEPTH deep; ValueError says what is wrong
+    (never echoing more than a little of it)."""
+    try:
+        value = json.loads(text, parse_float=_finite, parse_constant=_not_a_number)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DEPTH}") from None
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{error.msg} at character {error.pos}") from None
+    except ValueError as error:  # a non-finite number, or an integer beyond Python's digit limit
+        raise ValueError(str(error).split(";")[0][:120]) from None
+    if _depth(value) > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH}")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deep objects and lists nest in `value` (walked without recursion)."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            pending.extend((child, depth) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:24]} is not a finite number")
+    return value
+
+
+def _not_a_number(text: str) -> float:
+    raise ValueError(f"{text} is not a number JSON has")
 
 
 def _form_value(name: str, value: str) -> Any:
@@ -44,12 +87,22 @@ def _form_value(name: str, value: str) -> Any:
     if name in TEXT_FIELDS or "://" in value or value.startswith("data:"):
         return value
     try:
-        return json.loads(value)
-    except json.JSONDecodeError:
+        return _json(value)
+    except ValueError:
         return value
 
 
 _NAME = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
+
+
+def whole_number(text: str, largest: int) -> int | None:
+    """A query's or header's whole number from 0 to `largest`, or None: ASCII digits only (not every
+    character `str.isdigit` takes), and no longer than `largest` is."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(largest)):
+        return None
+    value = int(text)
+    return value if value <= largest else None
 
 
 def _keys(name: str) -> list[str]:
@@ -57,7 +110,10 @@ def _keys(name: str) -> list[str]:
     match = _NAME.fullmatch(name)
     if match is None:
         return [name]
-    return [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
+    keys = [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
+    if len(keys) > MAX_DEPTH:
+        raise ApiError(400, "invalid_params", f"a form field is nested {len(keys)} deep; at most {MAX_DEPTH}")
+    return keys
 
 
 def _place(node: dict[str, Any] | list[Any], keys: list[str], value: Any) -> None:

@@ -39,7 +39,7 @@ REMIXED = "remixed_from_video_id"
 
 
 class VideoParams(Params):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT, description="What the video shows.")
     model: str = Field(DEFAULT_MODEL, description=f"One of {', '.join(MODELS)}, or sora-2, sora-2-pro.")

@@ -19,7 +19,7 @@ from fastapi import Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from ltxserve.api.auth import Owner
-from ltxserve.api.bodies import read_body
+from ltxserve.api.bodies import read_body, whole_number
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
 from ltxserve.api.errors import ApiError
@@ -39,6 +39,8 @@ ENVELOPE = {"model", "num_generations", "target_namespace", "response_format", "
 """Request fields about the call itself, not the model's parameters."""
 MAX_GENERATIONS = 4
 MAX_LISTED = 1000
+MAX_EVENT_ID = 2**63 - 1
+"""The database's largest event id (a signed 64-bit integer)."""
 KEEP_ALIVE = ServerSentEvent(comment="keep-alive")
 RELEASED_AT = datetime.fromtimestamp(RELEASED, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -300,7 +302,8 @@ async def list_generations(
     """Active generations (queued, processing) unless `status` asks for others (repeat it or
     separate with commas); the newest `limit` (at most 1000). `has_more` says older ones follow:
     ask again with `before` = the last generation_id."""
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LISTED:
+    count = whole_number(limit, MAX_LISTED)
+    if not count:
         raise _invalid(f"limit must be an integer between 1 and {MAX_LISTED}", "limit")
     wanted = [name.strip() for value in status or [] for name in value.split(",") if name.strip()]
     unknown = [name for name in wanted if name not in STATES]
@@ -309,7 +312,7 @@ async def list_generations(
     states = [STATES[name] for name in wanted] or [JobState.QUEUED, JobState.RUNNING]
     if media_type not in (None, "video"):
         return {"count": 0, "generations": [], "has_more": False}
-    page = await service.list_jobs(owner, states, model, int(limit), base_url, before)
+    page = await service.list_jobs(owner, states, model, count, base_url, before)
     return {"count": len(page.views), "generations": [_item(view) for view in page.views],
             "has_more": page.has_more}  # fmt: skip
 
@@ -392,9 +395,9 @@ async def events(
     resume = None
     for name, given in (("after", after), ("Last-Event-ID", last_event_id)):
         if given is not None:
-            if not given.strip().isdigit():
-                raise _invalid(f"{name} must be an event id (a whole number)", name)
-            resume = int(given)
+            resume = whole_number(given, MAX_EVENT_ID)
+            if resume is None:
+                raise _invalid(f"{name} must be an event id (a whole number up to {MAX_EVENT_ID})", name)
 
     async def stream() -> AsyncIterator[bytes]:
         async for batch in service.events(owner, resume):

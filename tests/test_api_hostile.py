@@ -1,0 +1,102 @@
+"""Hostile input against every surface's submit route, over real HTTP: numbers JSON cannot hold
+(1e999, NaN), integers too long to read, bodies and form names nested thousands deep, and digits
+`str.isdigit` takes but `int` does not. Each is a 4xx in the surface's own envelope; nothing is queued
+and nothing reaches the server's log as a traceback."""
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ltxserve.api.auth import LOCAL_OWNER
+from tests.inprocess import api
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+SURFACES = {
+    "oxen": ("/api/ai/queue", {"model": "ltx-2-3-pro-retake", "prompt": "x", "input_video": "https://a.com/v.mp4",
+                               "retake_start_time": 1.0}),
+    "fal": ("/fal/queue/fal-ai/ltx-2.3/retake-video", {"video_url": "https://a.com/v.mp4", "prompt": "x",
+                                                       "start_time": 1.0}),
+    "ltx": ("/v2/retake", {"video_uri": "https://a.com/v.mp4", "duration": 2, "start_time": 1.0}),
+    "openai": ("/v1/videos", {"prompt": "x", "seconds": 1.0}),
+}  # fmt: skip
+"""Each surface's submit route, and a body whose last field is a number."""
+
+
+def envelope_of(surface: str, body: Any) -> bool:
+    """The surface's own error envelope."""
+    if surface == "ltx":
+        return bool(body["type"] == "error" and body["error"]["type"] == "invalid_request_error")
+    if surface == "fal":
+        return "detail" in body
+    return "error" in body
+
+
+def with_number(body: dict[str, Any], text: str) -> str:
+    """The JSON body with its last number replaced by `text`, as a client could send it."""
+    *_, last = body
+    import json
+
+    return json.dumps(body).replace(json.dumps(body[last]) + "}", text + "}")
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+@pytest.mark.parametrize(
+    "number",
+    ["1e999", "-1e999", "NaN", "Infinity", "9" * 5000, '"inf"', '"nan"'],
+    ids=["1e999", "-1e999", "NaN", "Infinity", "5000-digits", "inf-string", "nan-string"],
+)
+async def test_numbers_json_cannot_hold_are_refused_in_the_surfaces_envelope(
+    tmp_path: Path, surface: str, number: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    route, body = SURFACES[surface]
+    async with api(tmp_path, over_http=True) as served:
+        with caplog.at_level(logging.ERROR):
+            response = await served.http.post(
+                route, content=with_number(body, number), headers={"Content-Type": "application/json"}
+            )
+        assert 400 <= response.status_code < 500, response.text
+        assert envelope_of(surface, response.json()), response.text
+        assert len(response.content) < 4000, "bad input is not echoed whole"
+        assert not await asyncio.to_thread(served.service.store.list_jobs, LOCAL_OWNER)
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+async def test_bodies_and_form_names_nested_thousands_deep_are_refused(tmp_path: Path, surface: str) -> None:
+    route, body = SURFACES[surface]
+    deep = "[" * 10_000 + "]" * 10_000
+    async with api(tmp_path, over_http=True) as served:
+        response = await served.http.post(
+            route, content=with_number(body, deep), headers={"Content-Type": "application/json"}
+        )
+        assert 400 <= response.status_code < 500 and envelope_of(surface, response.json()), response.text
+        form = await served.http.post(route, files={"prompt" + "[a]" * 10_000: (None, "x")})
+        assert 400 <= form.status_code < 500 and envelope_of(surface, form.json()), form.text
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "9" * 30, "-1"])
+async def test_digits_int_does_not_read_are_400s_where_numbers_are_asked(tmp_path: Path, value: str) -> None:
+    async with api(tmp_path, over_http=True) as served:
+        listed = await served.http.get("/api/ai/queue", params={"limit": value})
+        assert listed.status_code == 400 and listed.json()["error"]["field"] == "limit"
+        for resume in ({"params": {"after": value}}, {"headers": {"Last-Event-ID": value.encode()}}):
+            events = await served.http.get("/api/events", **resume)
+            assert events.status_code == 400, events.text
+
+
+async def test_the_largest_event_id_is_taken_and_one_past_it_is_not(tmp_path: Path) -> None:
+    async with api(tmp_path, over_http=True) as served:
+        too_large = await served.http.get("/api/events", headers={"Last-Event-ID": str(2**63)})
+        assert too_large.status_code == 400 and "whole number" in too_large.json()["error"]["detail"]
+        async with served.http.stream("GET", "/api/events", headers={"Last-Event-ID": str(2**63 - 1)}) as ok:
+            assert ok.status_code == 200
