@@ -100,3 +100,47 @@ async def test_the_largest_event_id_is_taken_and_one_past_it_is_not(tmp_path: Pa
         assert too_large.status_code == 400 and "whole number" in too_large.json()["error"]["detail"]
         async with served.http.stream("GET", "/api/events", headers={"Last-Event-ID": str(2**63 - 1)}) as ok:
             assert ok.status_code == 200
+
+
+async def test_bad_input_is_never_echoed_whole(tmp_path: Path) -> None:
+    async with api(tmp_path, over_http=True) as served:
+        model = "m" * 1_000_000
+        response = await served.http.post("/api/ai/queue", json={"model": model, "prompt": "x"})
+        assert response.status_code == 400 and len(response.content) < 2000
+        assert "1000000 characters" in response.text
+        long_url = "https://cdn.example.com/" + "a" * 100_000
+        body = {"model": "ltx-2-3-pro", "prompt": "x", "input_image": long_url}
+        refused = await served.http.post("/api/ai/queue", json=body)
+        assert refused.status_code == 400 and "at most 2048" in refused.text and len(refused.content) < 2000
+
+
+@pytest.mark.parametrize("host", ["127.1", "0x7f000001", "2130706433", "0177.0.0.1", "0", "10.1"])
+async def test_loopback_and_private_addresses_in_other_spellings_are_refused_at_submit(
+    tmp_path: Path, host: str
+) -> None:
+    async with api(tmp_path, over_http=True) as served:
+        body = {"video_url": f"https://{host}/v.mp4", "prompt": "x", "start_time": 1}
+        response = await served.http.post("/fal/queue/fal-ai/ltx-2.3/retake-video", json=body)
+        assert response.status_code == 422, response.text
+        assert "private or reserved" in response.json()["detail"][0]["msg"]
+
+
+async def test_a_client_gone_mid_upload_is_one_line_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with api(tmp_path, over_http=True) as served:
+        url = served.http.base_url
+        with caplog.at_level(logging.INFO):
+            _, writer = await asyncio.open_connection(url.host, url.port)
+            writer.write(
+                b"POST /api/uploads HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 10
+            )
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+            for _ in range(200):
+                if "went away" in caplog.text:
+                    break
+                await asyncio.sleep(0.01)
+    assert caplog.text.count("the client went away while sending its request") == 1
+    assert "Traceback" not in caplog.text

@@ -16,7 +16,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from ltxserve.request import GenerationRequest, InputRules, InvalidRequestError,
 from ltxserve.storage import Storage
 
 UPLOAD_SCHEME = "upload://"
+MAX_URL_LENGTH = 2048
+"""Characters in a URL given as input (data URIs are bounded by their bytes instead)."""
 FETCH_SCHEMES = ("https", "http")
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -119,7 +121,10 @@ class _CheckedBackend(httpcore.SyncBackend):
 
 
 def check_url(url: str, policy: FetchPolicy) -> None:
-    """Refuse what can be refused without the network: the scheme, and a literal address."""
+    """Refuse what can be refused without the network: the length, the scheme, and a literal address
+    in any spelling (127.1, 0x7f000001, 2130706433 and 0177.0.0.1 are all 127.0.0.1)."""
+    if len(url) > MAX_URL_LENGTH:
+        raise FetchError(f"the URL is {len(url)} characters; at most {MAX_URL_LENGTH}")
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -132,9 +137,8 @@ def check_url(url: str, policy: FetchPolicy) -> None:
         raise FetchError("the URL has no host")
     if parts.username or parts.password:
         raise FetchError("URLs with credentials are not fetched")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = literal_address(host)
+    if address is None:
         return
     if not policy.address_allowed(address) and (host, port) not in policy.connect_to:
         raise FetchError(f"{address} is a private or reserved address")
@@ -152,10 +156,21 @@ def check_rules(field: str, uri: str, rules: InputRules | None) -> None:
     parts = urlsplit(uri)
     if rules.https_only and parts.scheme != "https":
         raise FetchError("only https URLs are taken here")
-    if rules.host_names_only and parts.hostname:
-        with suppress(ValueError):
-            ipaddress.ip_address(parts.hostname)
-            raise FetchError("URLs name a host here, not an address")
+    if rules.host_names_only and parts.hostname and literal_address(parts.hostname) is not None:
+        raise FetchError("URLs name a host here, not an address")
+
+
+def literal_address(host: str) -> IpAddress | None:
+    """The address a host name spells, as resolvers read it (dotted, short, hex, octal or one
+    number for IPv4), or None for a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 class Fetcher:

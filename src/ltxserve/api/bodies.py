@@ -9,8 +9,9 @@ from typing import Any
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
-from ltxserve.api.errors import ApiError
+from ltxserve.api.errors import ApiError, client_gone
 from ltxserve.api.service import Service
 
 TEXT_FIELDS = frozenset({"prompt", "negative_prompt"})
@@ -23,7 +24,10 @@ async def read_body(request: Request, service: Service, owner: str) -> dict[str,
     """The JSON object, or a multipart form whose files become uploads. A body that is neither is a
     400 `invalid_json` in the route's dialect."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form()
+        try:
+            form = await request.form()
+        except ClientDisconnect:
+            raise client_gone() from None
         items = [(_keys(name), value) for name, value in form.multi_items()]  # every name read first
         body: dict[str, Any] = {}
         for keys, value in items:

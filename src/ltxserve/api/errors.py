@@ -1,6 +1,7 @@
 """Errors as every surface reports them: one exception, rendered in the envelope of the dialect whose
 route the request reached (`api.dialect`), or the plain one when it reached none."""
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from ltxserve.inputs import FetchError
 from ltxserve.jobs.store import QuotaExceededError
 from ltxserve.request import InvalidRequestError
 
+log = logging.getLogger("ltxserve.api")
 RETRY_AFTER_SECONDS = 30
 """What a 429 for too many unfinished jobs tells the client to wait before trying again."""
 
@@ -67,6 +69,20 @@ def from_validation_error(error: RequestValidationError) -> ApiError:
     ]  # fmt: skip
     first = details[0]
     return ApiError(422, "invalid_params", first["message"], first["field"], details)
+
+
+def client_gone(received: int | None = None) -> ApiError:
+    """A client that went away while sending its body: one line in the log, not a traceback (the
+    answer reaches no one)."""
+    got = "" if received is None else f" after {received} bytes"
+    log.info("the client went away while sending its request%s", got)
+    return ApiError(400, "client_disconnected", "the request's body ended early")
+
+
+def quoted(value: object, limit: int = 64) -> str:
+    """`value` as an error message shows it: quoted, and no more than `limit` characters of it."""
+    text = str(value)
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
 def refused(error: Exception, name: Callable[[str], str] = str) -> ApiError:

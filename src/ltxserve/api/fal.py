@@ -32,7 +32,7 @@ from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import read_body
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
-from ltxserve.api.errors import ApiError, refused
+from ltxserve.api.errors import ApiError, quoted, refused
 from ltxserve.api.fal_models import ENDPOINTS, NOT_MODELLED, FalEndpoint
 from ltxserve.api.service import QuotaExceededError, Service
 from ltxserve.api.views import JobView, ResultView
@@ -79,7 +79,9 @@ run = FAL.router()
 def _endpoint(app_id: str) -> FalEndpoint:
     endpoint = ENDPOINTS.get(app_id.strip("/"))
     if endpoint is None:
-        raise ApiError(404, "not_found", f"application {app_id!r} not found; one of {', '.join(ENDPOINTS)}")
+        raise ApiError(
+            404, "not_found", f"application {quoted(app_id)} not found; one of {', '.join(ENDPOINTS)}"
+        )
     return endpoint
 
 

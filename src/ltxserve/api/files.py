@@ -11,11 +11,12 @@ from typing import Any, BinaryIO
 from fastapi import Request
 from fastapi.responses import FileResponse, Response
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
 from ltxserve.api.auth import Owner
 from ltxserve.api.dependencies import ServiceDep
 from ltxserve.api.dialect import PLAIN
-from ltxserve.api.errors import ApiError
+from ltxserve.api.errors import ApiError, client_gone
 
 router = PLAIN.router()
 
@@ -50,8 +51,11 @@ async def put(key: str, expires: int, signature: str, request: Request, service:
 async def _spooled(request: Request, field: str) -> AsyncIterator[BinaryIO]:
     """The raw request body, kept in memory up to 8 MiB and on disk past that; empty is a 400."""
     with tempfile.SpooledTemporaryFile(_SPOOL_BYTES) as spool:
-        async for chunk in request.stream():
-            spool.write(chunk)
+        try:
+            async for chunk in request.stream():
+                spool.write(chunk)
+        except ClientDisconnect:
+            raise client_gone(spool.tell()) from None
         if spool.tell() == 0:
             raise ApiError(400, "invalid_params", "the upload is empty", field)
         spool.seek(0)

@@ -23,7 +23,7 @@ from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import read_body
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
-from ltxserve.api.errors import ApiError, refused
+from ltxserve.api.errors import ApiError, quoted, refused
 from ltxserve.api.ltx_models import ENDPOINTS, UPLOAD_PREFIX
 from ltxserve.api.service import QuotaExceededError, Service
 from ltxserve.api.views import JobView
@@ -59,7 +59,7 @@ router = LTX.router()
 def _endpoint(name: str) -> Product:
     product = ENDPOINTS.get(name)
     if product is None:
-        raise ApiError(404, "not_found", f"no endpoint {name!r}; one of {', '.join(ENDPOINTS)}")
+        raise ApiError(404, "not_found", f"no endpoint {quoted(name)}; one of {', '.join(ENDPOINTS)}")
     return product
 
 

@@ -20,7 +20,7 @@ from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import read_body
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
-from ltxserve.api.errors import ApiError, refused
+from ltxserve.api.errors import ApiError, quoted, refused
 from ltxserve.api.openai_models import MODELS, VIDEOS, model_of, seconds_of
 from ltxserve.api.service import QuotaExceededError, Service
 from ltxserve.api.views import JobView
@@ -59,7 +59,7 @@ async def _submit(service: Service, owner: str, body: dict[str, Any]) -> str:
 async def _video(service: Service, owner: str, job_id: str, base_url: str) -> JobView:
     view = await service.get(owner, job_id, base_url)
     if view is None:
-        raise ApiError(404, "video_not_found", f"no video {job_id!r}", "video_id")
+        raise ApiError(404, "video_not_found", f"no video {quoted(job_id)}", "video_id")
     return view
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError
 
+from ltxserve.api.errors import quoted
 from ltxserve.catalog import MAX_PROMPT, Made, Params, ParamsError, Product
 from ltxserve.request import GenerationRequest, InvalidRequestError, Pipeline, Task, request_from_json
 
@@ -51,14 +52,14 @@ class VideoParams(Params):
 def model_of(name: str) -> str:
     model = ALIASES.get(name, name)
     if model not in MODELS:
-        raise InvalidRequestError("model", f"unknown model {name[:64]!r}; one of {', '.join(MODELS)}")
+        raise InvalidRequestError("model", f"unknown model {quoted(name)}; one of {', '.join(MODELS)}")
     return model
 
 
 def size_of(size: str) -> tuple[int, int]:
     width, _, height = size.partition("x")
     if not (width.isascii() and width.isdigit() and height.isascii() and height.isdigit()):
-        raise InvalidRequestError("size", f"width x height in pixels, such as 1280x720, not {size[:32]!r}")
+        raise InvalidRequestError("size", f"width x height in pixels, such as 1280x720, not {quoted(size)}")
     return int(width), int(height)
 
 
@@ -66,7 +67,7 @@ def seconds_of(seconds: str | float) -> Fraction:
     try:
         value = Fraction(str(seconds))
     except (ValueError, ZeroDivisionError):
-        raise InvalidRequestError("seconds", f"a number of seconds, not {str(seconds)[:32]!r}") from None
+        raise InvalidRequestError("seconds", f"a number of seconds, not {quoted(seconds)}") from None
     if value <= 0:
         raise InvalidRequestError("seconds", "must be positive")
     return value
@@ -84,7 +85,7 @@ def _build(params: Any) -> GenerationRequest:
         _wrap(extra, path, lambda value: {"seconds": str(value)} if isinstance(value, int | float) else value)
     task = extra.pop("task", None) or _task(extra, params.input_reference)
     if task not in set(Task):
-        raise InvalidRequestError("task", f"one of {', '.join(Task)}, not {str(task)[:32]!r}")
+        raise InvalidRequestError("task", f"one of {', '.join(Task)}, not {quoted(task)}")
     data: dict[str, Any] = {**extra, "task": task, "prompt": params.prompt}
     data.setdefault("sampling", {})["pipeline"] = MODELS[model_of(params.model)]
     if Task(task) not in _EDITS.values():

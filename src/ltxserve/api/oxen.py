@@ -22,7 +22,7 @@ from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import read_body, whole_number
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
-from ltxserve.api.errors import ApiError
+from ltxserve.api.errors import ApiError, quoted
 from ltxserve.api.oxen_models import MODELS, RELEASED, OxenModel
 from ltxserve.api.service import QuotaExceededError, Service
 from ltxserve.api.views import JobView, ResultView
@@ -126,7 +126,7 @@ def _model(body: Mapping[str, Any]) -> tuple[OxenModel, _Names]:
     if not isinstance(model, str) or not model:
         raise _invalid("required", "model")
     if model not in MODELS:
-        raise _invalid(f"unknown model {model!r}; one of {', '.join(MODELS)}", "model")
+        raise _invalid(f"unknown model {quoted(model)}; one of {', '.join(MODELS)}", "model")
     return MODELS[model], NAMES[model]
 
 
@@ -308,7 +308,7 @@ async def list_generations(
     wanted = [name.strip() for value in status or [] for name in value.split(",") if name.strip()]
     unknown = [name for name in wanted if name not in STATES]
     if unknown:
-        raise _invalid(f"unknown status {unknown[0]!r}; one of {', '.join(STATES)}", "status")
+        raise _invalid(f"unknown status {quoted(unknown[0])}; one of {', '.join(STATES)}", "status")
     states = [STATES[name] for name in wanted] or [JobState.QUEUED, JobState.RUNNING]
     if media_type not in (None, "video"):
         return {"count": 0, "generations": [], "has_more": False}
