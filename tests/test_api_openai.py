@@ -138,6 +138,7 @@ async def test_ltxserves_own_parameters_pass_as_extra_body_fields(
         ({"model": "sora-9"}, "model", "unknown model"),
         ({"size": "wide"}, "size", "width x height"),
         ({"size": "1281x720"}, "size", "even"),
+        ({"size": "9" * 5000 + "x720"}, "size", "width x height"),
         ({"seconds": "soon"}, "seconds", "a number of seconds"),
         ({"seconds": "30"}, "seconds", "one pass makes"),
         ({"extra_body": {"task": "dance"}}, "task", "one of"),
@@ -195,6 +196,18 @@ async def test_a_remix_retakes_the_whole_clip_under_a_new_prompt(
     assert Fraction(job.request["retake"]["duration"]) == 4
     info = await probed((await client.videos.download_content(remix.id)).read(), tmp_path)
     assert info.video is not None and info.video.frame_count == 96
+
+
+async def test_a_video_made_by_another_surface_can_be_remixed(
+    served: Api, client: openai.AsyncOpenAI
+) -> None:
+    body = {"prompt": "x", "video_size": {"width": 128, "height": 72}, "num_frames": 73,
+            "enable_prompt_expansion": False}  # fmt: skip
+    fal = (await served.http.post("/fal/queue/fal-ai/ltx-2.3-22b/text-to-video", json=body)).json()
+    await client.videos.poll(fal["request_id"], poll_interval_ms=50)
+    remix = await client.videos.remix(fal["request_id"], prompt="y")
+    done = await client.videos.poll(remix.id, poll_interval_ms=50)
+    assert (done.status, done.model, done.size) == ("completed", "ltx-2-3-fast", "128x72")
 
 
 async def test_models_are_listed(served: Api, client: openai.AsyncOpenAI) -> None:

@@ -156,7 +156,9 @@ async def status(
     endpoint: str, job_id: str, owner: Owner, service: ServiceDep, base_url: BaseUrl
 ) -> dict[str, Any]:
     missing = ApiError(
-        404, "not_found", f"no {endpoint} job {job_id} (jobs are kept 24 hours after they end)"
+        404,
+        "not_found",
+        f"no {quoted(endpoint)} job {quoted(job_id)} (jobs are kept 24 hours after they end)",
     )
     view = await service.get(owner, job_id, base_url)
     if view is None or view.surface != LTX.name or view.product != endpoint:

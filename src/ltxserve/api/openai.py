@@ -21,7 +21,7 @@ from ltxserve.api.bodies import read_body
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
 from ltxserve.api.errors import ApiError, quoted, refused
-from ltxserve.api.openai_models import MODELS, VIDEOS, model_of, seconds_of
+from ltxserve.api.openai_models import ALIASES, DEFAULT_MODEL, MODELS, VIDEOS, model_of, seconds_of
 from ltxserve.api.service import QuotaExceededError, Service
 from ltxserve.api.views import JobView
 from ltxserve.database import JobState
@@ -170,7 +170,8 @@ async def remix(
     body = await read_body(request, service, owner)
     video = await service.copy_to_upload(owner, source.result)
     retake = {"video": video, "start": 0, "duration": str(seconds_of(source.result.duration)), "clamp": True}
-    model = model_of(str(source.params.get("model", "ltx-2-3-fast")))
+    named = str(source.params.get("model", ""))
+    model = model_of(named) if ALIASES.get(named, named) in MODELS else DEFAULT_MODEL  # another surface's
     job_id = await _submit(
         service, owner, {**body, "model": model, "retake": retake, "remixed_from_video_id": video_id}
     )

@@ -35,6 +35,8 @@ _LENGTH_PATHS = (("duration",), ("extend", "duration"), ("extend", "context"))
 _EDITS = {"extend": Task.EXTEND, "retake": Task.RETAKE}
 _INTERNAL = {"input_rules"}
 """Request fields a client does not set: a product's own rules."""
+_SIDE_DIGITS = 5
+"""A side of a `size` is at most 99999 pixels (the engine refuses far smaller ones itself)."""
 REMIXED = "remixed_from_video_id"
 """Kept with a remix's parameters, for its video object."""
 
@@ -58,7 +60,8 @@ def model_of(name: str) -> str:
 
 def size_of(size: str) -> tuple[int, int]:
     width, _, height = size.partition("x")
-    if not (width.isascii() and width.isdigit() and height.isascii() and height.isdigit()):
+    sides = (width, height)
+    if not all(side.isascii() and side.isdigit() and len(side) <= _SIDE_DIGITS for side in sides):
         raise InvalidRequestError("size", f"width x height in pixels, such as 1280x720, not {quoted(size)}")
     return int(width), int(height)
 
