@@ -1,6 +1,8 @@
-"""Request bodies as every surface takes them: a JSON object, or a multipart form whose files become
-the caller's uploads (referenced as upload://ID) and whose text values are read as the JSON they spell.
-Form names nest as SDKs write them (`extend[video]`, `loras[][scale]`: the OpenAI SDK's multipart)."""
+"""What requests carry, as every surface reads it. Bodies: a JSON object (finite numbers, nested at most
+MAX_DEPTH deep), or a multipart form whose files become the caller's uploads (referenced as upload://ID)
+and whose text values are read as the JSON they spell; form names nest as SDKs write them
+(`extend[video]`, `loras[][scale]`: the OpenAI SDK's multipart). Numbers in queries and headers:
+ASCII digits within range (`whole_number`)."""
 
 import json
 import math
@@ -15,9 +17,9 @@ from ltxserve.api.errors import ApiError, client_gone
 from ltxserve.api.service import Service
 
 TEXT_FIELDS = frozenset({"prompt", "negative_prompt"})
+"""Form values kept as text even when they would read as JSON (a prompt of "42")."""
 MAX_DEPTH = 32
 """How deep a body's objects and lists (or a form name's brackets) may nest."""
-"""Form values kept as text even when they would read as JSON (a prompt of "42")."""
 
 
 async def read_body(request: Request, service: Service, owner: str) -> dict[str, Any]:
