@@ -144,3 +144,24 @@ async def test_a_client_gone_mid_upload_is_one_line_in_the_log(
                 await asyncio.sleep(0.01)
     assert caplog.text.count("the client went away while sending its request") == 1
     assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("route", "fields"),
+    [
+        ("/api/ai/queue", {"model": "nope"}),
+        ("/fal/queue/fal-ai/ltx-2.3/retake-video", {"prompt": "x", "start_time": "-1"}),
+        ("/v2/retake", {"start_time": "1"}),
+        ("/v1/videos", {"prompt": "x", "size": "wide"}),
+    ],
+)
+async def test_a_refused_multipart_submission_keeps_none_of_its_files(
+    tmp_path: Path, route: str, fields: dict[str, str]
+) -> None:
+    async with api(tmp_path, over_http=True) as served:
+        files = [(name, ("clip.mp4", b"\x00" * 1000, "video/mp4")) for name in ("a", "b", "c")]
+        response = await served.http.post(route, data=fields, files=files)
+        assert 400 <= response.status_code < 500, response.text
+        root = served.service.storage.local_root
+        assert root is not None
+        assert not [path for path in root.rglob("*") if path.is_file()], "no upload was kept"

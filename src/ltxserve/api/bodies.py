@@ -7,6 +7,8 @@ ASCII digits within range (`whole_number`)."""
 import json
 import math
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Request
@@ -22,9 +24,25 @@ MAX_DEPTH = 32
 """How deep a body's objects and lists (or a form name's brackets) may nest."""
 
 
-async def read_body(request: Request, service: Service, owner: str) -> dict[str, Any]:
-    """The JSON object, or a multipart form whose files become uploads. A body that is neither is a
-    400 `invalid_json` in the route's dialect."""
+@asynccontextmanager
+async def submitted_body(request: Request, service: Service, owner: str) -> AsyncIterator[dict[str, Any]]:
+    """The body of a submission, as `_read_body` reads it. If the block refuses it (raises), the uploads
+    its files became are deleted: a refused request keeps nothing."""
+    made: list[str] = []
+    body = await _read_body(request, service, owner, made)
+    try:
+        yield body
+    except BaseException:
+        for upload in made:
+            await service.delete_upload(owner, upload)
+        raise
+
+
+async def _read_body(
+    request: Request, service: Service, owner: str, made: list[str] | None = None
+) -> dict[str, Any]:
+    """The JSON object, or a multipart form whose files become uploads (their ids added to `made`).
+    A body that is neither is a 400 `invalid_json` in the route's dialect."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         try:
             form = await request.form()
@@ -34,7 +52,10 @@ async def read_body(request: Request, service: Service, owner: str) -> dict[str,
         body: dict[str, Any] = {}
         for keys, value in items:
             if isinstance(value, UploadFile):
-                _place(body, keys, (await service.upload(owner, value.file)).uri)
+                upload = await service.upload(owner, value.file)
+                if made is not None:
+                    made.append(upload.id)
+                _place(body, keys, upload.uri)
             else:
                 _place(body, keys, _form_value(next(key for key in reversed(keys) if key), value))
         return body

@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from ltxserve.api.auth import Owner
-from ltxserve.api.bodies import read_body
+from ltxserve.api.bodies import submitted_body
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
 from ltxserve.api.errors import ApiError, quoted, refused
@@ -89,13 +89,12 @@ async def _submit(
     service: Service, owner: str, endpoint: FalEndpoint, request: Request, base_url: str
 ) -> str:
     hook = request.query_params.get("fal_webhook")
-    body = await read_body(request, service, owner)
-    product = endpoint.product
     callback = Callback(hook, base_url) if hook is not None else None
-    try:
-        (job_id,) = await service.submit(owner, FAL.name, product, body, webhook=callback)
-    except (InvalidRequestError, FetchError, QuotaExceededError) as error:
-        raise refused(error, lambda name: "query.fal_webhook" if name == "webhook" else name) from None
+    async with submitted_body(request, service, owner) as body:
+        try:
+            (job_id,) = await service.submit(owner, FAL.name, endpoint.product, body, webhook=callback)
+        except (InvalidRequestError, FetchError, QuotaExceededError) as error:
+            raise refused(error, lambda name: "query.fal_webhook" if name == "webhook" else name) from None
     return job_id
 
 

@@ -20,7 +20,7 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ltxserve.api.auth import Owner
-from ltxserve.api.bodies import read_body
+from ltxserve.api.bodies import submitted_body
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
 from ltxserve.api.errors import ApiError, quoted, refused
@@ -64,11 +64,11 @@ def _endpoint(name: str) -> Product:
 
 
 async def _submit(service: Service, owner: str, product: Product, request: Request) -> str:
-    body = await read_body(request, service, owner)
-    try:
-        (job_id,) = await service.submit(owner, LTX.name, product, body)
-    except (InvalidRequestError, FetchError, QuotaExceededError) as error:
-        raise refused(error) from None
+    async with submitted_body(request, service, owner) as body:
+        try:
+            (job_id,) = await service.submit(owner, LTX.name, product, body)
+        except (InvalidRequestError, FetchError, QuotaExceededError) as error:
+            raise refused(error) from None
     return job_id
 
 

@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from ltxserve import media
 from ltxserve.api.auth import Owner
-from ltxserve.api.bodies import read_body
+from ltxserve.api.bodies import submitted_body
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
 from ltxserve.api.errors import ApiError, quoted, refused
@@ -25,7 +25,7 @@ from ltxserve.api.openai_models import ALIASES, DEFAULT_MODEL, MODELS, VIDEOS, m
 from ltxserve.api.service import QuotaExceededError, Service
 from ltxserve.api.views import JobView
 from ltxserve.database import JobState
-from ltxserve.inputs import FetchError
+from ltxserve.inputs import FetchError, upload_id
 from ltxserve.request import InvalidRequestError
 
 STATUS = {JobState.QUEUED: "queued", JobState.RUNNING: "in_progress", JobState.SUCCEEDED: "completed",
@@ -99,8 +99,8 @@ def _object(view: JobView, service: Service) -> dict[str, Any]:
 
 @router.post("/v1/videos")
 async def create(request: Request, owner: Owner, service: ServiceDep, base_url: BaseUrl) -> dict[str, Any]:
-    body = await read_body(request, service, owner)
-    job_id = await _submit(service, owner, body)
+    async with submitted_body(request, service, owner) as body:
+        job_id = await _submit(service, owner, body)
     return _object(await _video(service, owner, job_id, base_url), service)
 
 
@@ -167,14 +167,23 @@ async def remix(
     source = await _video(service, owner, video_id, base_url)
     if source.result is None or source.result.key is None or source.result.duration is None:
         raise ApiError(400, "video_not_ready", f"video {video_id} is not completed", "video_id")
-    body = await read_body(request, service, owner)
-    video = await service.copy_to_upload(owner, source.result)
-    retake = {"video": video, "start": 0, "duration": str(seconds_of(source.result.duration)), "clamp": True}
     named = str(source.params.get("model", ""))
     model = model_of(named) if ALIASES.get(named, named) in MODELS else DEFAULT_MODEL  # another surface's
-    job_id = await _submit(
-        service, owner, {**body, "model": model, "retake": retake, "remixed_from_video_id": video_id}
-    )
+    async with submitted_body(request, service, owner) as body:
+        video = await service.copy_to_upload(owner, source.result)
+        retake = {
+            "video": video,
+            "start": 0,
+            "duration": str(seconds_of(source.result.duration)),
+            "clamp": True,
+        }
+        try:
+            job_id = await _submit(
+                service, owner, {**body, "model": model, "retake": retake, "remixed_from_video_id": video_id}
+            )
+        except ApiError:
+            await service.delete_upload(owner, upload_id(video))
+            raise
     return _object(await _video(service, owner, job_id, base_url), service)
 
 

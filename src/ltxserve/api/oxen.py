@@ -19,7 +19,7 @@ from fastapi import Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from ltxserve.api.auth import Owner
-from ltxserve.api.bodies import read_body, whole_number
+from ltxserve.api.bodies import submitted_body, whole_number
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
 from ltxserve.api.errors import ApiError, quoted
@@ -170,19 +170,19 @@ def _count(body: Mapping[str, Any]) -> int:
 
 @router.post("/api/ai/queue")
 async def enqueue(request: Request, owner: Owner, service: ServiceDep) -> dict[str, Any]:
-    body = await read_body(request, service, owner)
-    _, ids = await _submit(service, owner, body, _count(body))
+    async with submitted_body(request, service, owner) as body:
+        _, ids = await _submit(service, owner, body, _count(body))
     return {"generations": [{"generation_id": job_id, "status": "queued"} for job_id in ids]}
 
 
 @router.post("/api/ai/videos/generate")
 async def generate(request: Request, owner: Owner, service: ServiceDep, base_url: BaseUrl) -> dict[str, Any]:
     """Synchronous: queue the generations, wait for them, answer with the videos."""
-    body = await read_body(request, service, owner)
-    response_format = body.get("response_format", "url")
-    if response_format not in ("url", "b64_json"):
-        raise _invalid("response_format must be url or b64_json", "response_format")
-    model, ids = await _submit(service, owner, body, _count(body))
+    async with submitted_body(request, service, owner) as body:
+        response_format = body.get("response_format", "url")
+        if response_format not in ("url", "b64_json"):
+            raise _invalid("response_format must be url or b64_json", "response_format")
+        model, ids = await _submit(service, owner, body, _count(body))
     videos: list[dict[str, Any]] = []
     finished = []
     for job_id in ids:

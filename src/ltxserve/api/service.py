@@ -162,6 +162,9 @@ class Service:
             identifier, f"{UPLOAD_SCHEME}{identifier}", url, time.time() + lifetime.total_seconds()
         )
 
+    async def delete_upload(self, owner: str, identifier: str) -> None:
+        await asyncio.to_thread(self.storage.delete, upload_key(owner, identifier))
+
     async def upload(self, owner: str, source: BinaryIO) -> Upload:
         return await self._store_upload(owner, source)
 
