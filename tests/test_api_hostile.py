@@ -4,14 +4,18 @@
 and nothing reaches the server's log as a traceback."""
 
 import asyncio
+import base64
 import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ltxserve.api.auth import LOCAL_OWNER
+from ltxserve.api.bodies import MAX_TEXT
 from tests.inprocess import api
+from tests.mediafiles import write_image
 
 pytestmark = pytest.mark.anyio
 
@@ -108,10 +112,54 @@ async def test_bad_input_is_never_echoed_whole(tmp_path: Path) -> None:
         response = await served.http.post("/api/ai/queue", json={"model": model, "prompt": "x"})
         assert response.status_code == 400 and len(response.content) < 2000
         assert "1000000 characters" in response.text
-        long_url = "https://cdn.example.com/" + "a" * 100_000
-        body = {"model": "ltx-2-3-pro", "prompt": "x", "input_image": long_url}
-        refused = await served.http.post("/api/ai/queue", json=body)
-        assert refused.status_code == 400 and "at most 2048" in refused.text and len(refused.content) < 2000
+        for length, rule in ((3_000, "at most 2048"), (100_000, "at most 8192")):
+            long_url = "https://cdn.example.com/" + "a" * length
+            body = {"model": "ltx-2-3-pro", "prompt": "x", "input_image": long_url}
+            refused = await served.http.post("/api/ai/queue", json=body)
+            assert refused.status_code == 400 and rule in refused.text and len(refused.content) < 2000
+
+
+TEXT_FIELDS = {"oxen": "input_video", "fal": "video_url", "ltx": "video_uri", "openai": "size"}
+"""A text field of each surface's submit route that has no tighter rule of its own before the body's."""
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+async def test_text_longer_than_any_field_takes_is_refused_naming_the_field_whatever_its_way_in(
+    tmp_path: Path, surface: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    route, body = SURFACES[surface]
+    field = TEXT_FIELDS[surface]
+    long = "x" * (MAX_TEXT + 1)
+    async with api(tmp_path, over_http=True) as served:
+        with caplog.at_level(logging.ERROR):
+            as_json = await served.http.post(route, json={**body, field: long})
+            as_form = await served.http.post(route, data={**body, field: long}, files={"f": ("f", b"1")})
+            as_name = await served.http.post(route, json={**body, "x" * 100_000: 1})
+            nested = await served.http.post(route, json={**body, "extra": [{"deep": long}]})
+        for response in (as_json, as_form):
+            assert 400 <= response.status_code < 500 and envelope_of(surface, response.json()), response.text
+            assert f"at most {MAX_TEXT}" in response.text and field in response.text
+        assert f"at most {MAX_TEXT}" in as_name.text and len(as_name.content) < 2000
+        assert 400 <= nested.status_code < 500 and "deep" in nested.text, "a nested field is named too"
+        assert not await asyncio.to_thread(served.service.store.list_jobs, LOCAL_OWNER)
+        root = served.service.storage.local_root
+        assert root is not None and not [path for path in root.rglob("*") if path.is_file()]
+    assert "Traceback" not in caplog.text
+
+
+async def test_the_text_limit_is_exact_and_data_uris_are_bounded_by_bytes_instead(tmp_path: Path) -> None:
+    async with api(tmp_path, over_http=True) as served:
+        body = {"model": "ltx-2-3-pro", "prompt": "x"}
+        at_limit = await served.http.post("/api/ai/queue", json={**body, "note": "n" * MAX_TEXT})
+        assert at_limit.json()["error"]["field"] == "note" and "unknown parameter" in at_limit.text
+        over = await served.http.post("/api/ai/queue", json={**body, "note": "n" * (MAX_TEXT + 1)})
+        assert over.json()["error"]["field"] == "note" and f"at most {MAX_TEXT}" in over.text
+        noise = np.random.default_rng(0).integers(0, 256, (180, 320, 3), dtype=np.uint8)
+        png = write_image(tmp_path / "noise.png", noise, "png", "image2").read_bytes()
+        image = "data:image/png;base64," + base64.b64encode(png).decode()
+        assert len(image) > 10 * MAX_TEXT
+        taken = await served.http.post("/api/ai/queue", json={**body, "input_image": image})
+        assert taken.status_code == 200, taken.text
 
 
 @pytest.mark.parametrize("host", ["127.1", "0x7f000001", "2130706433", "0177.0.0.1", "0", "10.1"])

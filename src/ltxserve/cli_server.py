@@ -18,7 +18,7 @@ from ltxserve.settings import DEMO_NOTICE, Settings, WorkerSettings, default_dat
 if TYPE_CHECKING:
     from ltxserve.keys import KeyStore
 
-keys_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys.")
+keys_app = typer.Typer(no_args_is_help=True, help="Create, list, limit and revoke API keys.")
 
 log = logging.getLogger("ltxserve")
 
@@ -51,6 +51,12 @@ ConnectToOption = Annotated[
     list[str] | None,
     typer.Option("--connect-to", help="HOST:PORT:ADDRESS:PORT: fetch inputs for HOST:PORT from ADDRESS:PORT "
                  "instead (as curl --connect-to); repeatable.", show_default=False),
+]  # fmt: skip
+StorageQuotaOption = Annotated[
+    int | None,
+    typer.Option("--storage-quota", parser=lambda text: _byte_size(text),
+                 help="Bytes of uploads the key may keep: 500MB, 10GiB, ... (default: the server's).",
+                 show_default=False),
 ]  # fmt: skip
 LeaseOption = Annotated[
     float, typer.Option("--lease", help="Seconds a worker holds a job without a heartbeat.", min=1)
@@ -182,6 +188,14 @@ def serve(
     max_unfinished: Annotated[
         int, typer.Option("--max-unfinished", help="Queued and running jobs one key may have.", min=1)
     ] = Settings.max_unfinished_per_key,
+    storage_quota: Annotated[
+        str,
+        typer.Option(
+            "--storage-quota",
+            help="Bytes of uploads one key may keep (500MB, 10GiB, ...), "
+            "unless the key has its own (keys create/set --storage-quota).",
+        ),
+    ] = "10GiB",
     fal_queue_path: Annotated[
         str, typer.Option("--fal-queue-path", help="Where fal's queue API is served.")
     ] = Settings.fal_queue_path,
@@ -221,6 +235,7 @@ def serve(
         data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll,
         auth=not no_auth, public_url=public_url, url_lifetime=timedelta(hours=url_lifetime),
         sse_ping_seconds=sse_ping, max_unfinished_per_key=max_unfinished,
+        storage_quota_per_key=_byte_size(storage_quota),
         provider_input_rules=not no_provider_input_rules,
         fal_queue_path=_path(fal_queue_path, "--fal-queue-path"),
         fal_run_path=_path(fal_run_path, "--fal-run-path"),
@@ -355,6 +370,7 @@ def worker(
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="What the key is for (unique).")],
+    storage_quota: StorageQuotaOption = None,
     data_dir: DataDirOption = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -363,7 +379,7 @@ def keys_create(
 
     keys = _keys(data_dir, database)
     try:
-        key, secret = keys.create(name)
+        key, secret = keys.create(name, storage_quota)
     except ApiKeyError as error:
         raise _fail(str(error)) from None
     typer.echo(f"created key {key.id} ({key.name}); it is shown only this once:", err=True)
@@ -378,7 +394,33 @@ def keys_list(data_dir: DataDirOption = None, database: DatabaseOption = None) -
     for key in _keys(data_dir, database).list_keys():
         created = datetime.datetime.fromtimestamp(key.created_at).isoformat(timespec="seconds")
         state = "active" if key.active else "revoked"
-        typer.echo(f"{key.id}  {key.name:<24} created {created}  {state}")
+        quota = "server default" if key.storage_quota is None else f"{key.storage_quota} bytes"
+        typer.echo(f"{key.id}  {key.name:<24} created {created}  {state}  storage quota: {quota}")
+
+
+@keys_app.command("set")
+def keys_set(
+    key: Annotated[str, typer.Argument(help="The key's id or name.")],
+    storage_quota: Annotated[
+        str,
+        typer.Option(
+            "--storage-quota",
+            help="Bytes of uploads it may keep (500MB, 10GiB, ...), or 'default' for the server's.",
+        ),
+    ],
+    data_dir: DataDirOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Change a key's limits."""
+    from ltxserve.keys import ApiKeyError
+
+    quota = None if storage_quota == "default" else _byte_size(storage_quota)
+    try:
+        changed = _keys(data_dir, database).set_storage_quota(key, quota)
+    except ApiKeyError as error:
+        raise _fail(str(error)) from None
+    shown = "the server's default" if quota is None else f"{quota} bytes"
+    typer.echo(f"key {changed.id} ({changed.name}) may keep {shown} of uploads")
 
 
 @keys_app.command("revoke")
@@ -395,6 +437,16 @@ def keys_revoke(
     except ApiKeyError as error:
         raise _fail(str(error)) from None
     typer.echo(f"revoked key {revoked.id} ({revoked.name})")
+
+
+def _byte_size(text: str) -> int:
+    """500MB, 10GiB, 1048576: a size as people write it (pydantic's ByteSize reads it)."""
+    from pydantic import ByteSize, TypeAdapter, ValidationError
+
+    try:
+        return int(TypeAdapter(ByteSize).validate_python(text))
+    except ValidationError:
+        raise typer.BadParameter(f"{text!r} is not a size such as 500MB or 10GiB") from None
 
 
 def _keys(data_dir: Path | None, database: str | None) -> "KeyStore":

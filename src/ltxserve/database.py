@@ -124,6 +124,7 @@ api_keys = sa.Table(
     sa.Column("digest", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float),
+    sa.Column("storage_quota", sa.BigInteger),
 )
 
 settings = sa.Table(

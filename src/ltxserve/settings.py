@@ -48,6 +48,8 @@ class Settings:
     max_json_bytes: int = 64 << 20
     """Request bodies with data URIs in them can be large, but not unbounded."""
     max_upload_bytes: int = 1 << 30
+    storage_quota_per_key: int = 10 << 30
+    """Bytes of uploads one key may keep (a key's own quota overrides it)."""
     provider_input_rules: bool = True
     """Each provider's own rules on input media (the LTX API's: HTTPS only, host names, no redirects,
     15 / 32 MB by URL, 7 / 15 MB data URIs, 100 MB uploads); False: the server's own policy alone."""

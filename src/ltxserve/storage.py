@@ -11,6 +11,7 @@ import hmac
 import mimetypes
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -29,6 +30,13 @@ DEFAULT_URL_LIFETIME = timedelta(hours=24)
 
 class StorageError(Exception):
     """A storage URL or operation that cannot work."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    modified_at: float
 
 
 class Storage:
@@ -68,6 +76,15 @@ class Storage:
             return int(obstore.head(self._store, key)["size"])
         except (FileNotFoundError, NotFoundError):
             return None
+
+    def listing(self, prefix: str) -> list[StoredObject]:
+        """Every object whose key starts with `prefix` (a folder: ends with "/"), oldest first."""
+        found = [
+            StoredObject(item["path"], int(item["size"]), item["last_modified"].timestamp())
+            for batch in obstore.list(self._store, prefix=prefix)
+            for item in batch
+        ]
+        return sorted(found, key=lambda item: (item.modified_at, item.key))
 
     def read(self, key: str) -> bytes:
         try:

@@ -37,8 +37,9 @@ def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
         storage = open_storage(settings.storage_url, secret, settings.url_lifetime)
         hub = EventHub(store)
         await hub.start()
-        app.state.service = service = Service(settings, store, storage, hub, weights)
-        app.state.authenticator = Authenticator(KeyStore(database) if settings.auth else None)
+        keys = KeyStore(database) if settings.auth else None
+        app.state.service = service = Service(settings, store, storage, hub, weights, keys)
+        app.state.authenticator = Authenticator(keys)
         fetcher = Fetcher(settings.fetch)
         signer = webhooks.Signer(shared_secret(database, "webhook_signing"))
         senders = {fal.FAL.name: fal.webhook_call}

@@ -1,8 +1,8 @@
 """What requests carry, as every surface reads it. Bodies: a JSON object (finite numbers, nested at most
-MAX_DEPTH deep), or a multipart form whose files become the caller's uploads (referenced as upload://ID)
-and whose text values are read as the JSON they spell; form names nest as SDKs write them
-(`extend[video]`, `loras[][scale]`: the OpenAI SDK's multipart). Numbers in queries and headers:
-ASCII digits within range (`whole_number`)."""
+MAX_DEPTH deep, no text but data URIs longer than MAX_TEXT), or a multipart form whose files become the
+caller's uploads (referenced as upload://ID) and whose text values are read as the JSON they spell; form
+names nest as SDKs write them (`extend[video]`, `loras[][scale]`: the OpenAI SDK's multipart).
+Numbers in queries and headers: ASCII digits within range (`whole_number`)."""
 
 import json
 import math
@@ -22,16 +22,18 @@ TEXT_FIELDS = frozenset({"prompt", "negative_prompt"})
 """Form values kept as text even when they would read as JSON (a prompt of "42")."""
 MAX_DEPTH = 32
 """How deep a body's objects and lists (or a form name's brackets) may nest."""
+MAX_TEXT = 8192
+"""Characters in any text a body carries, names included (a field's own rule may be tighter: prompts
+5,000, URLs 2,048); data URIs are bounded by their bytes instead."""
 
 
 @asynccontextmanager
 async def submitted_body(request: Request, service: Service, owner: str) -> AsyncIterator[dict[str, Any]]:
-    """The body of a submission, as `_read_body` reads it. If the block refuses it (raises), the uploads
-    its files became are deleted: a refused request keeps nothing."""
+    """The body of a submission, as `_read_body` reads it. If reading it fails or the block refuses it
+    (raises), the uploads its files became are deleted: a refused request keeps nothing."""
     made: list[str] = []
-    body = await _read_body(request, service, owner, made)
     try:
-        yield body
+        yield await _read_body(request, service, owner, made)
     except BaseException:
         for upload in made:
             await service.delete_upload(owner, upload)
@@ -42,7 +44,16 @@ async def _read_body(
     request: Request, service: Service, owner: str, made: list[str] | None = None
 ) -> dict[str, Any]:
     """The JSON object, or a multipart form whose files become uploads (their ids added to `made`).
-    A body that is neither is a 400 `invalid_json` in the route's dialect."""
+    A body that is neither is a 400 `invalid_json` in the route's dialect; text over MAX_TEXT is a 422
+    naming its field."""
+    body = await _read_fields(request, service, owner, made)
+    _check_text(body)
+    return body
+
+
+async def _read_fields(
+    request: Request, service: Service, owner: str, made: list[str] | None
+) -> dict[str, Any]:
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         try:
             form = await request.form()
@@ -84,6 +95,27 @@ def _json(text: str | bytes) -> Any:
     if _depth(value) > MAX_DEPTH:
         raise ValueError(f"nested deeper than {MAX_DEPTH}")
     return value
+
+
+def _check_text(body: dict[str, Any]) -> None:
+    """ApiError naming the first field whose text (or name) is longer than MAX_TEXT (walked without
+    recursion)."""
+    pending: list[tuple[str, Any]] = [("", body)]
+    while pending:
+        path, item = pending.pop()
+        if not isinstance(item, dict | list):
+            continue
+        for key, child in item.items() if isinstance(item, dict) else enumerate(item):
+            key = str(key)
+            name = f"{path}.{key}" if path else key
+            if len(key) > MAX_TEXT:
+                message = f"a field's name is {len(key)} characters; at most {MAX_TEXT}"
+                raise ApiError(422, "invalid_params", message, name[:64] + "...")
+            if isinstance(child, str) and len(child) > MAX_TEXT and not child.startswith("data:"):
+                raise ApiError(
+                    422, "invalid_params", f"the text is {len(child)} characters; at most {MAX_TEXT}", name
+                )
+            pending.append((name, child))
 
 
 def _depth(value: Any) -> int:

@@ -17,7 +17,15 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
-from ltxserve.api.errors import ApiError, ErrorRenderer, from_http_error, from_validation_error, plain_error
+from ltxserve.api.errors import (
+    ApiError,
+    ErrorRenderer,
+    from_http_error,
+    from_validation_error,
+    plain_error,
+    refused,
+)
+from ltxserve.jobs.store import QuotaExceededError
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,8 @@ class DialectRoute(APIRoute):
                 return await handle(request)
             except ApiError as error:
                 return dialect.response(error)
+            except QuotaExceededError as error:  # a quota met outside a submission: an upload
+                return dialect.response(refused(error))
             except RequestValidationError as error:
                 return dialect.response(from_validation_error(error))
             except HTTPException as error:

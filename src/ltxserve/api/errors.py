@@ -8,6 +8,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+from ltxserve.api.service import StorageQuotaError
 from ltxserve.catalog import ParamsError
 from ltxserve.inputs import FetchError
 from ltxserve.jobs.store import QuotaExceededError
@@ -88,13 +89,16 @@ def quoted(value: object, limit: int = 64) -> str:
 def refused(error: Exception, name: Callable[[str], str] = str) -> ApiError:
     """A submission the Service refused, in the terms every dialect renders: each parameter at fault
     (422 invalid_params, the parameter as `name` spells it), or the owner's limit of unfinished jobs
-    (429 quota_exceeded, with Retry-After). Anything else is re-raised."""
+    (429 quota_exceeded, with Retry-After), or the owner's storage quota (413 storage_quota_exceeded:
+    waiting frees nothing). Anything else is re-raised."""
     if isinstance(error, InvalidRequestError):
         problems = error.errors if isinstance(error, ParamsError) else [(error.field, error.message)]
         details = [{"field": name(field), "message": message} for field, message in problems]
         return ApiError(422, "invalid_params", error.message, name(error.field), details)
     if isinstance(error, FetchError):
         return ApiError(422, "invalid_params", str(error), "body")
+    if isinstance(error, StorageQuotaError):
+        return ApiError(413, "storage_quota_exceeded", str(error))
     if isinstance(error, QuotaExceededError):
         return ApiError(429, "quota_exceeded", str(error), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     raise error

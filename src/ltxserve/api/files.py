@@ -1,7 +1,6 @@
 """Files: results of a local store, served at signed expiring URLs, and uploads, stored for later
 requests to refer to as upload://<id>."""
 
-import asyncio
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,10 +12,12 @@ from fastapi.responses import FileResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
+from ltxserve import inputs
 from ltxserve.api.auth import Owner
 from ltxserve.api.dependencies import ServiceDep
 from ltxserve.api.dialect import PLAIN
-from ltxserve.api.errors import ApiError, client_gone
+from ltxserve.api.errors import ApiError, client_gone, quoted
+from ltxserve.api.service import Upload
 
 router = PLAIN.router()
 
@@ -43,7 +44,7 @@ async def put(key: str, expires: int, signature: str, request: Request, service:
     if storage.local_root is None or not storage.check_signature(key, expires, signature, "PUT"):
         raise ApiError(403, "forbidden", "the upload link is not valid, or it expired")
     async with _spooled(request, "body") as body:
-        await asyncio.to_thread(storage.put, key, body)
+        await service.put_in_slot(key, body)
     return Response(status_code=200)
 
 
@@ -82,4 +83,28 @@ async def upload(request: Request, owner: Owner, service: ServiceDep) -> dict[st
     else:
         async with _spooled(request, "file") as body:
             stored = await service.upload(owner, body)
-    return {"id": stored.id, "uri": stored.uri, "size": stored.size}
+    return _upload(stored)
+
+
+@router.get("/api/uploads", tags=["uploads"])
+async def uploads(owner: Owner, service: ServiceDep) -> dict[str, Any]:
+    """The key's uploads, oldest first, with the bytes they take and the key's quota."""
+    stored, quota = await service.uploads(owner)
+    used = sum(item.size for item in stored)
+    return {"data": [_upload(item) for item in stored], "used": used, "quota": quota}
+
+
+@router.delete("/api/uploads/{upload_id}", tags=["uploads"])
+async def delete_upload(upload_id: str, owner: Owner, service: ServiceDep) -> dict[str, Any]:
+    """Delete an upload, making room in the key's quota (jobs that already took it are not touched)."""
+    try:
+        identifier = inputs.upload_id(upload_id)
+    except inputs.FetchError:
+        identifier = ""
+    if not identifier or not await service.delete_upload(owner, identifier):
+        raise ApiError(404, "not_found", f"no upload {quoted(upload_id)}")
+    return {"id": identifier, "deleted": True}
+
+
+def _upload(upload: Upload) -> dict[str, Any]:
+    return {"id": upload.id, "uri": upload.uri, "size": upload.size, "created_at": int(upload.created_at)}

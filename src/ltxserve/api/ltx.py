@@ -131,7 +131,7 @@ for _product in ENDPOINTS.values():
 @router.post("/v1/upload")
 async def upload(owner: Owner, service: ServiceDep, base_url: BaseUrl) -> dict[str, Any]:
     """A place to PUT a file (within the hour); refer to it as `storage_uri` in any `*_uri` field."""
-    slot = service.upload_slot(owner, base_url, UPLOAD_LIFETIME)
+    slot = await service.upload_slot(owner, base_url, UPLOAD_LIFETIME)
     return {
         "upload_url": slot.url,
         "storage_uri": UPLOAD_PREFIX + slot.id,

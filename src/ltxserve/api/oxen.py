@@ -22,7 +22,7 @@ from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import submitted_body, whole_number
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
 from ltxserve.api.dialect import Dialect
-from ltxserve.api.errors import ApiError, quoted
+from ltxserve.api.errors import ApiError, quoted, refused
 from ltxserve.api.oxen_models import MODELS, RELEASED, OxenModel
 from ltxserve.api.service import QuotaExceededError, Service
 from ltxserve.api.views import JobView, ResultView
@@ -110,7 +110,7 @@ def _render_error(error: ApiError) -> dict[str, Any]:
     return {"error": body, "status": "error", "status_message": error.code}
 
 
-OXEN = Dialect("oxen", _render_error)
+OXEN = Dialect("oxen", _render_error, statuses={422: 400})
 router = OXEN.router()
 
 
@@ -156,7 +156,7 @@ async def _submit(
         message = error.message if isinstance(error, InvalidRequestError) else str(error)
         raise _invalid(message, names.to_oxen(name)) from None
     except QuotaExceededError as error:
-        raise ApiError(429, "quota_exceeded", str(error)) from None
+        raise refused(error) from None
 
 
 def _count(body: Mapping[str, Any]) -> int:

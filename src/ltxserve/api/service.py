@@ -11,7 +11,7 @@ import contextlib
 import io
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, BinaryIO
@@ -33,11 +33,12 @@ from ltxserve.inputs import (
 from ltxserve.jobs.events import EventHub, SubscriberOverflowError
 from ltxserve.jobs.store import Event, Job, JobStore, QuotaExceededError
 from ltxserve.jobs.webhooks import Callback
+from ltxserve.keys import KeyStore
 from ltxserve.request import GenerationRequest, InputRules, InvalidRequestError, MediaRef, request_to_json
 from ltxserve.settings import Settings
 from ltxserve.storage import Storage, StorageError
 
-__all__ = ["JobView", "QuotaExceededError", "Service", "Upload"]
+__all__ = ["JobView", "QuotaExceededError", "Service", "StorageQuotaError", "Upload"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,18 @@ class Upload:
     id: str
     uri: str
     size: int
+    created_at: float
+
+
+class StorageQuotaError(QuotaExceededError):
+    """An upload that does not fit in what its key may still keep."""
+
+    def __init__(self, used: int, size: int, quota: int) -> None:
+        wanted = f"; this one is {size} bytes" if size else ""
+        super().__init__(
+            f"this key keeps {used} bytes of uploads, and its quota is {quota}{wanted}: "
+            "delete uploads (DELETE /api/uploads/ID) to make room"
+        )
 
 
 @dataclass(frozen=True)
@@ -65,8 +78,11 @@ class Service:
         storage: Storage,
         hub: EventHub,
         weights: WeightSet | None,
+        keys: KeyStore | None = None,
     ) -> None:
         self.settings = settings
+        self.keys = keys
+        """Where keys' own limits are kept (None when auth is off: the server's defaults hold)."""
         self.store = store
         self.storage = storage
         self.hub = hub
@@ -152,8 +168,13 @@ class Service:
             check_url(uri, self.settings.fetch)
         return None
 
-    def upload_slot(self, owner: str, base_url: str, lifetime: timedelta) -> UploadSlot:
-        """A place for an upload the client PUTs itself (to this server, or straight to the bucket)."""
+    async def upload_slot(self, owner: str, base_url: str, lifetime: timedelta) -> UploadSlot:
+        """A place for an upload the client PUTs itself (to this server, or straight to the bucket).
+        A key with no room left gets none; a bucket takes what is PUT to it, so a PUT to one can
+        pass the quota once, and the key's next upload is refused until it makes room."""
+        used, quota = await self._storage_use(owner)
+        if used >= quota:
+            raise StorageQuotaError(used, 0, quota)
         identifier = secrets.token_hex(12)
         url = self.storage.put_url(
             upload_key(owner, identifier), self.settings.public_url or base_url, lifetime
@@ -162,8 +183,27 @@ class Service:
             identifier, f"{UPLOAD_SCHEME}{identifier}", url, time.time() + lifetime.total_seconds()
         )
 
-    async def delete_upload(self, owner: str, identifier: str) -> None:
-        await asyncio.to_thread(self.storage.delete, upload_key(owner, identifier))
+    async def put_in_slot(self, key: str, source: BinaryIO) -> None:
+        """The bytes PUT to a slot's link (one this server serves), within its key's quota."""
+        owner = key.split("/")[1]
+        await self._within_quota(owner, key, _size(source), lambda: self.storage.put(key, source))
+
+    async def delete_upload(self, owner: str, identifier: str) -> bool:
+        """Delete one of `owner`'s uploads; False if there was none."""
+        key = upload_key(owner, identifier)
+        if await asyncio.to_thread(self.storage.size, key) is None:
+            return False
+        await asyncio.to_thread(self.storage.delete, key)
+        return True
+
+    async def uploads(self, owner: str) -> tuple[list[Upload], int]:
+        """`owner`'s uploads, oldest first, and the bytes the key may keep."""
+        stored = await asyncio.to_thread(self.storage.listing, upload_key(owner, ""))
+        uploads = []
+        for item in stored:
+            name = item.key.rpartition("/")[2]
+            uploads.append(Upload(name, UPLOAD_SCHEME + name, item.size, item.modified_at))
+        return uploads, await self._storage_quota(owner)
 
     async def upload(self, owner: str, source: BinaryIO) -> Upload:
         return await self._store_upload(owner, source)
@@ -171,9 +211,36 @@ class Service:
     async def _store_upload(self, owner: str, source: BinaryIO) -> Upload:
         identifier = secrets.token_hex(12)
         key = upload_key(owner, identifier)
-        await asyncio.to_thread(self.storage.put, key, source)
-        size = await asyncio.to_thread(self.storage.size, key)
-        return Upload(identifier, f"{UPLOAD_SCHEME}{identifier}", size or 0)
+        size = _size(source)
+        await self._within_quota(owner, key, size, lambda: self.storage.put(key, source))
+        return Upload(identifier, f"{UPLOAD_SCHEME}{identifier}", size, time.time())
+
+    async def _within_quota(self, owner: str, key: str, size: int, store: Callable[[], None]) -> None:
+        """Store `size` bytes at `key` with `store` if they fit in `owner`'s quota. Uploads stored at
+        the same time are checked again once stored: if together they pass the quota, each is deleted
+        and refused, so the quota holds however many arrive at once."""
+        await self._make_room(owner, size)
+        await asyncio.to_thread(store)
+        try:
+            await self._make_room(owner, 0)
+        except StorageQuotaError:
+            await asyncio.to_thread(self.storage.delete, key)
+            raise
+
+    async def _make_room(self, owner: str, size: int) -> None:
+        """StorageQuotaError unless `size` more bytes fit in what `owner` may keep."""
+        used, quota = await self._storage_use(owner)
+        if used + size > quota:
+            raise StorageQuotaError(used, size, quota)
+
+    async def _storage_use(self, owner: str) -> tuple[int, int]:
+        """The bytes `owner`'s uploads take, and the bytes it may keep."""
+        stored = await asyncio.to_thread(self.storage.listing, upload_key(owner, ""))
+        return sum(item.size for item in stored), await self._storage_quota(owner)
+
+    async def _storage_quota(self, owner: str) -> int:
+        own = None if self.keys is None else await asyncio.to_thread(self.keys.storage_quota, owner)
+        return self.settings.storage_quota_per_key if own is None else own
 
     # --- looking up ----------------------------------------------------------------------------
 
@@ -239,8 +306,11 @@ class Service:
         """A copy of a result as one of `owner`'s uploads, for a request to take as its input."""
         if result.key is None:
             raise StorageError("the result's file was discarded")
+        source = result.key
         identifier = secrets.token_hex(12)
-        await asyncio.to_thread(self.storage.copy, result.key, upload_key(owner, identifier))
+        key = upload_key(owner, identifier)
+        size = await asyncio.to_thread(self.storage.size, source)
+        await self._within_quota(owner, key, size or 0, lambda: self.storage.copy(source, key))
         return UPLOAD_SCHEME + identifier
 
     async def cancel(self, owner: str, job_id: str) -> JobState | None:
@@ -272,3 +342,11 @@ class Service:
     async def history(self, owner: str, job_id: str, limit: int = 10_000) -> list[Event]:
         """Every event of one of `owner`'s jobs, oldest first."""
         return await asyncio.to_thread(self.store.events_after, 0, owner=owner, job_id=job_id, limit=limit)
+
+
+def _size(source: BinaryIO) -> int:
+    """The bytes left to read in a seekable file (every upload is spooled or in memory first)."""
+    start = source.tell()
+    end = source.seek(0, io.SEEK_END)
+    source.seek(start)
+    return end - start
