@@ -6,8 +6,9 @@ Otherwise jobs are moved through their states with the store, as a worker would.
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -135,3 +136,23 @@ async def _running(app: FastAPI, over_http: bool) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+@contextmanager
+def served_in_thread(data_dir: Path, **settings: object) -> Iterator[tuple[str, Service]]:
+    """The app served by uvicorn on its own thread and event loop, for synchronous clients (requests,
+    schemathesis): its base URL and Service. No auth unless asked, as `api`."""
+    options = Settings(**{"data_dir": data_dir, "auth": False, **settings})  # type: ignore[arg-type]
+    app = create_app(options, None)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the API did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}", app.state.service
+    finally:
+        server.should_exit = True
+        thread.join()

@@ -5,6 +5,7 @@ and nothing reaches the server's log as a traceback."""
 
 import asyncio
 import base64
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,6 @@ def envelope_of(surface: str, body: Any) -> bool:
 def with_number(body: dict[str, Any], text: str) -> str:
     """The JSON body with its last number replaced by `text`, as a client could send it."""
     *_, last = body
-    import json
-
     return json.dumps(body).replace(json.dumps(body[last]) + "}", text + "}")
 
 
@@ -162,15 +161,23 @@ async def test_the_text_limit_is_exact_and_data_uris_are_bounded_by_bytes_instea
         assert taken.status_code == 200, taken.text
 
 
+MEDIA_FIELDS = {"oxen": "input_video", "fal": "video_url", "ltx": "video_uri"}
+"""Each surface's media field in its SURFACES body (OpenAI's body there has none)."""
+
+
+@pytest.mark.parametrize("surface", MEDIA_FIELDS)
 @pytest.mark.parametrize("host", ["127.1", "0x7f000001", "2130706433", "0177.0.0.1", "0", "10.1"])
 async def test_loopback_and_private_addresses_in_other_spellings_are_refused_at_submit(
-    tmp_path: Path, host: str
+    tmp_path: Path, host: str, surface: str
 ) -> None:
-    async with api(tmp_path, over_http=True) as served:
-        body = {"video_url": f"https://{host}/v.mp4", "prompt": "x", "start_time": 1}
-        response = await served.http.post("/fal/queue/fal-ai/ltx-2.3/retake-video", json=body)
-        assert response.status_code == 422, response.text
-        assert "private or reserved" in response.json()["detail"][0]["msg"]
+    route, body = SURFACES[surface]
+    async with api(tmp_path, over_http=True, provider_input_rules=False) as served:
+        response = await served.http.post(
+            route, json={**body, MEDIA_FIELDS[surface]: f"https://{host}/v.mp4"}
+        )
+        assert 400 <= response.status_code < 500 and envelope_of(surface, response.json()), response.text
+        assert "private or reserved" in response.text
+        assert not await asyncio.to_thread(served.service.store.list_jobs, LOCAL_OWNER)
 
 
 async def test_a_client_gone_mid_upload_is_one_line_in_the_log(
@@ -213,3 +220,44 @@ async def test_a_refused_multipart_submission_keeps_none_of_its_files(
         root = served.service.storage.local_root
         assert root is not None
         assert not [path for path in root.rglob("*") if path.is_file()], "no upload was kept"
+
+
+NUMBERS_IN_QUERIES = {
+    "oxen-list": ("GET", "/api/ai/queue", "limit", "oxen"),
+    "oxen-events": ("GET", "/api/events", "after", "oxen"),
+    "oxen-resume": ("GET", "/api/events", "Last-Event-ID", "oxen"),
+    "openai-list": ("GET", "/v1/videos", "limit", "openai"),
+    "fal-status": ("GET", "/fal/queue/fal-ai/ltx-2.3/requests/{id}/status", "logs", "fal"),
+    "fal-stream": ("GET", "/fal/queue/fal-ai/ltx-2.3/requests/{id}/status/stream", "logs", "fal"),
+    "files": ("GET", "/files/results/x/video.mp4", "expires", "plain"),
+}
+"""Every place a route reads a number (or a flag) from the query or a header."""
+
+
+@pytest.mark.parametrize("place", NUMBERS_IN_QUERIES)
+@pytest.mark.parametrize("value", ["²", "٣", "9" * 5000, "1e999", "-1", "NaN", "\x00"])
+async def test_numbers_in_queries_and_headers_are_4xx_in_the_routes_envelope(
+    tmp_path: Path, place: str, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    method, route, name, surface = NUMBERS_IN_QUERIES[place]
+    async with api(tmp_path, over_http=True) as served:
+        if "{id}" in route:
+            submitted = await served.http.post(
+                "/fal/queue/fal-ai/ltx-2.3/text-to-video", json={"prompt": "x"}
+            )
+            route = route.replace("{id}", submitted.json()["request_id"])
+        query = {"expires": "1", "signature": "s"} if surface == "plain" else {}
+        raw = value.encode() if value != "\x00" else b"\xff\xfe"  # no header carries NUL; obs-text it can
+        header = {name.encode(): raw} if name[0].isupper() else {}
+        params = query if header else {**query, name: value}
+        with caplog.at_level(logging.ERROR):
+            async with served.http.stream(method, route, params=params, headers=header) as sent:
+                body = b"" if sent.status_code < 300 else await sent.aread()
+        if sent.status_code < 300:
+            assert name == "logs", "fal's flag is read leniently, as fal does: anything but 1 or true is off"
+        else:
+            assert 400 <= sent.status_code < 500, body
+            surface_of = {"plain": "openai"}.get(surface, surface)  # the plain envelope: {"error": ...}
+            assert envelope_of(surface_of, json.loads(body)), body
+            assert len(body) < 4000
+    assert "Traceback" not in caplog.text

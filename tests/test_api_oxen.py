@@ -71,16 +71,18 @@ def test_requests_need_a_valid_active_key(service: Running) -> None:
 
 
 def test_a_keys_storage_quota_is_set_by_the_operator_and_holds_in_the_served_api(service: Running) -> None:
-    secret = keys(service.backend, service.data_dir, "create", "dave", "--storage-quota", "2KB").strip()
-    dave = Client(service.serve.url, secret)
+    secret = keys(
+        service.backend, service.data_dir, "create", "quota-keeper", "--storage-quota", "2KB"
+    ).strip()
+    keeper = Client(service.serve.url, secret)
     assert "storage quota: 2000 bytes" in keys(service.backend, service.data_dir, "list")
-    refused = dave.post("/api/uploads", content=b"x" * 2_001)
+    refused = keeper.post("/api/uploads", content=b"x" * 2_001)
     assert refused.status_code == 413, refused.text
     error = refused.json()["error"]
     assert error["code"] == "storage_quota_exceeded" and "quota is 2000" in error["message"]
-    assert dave.post("/api/uploads", content=b"x" * 2_000).status_code == 200
-    keys(service.backend, service.data_dir, "set", "dave", "--storage-quota", "default")
-    assert dave.post("/api/uploads", content=b"x" * 2_001).status_code == 200, "the server's default again"
+    assert keeper.post("/api/uploads", content=b"x" * 2_000).status_code == 200
+    keys(service.backend, service.data_dir, "set", "quota-keeper", "--storage-quota", "default")
+    assert keeper.post("/api/uploads", content=b"x" * 2_001).status_code == 200, "the server's default again"
 
 
 def test_models_are_listed_with_their_oxen_request_schemas(service: Running) -> None:
