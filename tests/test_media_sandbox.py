@@ -3,11 +3,12 @@
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from ltxserve.media import CorruptFileError, ProbeCrashedError, ProbeTimeoutError
-from ltxserve.media.sandbox import run_isolated
+from ltxserve.media import CorruptFileError, LimitExceededError, ProbeCrashedError, ProbeTimeoutError
+from ltxserve.media.sandbox import MAX_ANSWER_BYTES, run_isolated
 from tests import sandbox_jobs
 
 MEMORY = 1 << 30
@@ -37,6 +38,28 @@ def test_media_errors_cross_the_boundary_intact() -> None:
     with pytest.raises(CorruptFileError, match="the file is damaged") as raised:
         run_isolated(sandbox_jobs.refuse, timeout=10, memory_bytes=MEMORY)
     assert raised.value.code == "corrupt"
+
+
+def test_an_errors_fields_cross_and_only_our_errors_are_made() -> None:
+    with pytest.raises(LimitExceededError) as raised:
+        run_isolated(sandbox_jobs.exceed, timeout=10, memory_bytes=MEMORY)
+    assert (raised.value.limit, raised.value.value, raised.value.maximum) == ("frames", 900, 505)
+    assert str(raised.value) == "frames 900 exceeds the limit of 505"
+    with pytest.raises(ProbeCrashedError, match="not one of ours"):
+        run_isolated(sandbox_jobs.answer_with_a_foreign_error, timeout=10, memory_bytes=MEMORY)
+
+
+def test_the_childs_answer_is_never_unpickled(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    with pytest.raises(ProbeCrashedError, match="not an answer"):
+        run_isolated(sandbox_jobs.answer_with_a_pickle, str(marker), timeout=10, memory_bytes=MEMORY)
+    assert not marker.exists(), "what the child wrote was run in the parent"
+
+
+def test_an_answer_longer_than_any_probe_gives_is_refused_unread() -> None:
+    with pytest.raises(ProbeCrashedError, match=f"at most {MAX_ANSWER_BYTES}"):
+        run_isolated(sandbox_jobs.answer_at_length, 64 << 20, timeout=10, memory_bytes=MEMORY)
+    assert run_isolated(sandbox_jobs.add, 1, 2, timeout=10, memory_bytes=MEMORY) == 3
 
 
 def test_unexpected_exception_is_reported() -> None:

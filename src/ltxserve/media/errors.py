@@ -12,16 +12,31 @@ class MediaError(Exception):
         super().__init__(message)
         self.message = message
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Errors cross the probe sandbox's process boundary by pickling.
-        return (_rebuild, (type(self), self.__dict__))
+    def to_json(self) -> dict[str, Any]:
+        """How the error crosses the probe sandbox's process boundary (`media_error` reads it back)."""
+        state = {name: _plain(value) for name, value in vars(self).items()}
+        return {"type": type(self).__name__, "state": state}
 
 
-def _rebuild(cls: type[MediaError], state: dict[str, Any]) -> MediaError:
-    error = cls.__new__(cls)
+def _plain(value: object) -> object:
+    return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+
+def media_error(data: dict[str, Any]) -> MediaError:
+    """The MediaError `to_json` wrote; only this module's error types are made, and only with text
+    and numbers in them. An answer that is none of them is a ProbeCrashedError."""
+    kinds = {kind.__name__: kind for kind in _media_errors(MediaError)}
+    kind, state = kinds.get(str(data.get("type"))), data.get("state")
+    if kind is None or not isinstance(state, dict) or not isinstance(state.get("message"), str):
+        return ProbeCrashedError("the probe answered with an error that is not one of ours")
+    error = kind.__new__(kind)
     Exception.__init__(error, state["message"])
-    error.__dict__.update(state)
+    error.__dict__.update({str(name): _plain(value) for name, value in state.items()})
     return error
+
+
+def _media_errors(kind: type[MediaError]) -> list[type[MediaError]]:
+    return [kind, *(each for child in kind.__subclasses__() for each in _media_errors(child))]
 
 
 class FileMissingError(MediaError):

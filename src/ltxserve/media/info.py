@@ -1,6 +1,7 @@
-"""What a probe learned about a file: typed, exact (fps is a Fraction), and cheap to pickle."""
+"""What a probe learned about a file: typed, exact (fps is a Fraction), and written to JSON and read
+back without loss (`to_json`, `from_json`), as it crosses the probe sandbox's boundary."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
 from typing import Any
 
@@ -78,3 +79,28 @@ class MediaInfo:
         if self.audio is not None:
             data["audio"]["duration_seconds"] = float(self.audio.duration)
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "MediaInfo":
+        """What `to_json` wrote (its extra derived fields ignored); ValueError or KeyError, TypeError
+        for anything else."""
+
+        def read[T](kind: type[T], part: Any) -> T | None:
+            if part is None:
+                return None
+            values = {}
+            for each in fields(kind):  # type: ignore[arg-type]
+                value = part[each.name]
+                values[each.name] = Fraction(value) if each.type is Fraction else value
+                if each.type in (int, str, bool) and type(value) is not each.type:
+                    raise TypeError(f"{kind.__name__}.{each.name} is not {each.type}")
+            return kind(**values)
+
+        return cls(
+            MediaKind(data["kind"]),
+            str(data["container"]),
+            int(data["size_bytes"]),
+            read(VideoInfo, data["video"]),
+            read(AudioInfo, data["audio"]),
+            read(ImageInfo, data.get("image")),
+        )

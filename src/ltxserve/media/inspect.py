@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import av
 import numpy as np
@@ -48,6 +48,11 @@ def inspect(path: str, limits: MediaLimits, require: MediaKind | None) -> MediaI
             info = _read_streams(container, opened, limits)
     _check_required(info, require)
     return info
+
+
+def inspect_to_json(path: str, limits: MediaLimits, require: MediaKind | None) -> dict[str, Any]:
+    """`inspect`, answered as JSON: what the sandbox's child sends back to `probe`."""
+    return inspect(path, limits, require).to_json()
 
 
 def _check_required(info: MediaInfo, require: MediaKind | None) -> None:

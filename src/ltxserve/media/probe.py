@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
+from ltxserve.media.errors import ProbeCrashedError
 from ltxserve.media.formats import MediaKind
 from ltxserve.media.info import MediaInfo
-from ltxserve.media.inspect import inspect
+from ltxserve.media.inspect import inspect_to_json
 from ltxserve.media.limits import MediaLimits
 from ltxserve.media.sandbox import run_isolated
 
@@ -26,6 +27,10 @@ def probe(
     `require` names what the caller needs (a video, an image, an audio track) and turns its absence
     into a specific error. Every refusal is a `MediaError` subclass with a stable `code`.
     """
-    return run_isolated(
-        inspect, str(path), limits, require, timeout=timeout, memory_bytes=memory_bytes, what="probe"
+    answer = run_isolated(
+        inspect_to_json, str(path), limits, require, timeout=timeout, memory_bytes=memory_bytes, what="probe"
     )
+    try:
+        return MediaInfo.from_json(answer)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ProbeCrashedError(f"probe answered what is not a description of a file: {error!r}") from None

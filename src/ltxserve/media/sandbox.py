@@ -7,10 +7,15 @@ decompression bomb into a clean MemoryError instead of a visit from the OOM kill
 Starting a fresh interpreter and importing PyAV costs ~240 ms per call. Instead a zygote process,
 started once and single-threaded, imports PyAV and forks one child per job (~10 ms). Unlike
 multiprocessing's forkserver it never re-imports the caller's `__main__`.
+
+The parent sends the child its job as a pickle (the child trusts its parent), but the child answers
+in JSON of at most MAX_ANSWER_BYTES: a decoder compromised by the file it reads could write anything
+there, and unpickling it would run that in the parent.
 """
 
 import contextlib
 import importlib
+import json
 import os
 import pickle
 import resource
@@ -23,18 +28,20 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ltxserve.media.errors import MediaError, ProbeCrashedError, ProbeTimeoutError
+from ltxserve.media.errors import MediaError, ProbeCrashedError, ProbeTimeoutError, media_error
 
 _LENGTH = struct.Struct(">Q")
 _PRELOAD = "ltxserve.media.inspect"
+MAX_ANSWER_BYTES = 1 << 20
+"""The longest answer a child may give (a probe's is under 2 KiB)."""
 
 
 def run_isolated[T](
     fn: Callable[..., T], *args: Any, timeout: float, memory_bytes: int, what: str = "probe"
 ) -> T:
-    """`fn(*args)` in a child process; `fn` must be importable by module and name. MediaErrors raised
-    there are re-raised here; running out of memory or time, or dying, raises ProbeCrashedError or
-    ProbeTimeoutError."""
+    """`fn(*args)` in a child process; `fn` must be importable by module and name, and return what JSON
+    carries. MediaErrors raised there are re-raised here; running out of memory or time, dying, or
+    answering what is not an answer raises ProbeCrashedError or ProbeTimeoutError."""
     job = _zygote().start_job()
     with job:
         job.settimeout(timeout)
@@ -44,22 +51,39 @@ def run_isolated[T](
         except (OSError, EOFError) as error:
             raise ProbeCrashedError(f"{what} could not start: {error}") from None
         try:
-            status, payload = pickle.loads(_receive(job))
+            status, payload = _answer(_receive(job, MAX_ANSWER_BYTES))
         except TimeoutError:
             _kill(pid)
             raise ProbeTimeoutError(f"{what} did not finish within {timeout:g} s") from None
         except (OSError, EOFError):
             status, payload = "died", None
+        except ValueError as error:
+            _kill(pid)
+            raise ProbeCrashedError(f"{what} answered {error}") from None
     if status == "ok":
         return payload  # type: ignore[no-any-return]
     if status == "error":
-        assert isinstance(payload, MediaError)
-        raise payload
+        raise media_error(payload)
     if status == "memory":
         raise ProbeCrashedError(f"{what} needed more than its {memory_bytes >> 20} MiB memory cap")
     if status == "crash":
         raise ProbeCrashedError(f"{what} failed: {payload}")
     raise ProbeCrashedError(f"{what} died without answering")
+
+
+def _answer(data: bytes) -> tuple[str, Any]:
+    """A child's answer: ["ok", value], ["error", a MediaError's JSON], ["memory", null] or ["crash",
+    text]; ValueError for anything else."""
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        raise ValueError("what is not an answer (not JSON)") from None
+    statuses = ("ok", "error", "memory", "crash")
+    if not (isinstance(answer, list) and len(answer) == 2 and answer[0] in statuses):
+        raise ValueError("what is not an answer")
+    if answer[0] == "error" and not isinstance(answer[1], dict):
+        raise ValueError("an error that is not an answer")
+    return answer[0], answer[1]
 
 
 def _kill(pid: int) -> None:
@@ -114,8 +138,11 @@ def _send(sock: socket.socket, data: bytes) -> None:
     sock.sendall(_LENGTH.pack(len(data)) + data)
 
 
-def _receive(sock: socket.socket) -> bytes:
+def _receive(sock: socket.socket, largest: int | None = None) -> bytes:
+    """One length-prefixed message; ValueError, unread, if it is longer than `largest`."""
     (length,) = _LENGTH.unpack(_receive_exactly(sock, _LENGTH.size))
+    if largest is not None and length > largest:
+        raise ValueError(f"{length} bytes; an answer is at most {largest}")
     return _receive_exactly(sock, length)
 
 
@@ -155,13 +182,13 @@ def _run_job(job: socket.socket) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         try:
-            result: tuple[str, Any] = ("ok", fn(*args))
+            answer = json.dumps(["ok", fn(*args)])
         except MediaError as error:
-            result = ("error", error)
+            answer = json.dumps(["error", error.to_json()])
         except MemoryError:
-            result = ("memory", None)
+            answer = json.dumps(["memory", None])
         except Exception as error:  # a bug or a library failure: report it, never hang
-            result = ("crash", f"{type(error).__name__}: {error}")
-        _send(job, pickle.dumps(result))
+            answer = json.dumps(["crash", f"{type(error).__name__}: {error}"])
+        _send(job, answer.encode())
     except (OSError, EOFError):
         pass  # the parent gave up (timeout) or went away
