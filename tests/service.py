@@ -54,6 +54,7 @@ class Serve:
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **self.environment},
+                start_new_session=True,  # its own process group: `kill_all` reaches its workers too
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -81,6 +82,12 @@ class Serve:
         assert self.process is not None
         self.process.send_signal(signum)
         return self.process.wait(timeout)
+
+    def kill_all(self) -> None:
+        """SIGKILL the server and its workers at once, as a power cut would: no one hands a job back."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def __enter__(self) -> "Serve":
         return self.start()
@@ -150,6 +157,15 @@ def keys(backend: Backend, data_dir: Path, *args: str) -> str:
 
 def create_key(name: str, backend: Backend, data_dir: Path) -> str:
     return keys(backend, data_dir, "create", name).strip()
+
+
+def until_subscribed(stream: Iterator[tuple[str, str, str]]) -> None:
+    """Read a new stream up to its first keep-alive: the server subscribes as the stream starts,
+    before its first ping, so from then on nothing that happens is missed."""
+    for _, _, data in stream:
+        if "keep-alive" in data:
+            return
+    raise AssertionError("the event stream ended before its first keep-alive")
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import pytest
 from ltxserve import media
 from tests.conftest import Running
 from tests.measure import play
-from tests.service import Client, create_key, events, keys
+from tests.service import Client, create_key, events, keys, until_subscribed
 
 RETAKE = "ltx-2-3-pro-retake"
 
@@ -344,8 +344,10 @@ def test_events_stream_progress_and_completion_and_resume_from_last_event_id(
 ) -> None:
     alice = service.alice
     received: list[tuple[str, str, dict[str, Any]]] = []
+    video = upload(alice, short_clip)
     with events(alice) as stream:
-        (job,) = alice.enqueue(retake_body(upload(alice, short_clip)))
+        until_subscribed(stream)
+        (job,) = alice.enqueue(retake_body(video))
         for event_id, name, data in stream:
             if not event_id:
                 continue

@@ -14,7 +14,7 @@ from ltxserve.engine.planning import GenerationPlan, plan_request
 from ltxserve.request import request_from_json
 from tests.conftest import Running
 from tests.inprocess import api
-from tests.service import Client, events
+from tests.service import Client, events, until_subscribed
 
 IMAGE = "https://hub.oxen.ai/api/repos/elau/assets/file/main/bloxy/bloxy_cropped_512x512.png"
 VIDEO = "https://hub.oxen.ai/api/repos/ox/Oxen-AI-Assets/file/main/images/winter_summer_ox.mp4"
@@ -115,8 +115,9 @@ def poll(client: Client, body: str) -> str:
 def stream(client: Client, body: str) -> str:
     """The docs' awk: the data line after `event: media_generation_completed` whose payload holds
     "generation_id":"<id>" verbatim."""
-    generation_id = enqueue(client, body)
     with events(client) as lines:
+        until_subscribed(lines)
+        generation_id = enqueue(client, body)
         for _, name, data in lines:
             if name == "media_generation_completed" and f'"generation_id":"{generation_id}"' in data:
                 payload = json.loads(data)

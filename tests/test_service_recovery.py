@@ -4,6 +4,7 @@ a queue and started again, a server killed outright, and workers on their own sh
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -109,21 +110,26 @@ def test_a_stopped_server_with_a_queue_finishes_it_after_a_restart(
         assert len(completions(client, job)) == 1
 
 
-def test_a_killed_server_loses_nothing(start: Start, short_clip: Path) -> None:
+def test_a_server_killed_with_its_workers_loses_nothing(
+    start: Start, fresh: Backend, short_clip: Path
+) -> None:
+    """SIGKILL to the whole process group mid-job: no worker hands its job back, so the job is left
+    running under a dead worker, and the restarted server's start-up check queues it again."""
     serve = start()
     client, jobs = queue_retakes(serve, short_clip, 2)
     client.wait_for(jobs[0], "denoising")
-    (worker,) = serve.worker_pids()
-    serve.stop(signal.SIGKILL)
-    deadline = time.monotonic() + 60
-    while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)  # the worker notices its server is gone and hands its job back
+    serve.kill_all()
+    running = jobs_of(fresh).get(jobs[0])
+    assert running is not None and running.state is JobState.RUNNING, "the job was left running"
     restarted = start()
+    assert f"job {jobs[0]}: its worker was lost; queued again" in restarted.log.read_text()
     client = Client(restarted.url, serve.first_key())
     for job in jobs:
         item = client.wait(job)
         assert item["status"] == "succeeded"
         assert len(completions(client, job)) == 1
+    finished = jobs_of(fresh).get(jobs[0])
+    assert finished is not None and finished.attempts == 2, "run once more, and counted"
 
 
 def test_workers_on_their_own_share_the_queue(
@@ -175,3 +181,19 @@ def test_an_idle_worker_stops_at_once_on_sigterm(tiny_weights: WeightSet, tmp_pa
     time.sleep(0.5)  # inside the wait for work
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(10) == 0
+
+
+def test_a_worker_whose_database_fails_exits_non_zero_for_its_supervisor(
+    tiny_weights: WeightSet, tmp_path: Path
+) -> None:
+    database = tmp_path / "ltxserve.db"
+    command = [sys.executable, "-m", "ltxserve", "worker", "--data-dir", str(tmp_path), "--poll", "0.05"]
+    command += ["--weights", str(tiny_weights.root), "--database", f"sqlite:///{database}"]
+    worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert worker.stdout is not None
+    assert any(" ready" in line for line in worker.stdout), "the worker never got ready"
+    with sqlite3.connect(database) as broken:
+        broken.execute("DROP TABLE jobs")  # the next look at the queue fails
+    output = worker.stdout.read()
+    assert worker.wait(30) == 1, output
+    assert "stopped: OperationalError" in output and "no such table: jobs" in output

@@ -355,15 +355,26 @@ def worker(
         renderer,
         settings.worker,
     )
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            running.run()
+        except BaseException as error:  # the database or storage failed under the loop
+            log.exception("worker %s failed", running.id)
+            failed.append(error)
+
     # The work runs in its own thread: a signal handler (which runs on the main thread) must never
     # interrupt the worker inside a lock it then needs to take to stop it.
-    thread = threading.Thread(target=running.run, name="worker")
+    thread = threading.Thread(target=work, name="worker")
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: running.stop())
     log.info("worker %s ready", running.id)
     thread.start()
     while thread.is_alive():
         thread.join(0.5)
+    if failed:  # non-zero, so that `serve` or any supervisor starts it again
+        raise _fail(f"worker {running.id} stopped: {type(failed[0]).__name__}: {failed[0]}")
     log.info("worker %s stopped", running.id)
 
 
