@@ -98,3 +98,35 @@ async def test_oxen_pages_its_list_with_a_cursor(local: Api) -> None:
     last = ids[1]
     rest = (await local.http.get("/api/ai/queue", params={"limit": 2, "before": last})).json()
     assert [item["generation_id"] for item in rest["generations"]] == [ids[0]] and not rest["has_more"]
+
+
+SYNC_ROUTES = {
+    "oxen": ("/api/ai/videos/generate", {"model": "ltx-2-3-pro", "prompt": "x"}),
+    "fal": ("/fal/run/fal-ai/ltx-2.3/text-to-video", {"prompt": "x"}),
+    "ltx": ("/v1/text-to-video", {"prompt": "x", "model": "ltx-2-3-fast", "duration": 6,
+                                  "resolution": "1920x1080"}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("surface", SYNC_ROUTES)
+async def test_a_sync_request_whose_client_goes_away_cancels_its_job(tmp_path: Path, surface: str) -> None:
+    route, body = SYNC_ROUTES[surface]
+    async with api(tmp_path, over_http=True) as served:
+        url = served.http.base_url
+        _, writer = await asyncio.open_connection(url.host, url.port)
+        data = json.dumps(body).encode()
+        writer.write(
+            f"POST {route} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n".encode()
+            + data
+        )
+        await writer.drain()
+        store = served.service.store
+        while not (jobs := await asyncio.to_thread(store.list_jobs, LOCAL_OWNER)):
+            await asyncio.sleep(0.02)  # queued; the request now waits for the video
+        assert jobs[0].state is JobState.QUEUED
+        writer.close()
+        await writer.wait_closed()
+        while (job := await asyncio.to_thread(store.get, jobs[0].id)) and job.state is JobState.QUEUED:
+            await asyncio.sleep(0.02)
+        assert job is not None and job.state is JobState.CANCELLED, "no one will read it: it is not made"

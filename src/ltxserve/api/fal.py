@@ -28,6 +28,7 @@ from fastapi import Query, Request
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from ltxserve.api.attended import wait_attended
 from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import submitted_body
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
@@ -130,7 +131,7 @@ async def run_sync(
     """Submit and wait: answered with the output, or the job's failure as an error."""
     endpoint = _endpoint(app_id)
     job_id = await _submit(service, owner, endpoint, request, base_url)
-    view = await service.wait(owner, job_id, base_url)
+    (view,) = await wait_attended(request, service, owner, [job_id], base_url)
     if not view.state.terminal:
         raise ApiError(504, "request_timeout", f"request {job_id} is still running; it stays in the queue")
     return await _answer_once(service, view)

@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from ltxserve.api.attended import wait_attended
 from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import submitted_body
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
@@ -90,7 +91,7 @@ async def _generate(
     product: Product, request: Request, owner: str, service: Service, base_url: str
 ) -> StreamingResponse:
     job_id = await _submit(service, owner, product, request)
-    view = await service.wait(owner, job_id, base_url)
+    (view,) = await wait_attended(request, service, owner, [job_id], base_url)
     if not view.state.terminal:
         await service.cancel(owner, job_id)
         raise ApiError(

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from ltxserve.api.attended import wait_attended
 from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import submitted_body, whole_number
 from ltxserve.api.dependencies import BaseUrl, ServiceDep
@@ -184,11 +185,9 @@ async def generate(request: Request, owner: Owner, service: ServiceDep, base_url
             raise _invalid("response_format must be url or b64_json", "response_format")
         model, ids = await _submit(service, owner, body, _count(body))
     videos: list[dict[str, Any]] = []
-    finished = []
-    for job_id in ids:
-        view = await service.wait(owner, job_id, base_url)
+    finished = await wait_attended(request, service, owner, ids, base_url)
+    for view in finished:
         result = _succeeded(view)
-        finished.append(view)
         if response_format == "b64_json":
             videos.append({"b64_json": base64.b64encode(await service.result_bytes(result)).decode()})
         else:
