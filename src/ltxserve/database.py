@@ -2,7 +2,7 @@
 
 One schema and one code path for SQLite (embedded: WAL, writers serialised by BEGIN IMMEDIATE) and
 PostgreSQL (scale-out). `metadata` describes the schema the migrations (`ltxserve.migrations`) make.
-The tables are used by `jobs.store` (jobs, job_events), `jobs.webhooks` (webhooks), `keys`
+The tables are used by `jobs.store` (jobs, job_events, workers), `jobs.webhooks` (webhooks), `keys`
 (api_keys) and `shared_secret` (settings).
 """
 
@@ -92,6 +92,15 @@ job_events = sa.Table(
 )
 sa.Index("ix_job_events_owner", job_events.c.owner, job_events.c.seq)
 sa.Index("ix_job_events_job", job_events.c.job_id, job_events.c.seq)
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("seen_at", sa.Float, nullable=False),
+)
+"""Workers that are up, each seen at least every quarter lease while it waits for work (a running job's
+lease says the same while it works); a worker that stops cleanly removes its row."""
 
 webhooks = sa.Table(
     "webhooks",

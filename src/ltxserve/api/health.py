@@ -1,6 +1,12 @@
-"""GET /health: is the server up, and what is it running (demo weights say so here)."""
+"""Health: `/health` says what the server runs (demo weights say so here); `/health/live` that the
+process answers; `/health/ready` that it can do its work: the database and storage answer and at least
+one worker is up (seen within a lease), else 503 naming what is not."""
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
+
+from fastapi.responses import JSONResponse
 
 from ltxserve import __version__
 from ltxserve.api.dependencies import ServiceDep
@@ -26,3 +32,31 @@ async def health(service: ServiceDep) -> dict[str, Any]:
     if demo:
         report["notice"] = DEMO_NOTICE
     return report
+
+
+@router.get("/health/live", tags=["health"])
+async def live() -> dict[str, str]:
+    return {"status": "live"}
+
+
+@router.get("/health/ready", tags=["health"], responses={503: {"description": "Not ready: see `checks`."}})
+async def ready(service: ServiceDep) -> JSONResponse:
+    within = service.settings.worker.lease_seconds
+    checks: dict[str, str] = {}
+    workers, checks["database"] = await _check(lambda: service.store.workers_up(within))
+    _, checks["storage"] = await _check(lambda: service.storage.size("health/ready"))
+    if workers is None:
+        checks["workers"] = "unknown: the database did not answer"
+    else:
+        checks["workers"] = "ok" if workers else f"no worker seen in the last {within:g} s"
+    is_ready = all(value == "ok" for value in checks.values())
+    body = {"status": "ready" if is_ready else "not_ready", "checks": checks, "workers": workers or 0}
+    return JSONResponse(body, status_code=200 if is_ready else 503)
+
+
+async def _check[T](probe: Callable[[], T]) -> tuple[T | None, str]:
+    """What `probe` answered (run on a thread) and "ok", or None and what went wrong."""
+    try:
+        return await asyncio.to_thread(probe), "ok"
+    except Exception as error:  # a readiness probe reports a failure instead of failing itself
+        return None, f"{type(error).__name__}: {str(error)[:200]}"

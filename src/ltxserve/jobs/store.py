@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from ltxserve.database import JobState, job_events, jobs, reading, writing
+from ltxserve.database import JobState, job_events, jobs, reading, workers, writing
 from ltxserve.database import webhooks as webhook_rows
 from ltxserve.engine.progress import Progress
 from ltxserve.jobs import webhooks
@@ -314,6 +315,32 @@ class JobStore:
             return seq
 
     # --- workers -------------------------------------------------------------------------------
+
+    def worker_seen(self, worker_id: str) -> None:
+        """The worker is up (and rows of workers unseen for a day, which died, are dropped)."""
+        now = time.time()
+        insert = postgresql.insert if self.postgres else sqlite.insert
+        with writing(self.engine) as connection:
+            connection.execute(
+                insert(workers)
+                .values(id=worker_id, seen_at=now)
+                .on_conflict_do_update(index_elements=[workers.c.id], set_={"seen_at": now})
+            )
+            connection.execute(workers.delete().where(workers.c.seen_at < now - 86_400))
+
+    def worker_stopped(self, worker_id: str) -> None:
+        with writing(self.engine) as connection:
+            connection.execute(workers.delete().where(workers.c.id == worker_id))
+
+    def workers_up(self, within: float) -> int:
+        """How many workers were seen waiting in the last `within` seconds or hold a live lease."""
+        now = time.time()
+        with reading(self.engine) as connection:
+            waiting = connection.execute(sa.select(workers.c.id).where(workers.c.seen_at >= now - within))
+            working = connection.execute(
+                sa.select(jobs.c.worker_id).where(jobs.c.state == JobState.RUNNING, jobs.c.lease_until >= now)
+            )
+            return len({row[0] for row in [*waiting, *working]})
 
     def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
         """The next job, fairly: higher priority first; then the owner with the fewest running jobs,

@@ -8,6 +8,7 @@ next step. `stop()` (SIGTERM) stops the running job the same way and puts it bac
 without counting the attempt; a job already past the engine finishes first.
 """
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -104,22 +105,28 @@ class Worker:
     def run(self, max_jobs: int | None = None) -> int:
         """Work until stopped (or `max_jobs` are done); the number of jobs run."""
         done = 0
-        with _Wakeup(self.store, self.settings.poll_seconds) as wakeup:
-            while not self._stopping.is_set() and (max_jobs is None or done < max_jobs):
-                self._reap()
-                job = self.store.claim(self.id, self.settings.lease_seconds)
-                if job is None:
-                    wakeup.wait(self._stopping)
-                    continue
-                self.execute(job)
-                done += 1
+        try:
+            with _Wakeup(self.store, self.settings.poll_seconds) as wakeup:
+                while not self._stopping.is_set() and (max_jobs is None or done < max_jobs):
+                    self._reap()
+                    job = self.store.claim(self.id, self.settings.lease_seconds)
+                    if job is None:
+                        wakeup.wait(self._stopping)
+                        continue
+                    self.execute(job)
+                    done += 1
+        finally:
+            with contextlib.suppress(Exception):  # a database that failed the loop may fail here too
+                self.store.worker_stopped(self.id)
         return done
 
     def _reap(self) -> None:
+        """Every quarter lease: say this worker is up, and requeue the jobs of workers that are not."""
         now = time.monotonic()
         if now - self._last_reap < self.settings.lease_seconds / 4:
             return
         self._last_reap = now
+        self.store.worker_seen(self.id)
         requeue_lost(self.store, worker_is_gone)
 
     def execute(self, job: Job) -> None:
