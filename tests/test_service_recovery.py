@@ -4,7 +4,6 @@ a queue and started again, a server killed outright, and workers on their own sh
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -181,19 +180,3 @@ def test_an_idle_worker_stops_at_once_on_sigterm(tiny_weights: WeightSet, tmp_pa
     time.sleep(0.5)  # inside the wait for work
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(10) == 0
-
-
-def test_a_worker_whose_database_fails_exits_non_zero_for_its_supervisor(
-    tiny_weights: WeightSet, tmp_path: Path
-) -> None:
-    database = tmp_path / "ltxserve.db"
-    command = [sys.executable, "-m", "ltxserve", "worker", "--data-dir", str(tmp_path), "--poll", "0.05"]
-    command += ["--weights", str(tiny_weights.root), "--database", f"sqlite:///{database}"]
-    worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert worker.stdout is not None
-    assert any(" ready" in line for line in worker.stdout), "the worker never got ready"
-    with sqlite3.connect(database) as broken:
-        broken.execute("DROP TABLE jobs")  # the next look at the queue fails
-    output = worker.stdout.read()
-    assert worker.wait(30) == 1, output
-    assert "stopped: OperationalError" in output and "no such table: jobs" in output

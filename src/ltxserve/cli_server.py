@@ -3,7 +3,6 @@
 
 import logging
 import signal
-import sys
 import threading
 from dataclasses import replace
 from datetime import timedelta
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ltxserve.engine.options import ComputeDtype, EngineOptions
+from ltxserve.logs import LogFormat, configure_logging
 from ltxserve.settings import DEMO_NOTICE, Settings, WorkerSettings, default_data_dir
 
 if TYPE_CHECKING:
@@ -75,6 +75,10 @@ DtypeOption = Annotated[
 Fp8Option = Annotated[bool, typer.Option("--fp8", help="Keep the transformer's weights in FP8.")]
 OffloadOption = Annotated[bool, typer.Option("--offload", help="Keep models in CPU memory between uses.")]
 LogLevelOption = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option("--log-format", help="text, or json: one object per line with request_id and job_id."),
+]
 
 
 def _settings(
@@ -123,12 +127,6 @@ def _path(value: str, option: str) -> str:
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"ltxserve: error: {message}", err=True)
     return typer.Exit(code=1)
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
-    )
 
 
 def _weights_dir(settings: Settings) -> Path:
@@ -214,6 +212,7 @@ def serve(
         Path | None, typer.Option("--tls-key", help="The private key of --tls-cert (PEM).")
     ] = None,
     log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Start the HTTP API with embedded workers: SQLite, local files and the demo weights unless told
     otherwise."""
@@ -230,7 +229,7 @@ def serve(
     from ltxserve.keys import KeyStore
     from ltxserve.serve import WorkerSupervisor, python_command
 
-    _configure_logging(log_level)
+    configure_logging(log_level, log_format)
     settings = _settings(
         data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll,
         auth=not no_auth, public_url=public_url, url_lifetime=timedelta(hours=url_lifetime),
@@ -259,7 +258,7 @@ def serve(
         _first_key(KeyStore(database_engine))
     else:
         log.warning("--no-auth: every request is accepted without a key")
-    command = python_command("worker", *_worker_args(settings, log_level))
+    command = python_command("worker", *_worker_args(settings, log_level), "--log-format", log_format.value)
     supervisor = WorkerSupervisor(command, workers, store)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -331,6 +330,7 @@ def worker(
     fp8: Fp8Option = EngineOptions.fp8,
     offload: OffloadOption = EngineOptions.offload,
     log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Run jobs from the queue on one GPU (start one per GPU, on any machine sharing the database and
     storage). SIGTERM hands the running job back to the queue."""
@@ -340,7 +340,7 @@ def worker(
     from ltxserve.jobs.worker import EngineRenderer, Worker
     from ltxserve.storage import open_storage
 
-    _configure_logging(log_level)
+    configure_logging(log_level, log_format)
     settings = _settings(
         data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll,
         engine=EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload),
@@ -374,7 +374,8 @@ def worker(
     while thread.is_alive():
         thread.join(0.5)
     if failed:  # non-zero, so that `serve` or any supervisor starts it again
-        raise _fail(f"worker {running.id} stopped: {type(failed[0]).__name__}: {failed[0]}")
+        log.error("worker %s stopped: %s: %s", running.id, type(failed[0]).__name__, failed[0])
+        raise typer.Exit(code=1)
     log.info("worker %s stopped", running.id)
 
 

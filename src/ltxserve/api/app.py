@@ -1,12 +1,17 @@
 """The HTTP application: one router per surface over one Service."""
 
+import logging
+import re
+import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ltxserve import __version__
+from ltxserve import __version__, logs
 from ltxserve.api import fal, files, health, ltx, openai, oxen, webhooks
 from ltxserve.api.auth import Authenticator
 from ltxserve.api.bodies import whole_number
@@ -56,6 +61,7 @@ def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
     app = FastAPI(title="ltxserve", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, json_limit=settings.max_json_bytes, upload_limit=settings.max_upload_bytes)
+    app.add_middleware(RequestLog)  # added last: outermost, so the id covers everything the request logs
     for surface in (oxen, ltx, openai, files, health, webhooks):
         app.include_router(surface.router)
     app.include_router(fal.queue, prefix=settings.fal_queue_path)
@@ -101,3 +107,41 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+class RequestLog:
+    """Gives each request an id (the client's `X-Request-ID` when it is a sane one, else a new one),
+    under which everything logged while handling it is written, and answers with it (unless the
+    route answers its own, as the LTX API's does); then logs one line for the request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        identifier = given if _SANE_ID.fullmatch(given) else secrets.token_hex(8)
+        token = logs.request_id.set(identifier)
+        started, status = time.perf_counter(), 0
+
+        async def answered(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                if "x-request-id" not in headers:
+                    headers["X-Request-ID"] = identifier
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answered)
+        finally:
+            milliseconds = (time.perf_counter() - started) * 1000
+            access.info("%s %s %d %.0f ms", scope["method"], scope["path"], status, milliseconds)
+            logs.request_id.reset(token)
+
+
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+access = logging.getLogger("ltxserve.access")

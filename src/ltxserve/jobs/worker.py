@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ltxserve import logs
 from ltxserve.database import JobState
 from ltxserve.engine.progress import STORING, CancelledError, CancelToken, Progress, ProgressCallback
 from ltxserve.inputs import InputResolver
@@ -130,6 +131,14 @@ class Worker:
         requeue_lost(self.store, worker_is_gone)
 
     def execute(self, job: Job) -> None:
+        """Run the job to its end (or hand it back); what is logged meanwhile carries its id."""
+        written_under = logs.job_id.set(job.id)
+        try:
+            self._execute(job)
+        finally:
+            logs.job_id.reset(written_under)
+
+    def _execute(self, job: Job) -> None:
         log.info("job %s (%s): attempt %d", job.id, job.model, job.attempts)
         token = CancelToken()
         self._current = token
