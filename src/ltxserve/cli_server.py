@@ -186,6 +186,17 @@ def serve(
     max_unfinished: Annotated[
         int, typer.Option("--max-unfinished", help="Queued and running jobs one key may have.", min=1)
     ] = Settings.max_unfinished_per_key,
+    keep_files: Annotated[
+        float,
+        typer.Option(
+            "--keep-files",
+            help="Hours results are kept after their job ends, and uploads after they are made.",
+            min=0.01,
+        ),
+    ] = Settings.file_lifetime / timedelta(hours=1),
+    keep_jobs: Annotated[
+        float, typer.Option("--keep-jobs", help="Days a job's record is kept after it ends.", min=0.01)
+    ] = Settings.job_lifetime / timedelta(days=1),
     storage_quota: Annotated[
         str,
         typer.Option(
@@ -235,6 +246,7 @@ def serve(
         auth=not no_auth, public_url=public_url, url_lifetime=timedelta(hours=url_lifetime),
         sse_ping_seconds=sse_ping, max_unfinished_per_key=max_unfinished,
         storage_quota_per_key=_byte_size(storage_quota),
+        file_lifetime=timedelta(hours=keep_files), job_lifetime=timedelta(days=keep_jobs),
         provider_input_rules=not no_provider_input_rules,
         fal_queue_path=_path(fal_queue_path, "--fal-queue-path"),
         fal_run_path=_path(fal_run_path, "--fal-run-path"),

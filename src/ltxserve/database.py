@@ -71,6 +71,7 @@ sa.Index(
 )
 sa.Index("ix_jobs_owner", jobs.c.owner, jobs.c.number)
 sa.Index("ix_jobs_owner_started", jobs.c.owner, jobs.c.started_at)
+sa.Index("ix_jobs_finished", jobs.c.finished_at)
 sa.Index(
     "ix_jobs_running",
     jobs.c.owner,

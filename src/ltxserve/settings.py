@@ -42,6 +42,13 @@ class Settings:
     public_url: str | None = None
     """How clients reach this server (for result URLs); None: the URL each request came to."""
     url_lifetime: timedelta = timedelta(hours=24)
+    file_lifetime: timedelta = timedelta(hours=24)
+    """How long results are kept after their job ends, and uploads after they are made (one a queued or
+    running job will read is kept until that job ends), as the LTX API keeps them."""
+    job_lifetime: timedelta = timedelta(days=30)
+    """How long a job's row (its parameters, events and webhook) is kept after it ends."""
+    sweep_seconds: float = 300.0
+    """How often the API deletes what has outlived its lifetime."""
     fetch: FetchPolicy = FetchPolicy()
     media: MediaLimits = MediaLimits()
     max_unfinished_per_key: int = 100

@@ -1,5 +1,6 @@
 """The HTTP application: one router per surface over one Service."""
 
+import asyncio
 import logging
 import re
 import secrets
@@ -26,6 +27,7 @@ from ltxserve.jobs.events import EventHub
 from ltxserve.jobs.store import JobStore
 from ltxserve.jobs.webhooks import WebhookStore
 from ltxserve.keys import KeyStore
+from ltxserve.retention import sweep
 from ltxserve.settings import Settings
 from ltxserve.storage import open_storage
 
@@ -50,9 +52,11 @@ def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
         senders = {fal.FAL.name: fal.webhook_call}
         app.state.webhooks = sender = WebhookSender(service, WebhookStore(database), signer, fetcher, senders)
         await sender.start()
+        sweeping = asyncio.create_task(_sweep_forever(service))
         try:
             yield
         finally:
+            sweeping.cancel()
             await sender.stop()
             fetcher.close()
             await hub.stop()
@@ -67,6 +71,17 @@ def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
     app.include_router(fal.queue, prefix=settings.fal_queue_path)
     app.include_router(fal.run, prefix=settings.fal_run_path)
     return app
+
+
+async def _sweep_forever(service: Service) -> None:
+    """Delete what has outlived its lifetime now and every `sweep_seconds` (each API instance does;
+    deleting twice is harmless)."""
+    while True:
+        try:
+            await asyncio.to_thread(sweep, service.store, service.storage, service.settings)
+        except Exception:  # a database or bucket that failed this time; the next sweep tries again
+            log.exception("the retention sweep failed")
+        await asyncio.sleep(service.settings.sweep_seconds)
 
 
 class BodyLimit:
@@ -145,3 +160,4 @@ class RequestLog:
 
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 access = logging.getLogger("ltxserve.access")
+log = logging.getLogger("ltxserve.api")

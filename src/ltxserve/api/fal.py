@@ -287,6 +287,8 @@ def _failure(view: JobView) -> str:
 async def _output(service: Service, view: JobView) -> dict[str, Any]:
     """The endpoint's output: `video` (a fal File with the video's shape), `seed`, and `prompt`: the
     one the video was made from (Gemma's, when the request had it expanded)."""
+    if view.result is not None and view.result.expired_at is not None:
+        raise ApiError(404, "result_expired", f"request {view.id}'s output is gone: {view.result.gone}")
     if view.result is not None and view.result.key is None:
         raise ApiError(
             410, "result_discarded", f"request {view.id} asked for sync_mode: its output was answered once "

@@ -79,7 +79,7 @@ def _object(view: JobView, service: Service) -> dict[str, Any]:
     finished = int(view.finished_at) if view.finished_at is not None else None
     expires = None
     if view.state is JobState.SUCCEEDED and finished is not None:
-        expires = finished + int(service.storage.url_lifetime.total_seconds())
+        expires = finished + int(service.settings.file_lifetime.total_seconds())
     return {
         "id": view.id,
         "object": "video",
@@ -137,8 +137,10 @@ async def content(
     grid of frames across it (spritesheet), as JPEG."""
     view = await _video(service, owner, video_id, base_url)
     result = view.result
-    if result is None or result.key is None:
+    if result is None:
         raise ApiError(404, "video_not_ready", f"video {video_id} has no content ({STATUS[view.state]})")
+    if result.key is None:
+        raise ApiError(404, "video_expired", f"video {video_id} has no content: {result.gone}")
     if variant == "video":
         headers = {"Content-Length": str(result.bytes)}
         stream = service.result_stream(result)
@@ -165,8 +167,11 @@ async def remix(
 ) -> dict[str, Any]:
     """A new video: the source's whole clip retaken (picture and sound) under the new prompt."""
     source = await _video(service, owner, video_id, base_url)
-    if source.result is None or source.result.key is None or source.result.duration is None:
+    if source.result is None or source.result.duration is None:
         raise ApiError(400, "video_not_ready", f"video {video_id} is not completed", "video_id")
+    if source.result.key is None:
+        message = f"video {video_id} cannot be remixed: {source.result.gone}"
+        raise ApiError(400, "video_expired", message, "video_id")
     named = str(source.params.get("model", ""))
     model = model_of(named) if ALIASES.get(named, named) in MODELS else DEFAULT_MODEL  # another surface's
     async with submitted_body(request, service, owner) as body:

@@ -262,12 +262,12 @@ class Service:
     def result_stream(self, result: ResultView) -> AsyncIterator[bytes]:
         """The result's bytes as they are read from storage, for a response that carries the video."""
         if result.key is None:
-            raise StorageError("the result's file was discarded")
+            raise StorageError(result.gone)
         return self.storage.stream(result.key)
 
     async def result_bytes(self, result: ResultView) -> bytes:
         if result.key is None:
-            raise StorageError("the result's file was discarded")
+            raise StorageError(result.gone)
         return await asyncio.to_thread(self.storage.read, result.key)
 
     async def discard_result(self, job_id: str) -> None:
@@ -305,7 +305,7 @@ class Service:
     async def copy_to_upload(self, owner: str, result: ResultView) -> str:
         """A copy of a result as one of `owner`'s uploads, for a request to take as its input."""
         if result.key is None:
-            raise StorageError("the result's file was discarded")
+            raise StorageError(result.gone)
         source = result.key
         identifier = secrets.token_hex(12)
         key = upload_key(owner, identifier)

@@ -3,6 +3,7 @@ these in its provider's shape; it never reads a row."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
@@ -32,6 +33,16 @@ class ResultView:
     demo: bool
     notes: Mapping[str, Any]
     """What was decided on the way (sizes, context, snapped windows)."""
+    expired_at: float | None = None
+    """When the retention sweep deleted the file (None: it was kept, or discarded once answered)."""
+
+    @property
+    def gone(self) -> str:
+        """Why there is no file, in words."""
+        if self.expired_at is not None:
+            when = datetime.fromtimestamp(self.expired_at, UTC).isoformat(timespec="seconds")
+            return f"the result's file expired at {when} and was deleted"
+        return "the result's file was answered once and not kept"
 
     @classmethod
     def of(cls, result: Mapping[str, Any], url: str | None) -> "ResultView":
@@ -52,6 +63,7 @@ class ResultView:
             seed=result.get("seed"),
             demo=result.get("demo", False),
             notes=result.get("notes", {}),
+            expired_at=result.get("expired_at"),
         )
 
     def described(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +100,11 @@ class _Ref:
     owner: str
     model: str
     surface: str
+
+
+DISCARDED = {"discarded": True}
+"""The mark of a result whose file was answered once and not kept (fal's sync_mode)."""
+TERMINAL = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
 class QuotaExceededError(Exception):
@@ -443,19 +448,46 @@ class JobStore:
             self._append(connection, row, state, data or {})
             return True
 
-    def discard_result(self, job_id: str) -> str | None:
-        """Forget where a succeeded job's file is, keeping its description; the storage key to delete,
-        or None when there is none (already discarded, or no such result)."""
+    def discard_result(self, job_id: str, mark: Mapping[str, Any] = DISCARDED) -> str | None:
+        """Forget where a succeeded job's file is, keeping its description (with `mark` added: why); the
+        storage key to delete, or None when there is none (already forgotten, or no such result)."""
         with writing(self.engine) as connection:
             row = connection.execute(sa.select(jobs.c.result).where(jobs.c.id == job_id)).first()
             if row is None or not row.result or "key" not in row.result:
                 return None
             kept = {name: value for name, value in row.result.items() if name != "key"}
-            connection.execute(
-                jobs.update().where(jobs.c.id == job_id).values(result={**kept, "discarded": True})
-            )
+            connection.execute(jobs.update().where(jobs.c.id == job_id).values(result={**kept, **mark}))
             key: str = row.result["key"]
             return key
+
+    def ended_before(self, moment: float, states: Sequence[JobState] = TERMINAL) -> list[tuple[str, bool]]:
+        """The jobs in `states` that ended before `moment`: (id, whether its result's file is kept)."""
+        with reading(self.engine) as connection:
+            ended = sa.and_(jobs.c.state.in_(states), jobs.c.finished_at < moment)
+            rows = connection.execute(sa.select(jobs.c.id, jobs.c.result).where(ended))
+            return [(row.id, bool(row.result) and "key" in row.result) for row in rows]
+
+    def forget(self, job_id: str) -> str | None:
+        """Delete an ended job's row, events and webhook (whoever owns it); its result's storage key, to
+        delete, or None."""
+        with writing(self.engine) as connection:
+            row = connection.execute(
+                jobs.delete().where(jobs.c.id == job_id, jobs.c.state.in_(TERMINAL)).returning(jobs.c.result)
+            ).first()
+            if row is None:
+                return None
+            connection.execute(job_events.delete().where(job_events.c.job_id == job_id))
+            connection.execute(webhook_rows.delete().where(webhook_rows.c.job_id == job_id))
+            key: str | None = (row.result or {}).get("key")
+            return key
+
+    def unfinished_requests(self) -> list[dict[str, Any]]:
+        """What every queued or running job asked for (the uploads it will read are named there)."""
+        with reading(self.engine) as connection:
+            rows = connection.execute(
+                sa.select(jobs.c.request).where(jobs.c.state.in_([JobState.QUEUED, JobState.RUNNING]))
+            )
+            return [row.request for row in rows]
 
     def delete(self, job_id: str, owner: str) -> str | None:
         """Forget one of `owner`'s jobs: its row, events and webhook. A worker running it finds it gone
