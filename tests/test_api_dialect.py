@@ -54,7 +54,7 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, str, 
     app = FastAPI()
     install_error_handlers(app)
     app.add_middleware(BodyLimit, json_limit=100, upload_limit=1000)
-    app.state.authenticator = Authenticator(keys)
+    app.state.authenticator = Authenticator(keys, requests_per_minute=1000)
     app.include_router(surface(FIRST, "/v1/first"))
     app.include_router(surface(SECOND, "/v1/second"))
     transport = httpx.ASGITransport(app=app)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ltxserve.api.auth import LOCAL_OWNER
+from ltxserve.keys import KeyLimits
 from tests.inprocess import api
 
 pytestmark = pytest.mark.anyio
@@ -135,7 +136,7 @@ async def test_a_keys_own_quota_overrides_the_servers_and_keys_count_only_their_
     async with api(tmp_path, over_http=True, auth=True, storage_quota_per_key=QUOTA) as served:
         keys = served.service.keys
         assert keys is not None
-        _, small = await asyncio.to_thread(keys.create, "small", 1_000)
+        _, small = await asyncio.to_thread(keys.create, "small", KeyLimits(storage_quota=1_000))
         _, default = await asyncio.to_thread(keys.create, "default")
 
         def as_key(secret: str) -> dict[str, Any]:
@@ -151,19 +152,19 @@ async def test_a_keys_own_quota_overrides_the_servers_and_keys_count_only_their_
         other = await served.http.delete(f"/api/uploads/{taken.json()['id']}", **as_key(small))
         assert other.status_code == 404, "a key cannot delete another key's upload"
 
-        await asyncio.to_thread(keys.set_storage_quota, "small", None)
+        await asyncio.to_thread(lambda: keys.set_limits("small", storage_quota=None))
         assert (await served.http.post("/api/uploads", content=b"s", **as_key(small))).status_code == 200
 
 
 def test_a_keys_quota_survives_in_the_database(tmp_path: Path) -> None:
     from ltxserve.database import open_database
-    from ltxserve.keys import KeyStore
+    from ltxserve.keys import KeyLimits, KeyStore
 
     url = f"sqlite:///{tmp_path / 'keys.db'}"
-    key, _ = KeyStore(open_database(url)).create("k", 5 << 20)
+    key, _ = KeyStore(open_database(url)).create("k", KeyLimits(storage_quota=5 << 20, max_unfinished=3))
     reopened = KeyStore(open_database(url))
-    assert reopened.storage_quota(key.id) == 5 << 20
-    assert [item.storage_quota for item in reopened.list_keys()] == [5 << 20]
+    assert reopened.limits(key.id) == KeyLimits(storage_quota=5 << 20, max_unfinished=3)
+    assert [item.limits.storage_quota for item in reopened.list_keys()] == [5 << 20]
 
 
 async def test_the_upload_response_still_names_the_upload(tmp_path: Path) -> None:

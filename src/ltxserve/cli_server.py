@@ -16,7 +16,7 @@ from ltxserve.logs import LogFormat, configure_logging
 from ltxserve.settings import DEMO_NOTICE, Settings, WorkerSettings, default_data_dir
 
 if TYPE_CHECKING:
-    from ltxserve.keys import KeyStore
+    from ltxserve.keys import KeyLimits, KeyStore
 
 keys_app = typer.Typer(no_args_is_help=True, help="Create, list, limit and revoke API keys.")
 
@@ -53,9 +53,17 @@ ConnectToOption = Annotated[
                  "instead (as curl --connect-to); repeatable.", show_default=False),
 ]  # fmt: skip
 StorageQuotaOption = Annotated[
-    int | None,
-    typer.Option("--storage-quota", parser=lambda text: _byte_size(text),
-                 help="Bytes of uploads the key may keep: 500MB, 10GiB, ... (default: the server's).",
+    str | None,
+    typer.Option("--storage-quota", help="Bytes of uploads the key may keep (500MB, 10GiB, ...), or "
+                 "'default': the server's.", show_default=False),
+]  # fmt: skip
+RpmOption = Annotated[
+    str | None,
+    typer.Option("--rpm", help="Requests the key may make a minute, or 'default'.", show_default=False),
+]
+KeyUnfinishedOption = Annotated[
+    str | None,
+    typer.Option("--max-unfinished", help="Jobs the key may have queued or running, or 'default'.",
                  show_default=False),
 ]  # fmt: skip
 LeaseOption = Annotated[
@@ -186,6 +194,9 @@ def serve(
     max_unfinished: Annotated[
         int, typer.Option("--max-unfinished", help="Queued and running jobs one key may have.", min=1)
     ] = Settings.max_unfinished_per_key,
+    rpm: Annotated[
+        int, typer.Option("--rpm", help="Requests one key may make a minute, unless it has its own.", min=1)
+    ] = Settings.requests_per_minute_per_key,
     keep_files: Annotated[
         float,
         typer.Option(
@@ -244,7 +255,7 @@ def serve(
     settings = _settings(
         data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll,
         auth=not no_auth, public_url=public_url, url_lifetime=timedelta(hours=url_lifetime),
-        sse_ping_seconds=sse_ping, max_unfinished_per_key=max_unfinished,
+        sse_ping_seconds=sse_ping, max_unfinished_per_key=max_unfinished, requests_per_minute_per_key=rpm,
         storage_quota_per_key=_byte_size(storage_quota),
         file_lifetime=timedelta(hours=keep_files), job_lifetime=timedelta(days=keep_jobs),
         provider_input_rules=not no_provider_input_rules,
@@ -395,15 +406,18 @@ def worker(
 def keys_create(
     name: Annotated[str, typer.Argument(help="What the key is for (unique).")],
     storage_quota: StorageQuotaOption = None,
+    rpm: RpmOption = None,
+    max_unfinished: KeyUnfinishedOption = None,
     data_dir: DataDirOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Make a key; its secret is printed once and never stored."""
-    from ltxserve.keys import ApiKeyError
+    """Make a key (with limits of its own, or the server's); its secret is printed once and never
+    stored."""
+    from ltxserve.keys import ApiKeyError, KeyLimits
 
-    keys = _keys(data_dir, database)
+    limits = KeyLimits(**_limit_changes(storage_quota, rpm, max_unfinished))
     try:
-        key, secret = keys.create(name, storage_quota)
+        key, secret = _keys(data_dir, database).create(name, limits)
     except ApiKeyError as error:
         raise _fail(str(error)) from None
     typer.echo(f"created key {key.id} ({key.name}); it is shown only this once:", err=True)
@@ -412,39 +426,64 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(data_dir: DataDirOption = None, database: DatabaseOption = None) -> None:
-    """Every key: id, name, created, and whether it is revoked."""
+    """Every key: id, name, created, whether it is revoked, and its own limits."""
     import datetime
 
     for key in _keys(data_dir, database).list_keys():
         created = datetime.datetime.fromtimestamp(key.created_at).isoformat(timespec="seconds")
         state = "active" if key.active else "revoked"
-        quota = "server default" if key.storage_quota is None else f"{key.storage_quota} bytes"
-        typer.echo(f"{key.id}  {key.name:<24} created {created}  {state}  storage quota: {quota}")
+        typer.echo(f"{key.id}  {key.name:<24} created {created}  {state}  {_shown(key.limits)}")
 
 
 @keys_app.command("set")
 def keys_set(
     key: Annotated[str, typer.Argument(help="The key's id or name.")],
-    storage_quota: Annotated[
-        str,
-        typer.Option(
-            "--storage-quota",
-            help="Bytes of uploads it may keep (500MB, 10GiB, ...), or 'default' for the server's.",
-        ),
-    ],
+    storage_quota: StorageQuotaOption = None,
+    rpm: RpmOption = None,
+    max_unfinished: KeyUnfinishedOption = None,
     data_dir: DataDirOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Change a key's limits."""
+    """Change a key's limits ('default': the server's again); those not given stay as they are."""
     from ltxserve.keys import ApiKeyError
 
-    quota = None if storage_quota == "default" else _byte_size(storage_quota)
     try:
-        changed = _keys(data_dir, database).set_storage_quota(key, quota)
+        changes = _limit_changes(storage_quota, rpm, max_unfinished)
+        changed = _keys(data_dir, database).set_limits(key, **changes)
     except ApiKeyError as error:
         raise _fail(str(error)) from None
-    shown = "the server's default" if quota is None else f"{quota} bytes"
-    typer.echo(f"key {changed.id} ({changed.name}) may keep {shown} of uploads")
+    typer.echo(f"key {changed.id} ({changed.name}): {_shown(changed.limits)}")
+
+
+def _limit_changes(
+    storage_quota: str | None, rpm: str | None, max_unfinished: str | None
+) -> dict[str, int | None]:
+    """The limits given on the command line, by KeyLimits' names ('default' is None)."""
+    given = {"storage_quota": (storage_quota, _byte_size), "requests_per_minute": (rpm, _positive),
+             "max_unfinished": (max_unfinished, _positive)}  # fmt: skip
+    return {
+        name: None if text == "default" else read(text)
+        for name, (text, read) in given.items()
+        if text is not None
+    }
+
+
+def _shown(limits: "KeyLimits") -> str:
+    own = {
+        "storage quota": (limits.storage_quota, " bytes"),
+        "requests per minute": (limits.requests_per_minute, ""),
+        "unfinished jobs": (limits.max_unfinished, ""),
+    }
+    return ", ".join(
+        f"{name}: {'server default' if value is None else f'{value}{unit}'}"
+        for name, (value, unit) in own.items()
+    )
+
+
+def _positive(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise typer.BadParameter(f"{text!r} is not a whole number of at least 1, nor 'default'")
+    return int(text)
 
 
 @keys_app.command("revoke")

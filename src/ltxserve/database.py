@@ -3,7 +3,7 @@
 One schema and one code path for SQLite (embedded: WAL, writers serialised by BEGIN IMMEDIATE) and
 PostgreSQL (scale-out). `metadata` describes the schema the migrations (`ltxserve.migrations`) make.
 The tables are used by `jobs.store` (jobs, job_events, workers), `jobs.webhooks` (webhooks), `keys`
-(api_keys) and `shared_secret` (settings).
+(api_keys, request_counts) and `shared_secret` (settings).
 """
 
 import secrets
@@ -135,7 +135,18 @@ api_keys = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float),
     sa.Column("storage_quota", sa.BigInteger),
+    sa.Column("requests_per_minute", sa.Integer),
+    sa.Column("max_unfinished", sa.Integer),
 )
+
+request_counts = sa.Table(
+    "request_counts",
+    metadata,
+    sa.Column("key_id", sa.String(16), primary_key=True),
+    sa.Column("window", sa.BigInteger, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+"""Requests per key per minute (`window` is the minute since the epoch), for the rate limit."""
 
 settings = sa.Table(
     "settings",

@@ -9,15 +9,30 @@ password hash would only slow every request down.
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from ltxserve.database import api_keys, reading, writing
+from ltxserve.database import api_keys, reading, request_counts, writing
 
 PREFIX = "ltx_"
+
+
+@dataclass(frozen=True)
+class KeyLimits:
+    """A key's own limits; where one is None, the server's default (`Settings`) holds."""
+
+    storage_quota: int | None = None
+    """Bytes of uploads the key may keep."""
+    requests_per_minute: int | None = None
+    max_unfinished: int | None = None
+    """Jobs queued or running at once."""
+
+
+LIMITS = tuple(KeyLimits.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -26,8 +41,7 @@ class ApiKey:
     name: str
     created_at: float
     revoked_at: float | None
-    storage_quota: int | None = None
-    """Bytes of uploads the key may keep; None: the server's default."""
+    limits: KeyLimits = KeyLimits()
 
     @property
     def active(self) -> bool:
@@ -43,7 +57,8 @@ def _digest(secret: str) -> str:
 
 
 def _key(row: sa.Row[Any]) -> ApiKey:
-    return ApiKey(row.id, row.name, row.created_at, row.revoked_at, row.storage_quota)
+    limits = KeyLimits(**{name: getattr(row, name) for name in LIMITS})
+    return ApiKey(row.id, row.name, row.created_at, row.revoked_at, limits)
 
 
 def _find(connection: sa.Connection, id_or_name: str) -> sa.Row[Any]:
@@ -58,7 +73,7 @@ class KeyStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def create(self, name: str, storage_quota: int | None = None) -> tuple[ApiKey, str]:
+    def create(self, name: str, limits: KeyLimits = KeyLimits()) -> tuple[ApiKey, str]:
         """A new key and its secret, which is not stored and cannot be shown again."""
         if not name.strip():
             raise ApiKeyError("a key needs a name")
@@ -71,10 +86,10 @@ class KeyStore:
             now = time.time()
             connection.execute(
                 api_keys.insert().values(
-                    id=key_id, name=name, digest=_digest(secret), created_at=now, storage_quota=storage_quota
+                    id=key_id, name=name, digest=_digest(secret), created_at=now, **asdict(limits)
                 )
             )
-        return ApiKey(key_id, name, now, None, storage_quota), secret
+        return ApiKey(key_id, name, now, None, limits), secret
 
     def list_keys(self) -> list[ApiKey]:
         with reading(self.engine) as connection:
@@ -88,34 +103,55 @@ class KeyStore:
             connection.execute(api_keys.update().where(api_keys.c.id == row.id).values(revoked_at=revoked_at))
             return replace(_key(row), revoked_at=revoked_at)
 
-    def set_storage_quota(self, id_or_name: str, storage_quota: int | None) -> ApiKey:
-        """Give the key a quota of its own (None: the server's default again)."""
+    def set_limits(self, id_or_name: str, **changes: int | None) -> ApiKey:
+        """Change some of the key's own limits (None: the server's default again)."""
         with writing(self.engine) as connection:
             row = _find(connection, id_or_name)
-            connection.execute(
-                api_keys.update().where(api_keys.c.id == row.id).values(storage_quota=storage_quota)
-            )
-            return replace(_key(row), storage_quota=storage_quota)
+            limits = replace(_key(row).limits, **changes)
+            connection.execute(api_keys.update().where(api_keys.c.id == row.id).values(**asdict(limits)))
+            return replace(_key(row), limits=limits)
 
-    def storage_quota(self, key_id: str) -> int | None:
-        """The key's own storage quota, if it has one."""
+    def limits(self, key_id: str) -> KeyLimits:
+        """The key's own limits (none, for a key that is not there)."""
         with reading(self.engine) as connection:
-            quota = connection.execute(
-                sa.select(api_keys.c.storage_quota).where(api_keys.c.id == key_id)
-            ).scalar_one_or_none()
-        return None if quota is None else int(quota)
+            row = connection.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).first()
+        return KeyLimits() if row is None else _key(row).limits
 
-    def owner(self, secret: str) -> str | None:
-        """The id of the active key `secret` belongs to, or None."""
+    def owner(self, secret: str) -> ApiKey | None:
+        """The active key `secret` belongs to, or None."""
         if not secret.startswith(PREFIX):
             return None
         with reading(self.engine) as connection:
             row = connection.execute(
-                sa.select(api_keys.c.id).where(
+                sa.select(api_keys).where(
                     api_keys.c.digest == _digest(secret), api_keys.c.revoked_at.is_(None)
                 )
             ).first()
-        return str(row.id) if row else None
+        return None if row is None else _key(row)
+
+    def count_request(self, key_id: str, now: float) -> tuple[int, float]:
+        """Count a request of the key in the current minute: how many it has made in that minute, this
+        one included, and when the minute ends. Counted in the database, so every API instance sees
+        the same count."""
+        window = int(now // 60)
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        with writing(self.engine) as connection:
+            count = connection.execute(
+                insert(request_counts)
+                .values(key_id=key_id, window=window, count=1)
+                .on_conflict_do_update(
+                    index_elements=[request_counts.c.key_id, request_counts.c.window],
+                    set_={"count": request_counts.c.count + 1},
+                )
+                .returning(request_counts.c.count)
+            ).scalar_one()
+            if count == 1:  # the minute's first: the key's earlier minutes are done with
+                connection.execute(
+                    request_counts.delete().where(
+                        request_counts.c.key_id == key_id, request_counts.c.window < window
+                    )
+                )
+        return int(count), (window + 1) * 60.0
 
     def any_keys(self) -> bool:
         with reading(self.engine) as connection:

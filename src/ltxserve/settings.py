@@ -52,6 +52,8 @@ class Settings:
     fetch: FetchPolicy = FetchPolicy()
     media: MediaLimits = MediaLimits()
     max_unfinished_per_key: int = 100
+    requests_per_minute_per_key: int = 1200
+    """Requests one key may make in a minute (polling included; a key's own limit overrides it)."""
     max_json_bytes: int = 64 << 20
     """Request bodies with data URIs in them can be large, but not unbounded."""
     max_upload_bytes: int = 1 << 30

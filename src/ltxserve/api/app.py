@@ -46,7 +46,7 @@ def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
         await hub.start()
         keys = KeyStore(database) if settings.auth else None
         app.state.service = service = Service(settings, store, storage, hub, weights, keys)
-        app.state.authenticator = Authenticator(keys)
+        app.state.authenticator = Authenticator(keys, settings.requests_per_minute_per_key)
         fetcher = Fetcher(settings.fetch)
         signer = webhooks.Signer(shared_secret(database, "webhook_signing"))
         senders = {fal.FAL.name: fal.webhook_call}

@@ -33,7 +33,7 @@ from ltxserve.inputs import (
 from ltxserve.jobs.events import EventHub, SubscriberOverflowError
 from ltxserve.jobs.store import Event, Job, JobStore, QuotaExceededError
 from ltxserve.jobs.webhooks import Callback
-from ltxserve.keys import KeyStore
+from ltxserve.keys import KeyLimits, KeyStore
 from ltxserve.request import GenerationRequest, InputRules, InvalidRequestError, MediaRef, request_to_json
 from ltxserve.settings import Settings
 from ltxserve.storage import Storage, StorageError
@@ -114,6 +114,8 @@ class Service:
             raise InvalidRequestError(spec.param_for(error.field), error.message) from None
         # the job keeps what the worker will fetch: upload references instead of data URIs
         params = params.model_copy(update={spec.param_for(field): uri for field, uri in moved.items()})
+        own = (await self._own_limits(owner)).max_unfinished
+        max_unfinished = self.settings.max_unfinished_per_key if own is None else own
         return await asyncio.to_thread(
             self.store.enqueue,
             owner,
@@ -123,7 +125,7 @@ class Service:
             params.model_dump(mode="json"),
             cost=spec.cost(params),
             count=count,
-            max_unfinished=self.settings.max_unfinished_per_key,
+            max_unfinished=max_unfinished,
             webhook=webhook,
         )
 
@@ -239,8 +241,11 @@ class Service:
         return sum(item.size for item in stored), await self._storage_quota(owner)
 
     async def _storage_quota(self, owner: str) -> int:
-        own = None if self.keys is None else await asyncio.to_thread(self.keys.storage_quota, owner)
+        own = (await self._own_limits(owner)).storage_quota
         return self.settings.storage_quota_per_key if own is None else own
+
+    async def _own_limits(self, owner: str) -> KeyLimits:
+        return KeyLimits() if self.keys is None else await asyncio.to_thread(self.keys.limits, owner)
 
     # --- looking up ----------------------------------------------------------------------------
 
