@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ltxserve import media
 from tests.conftest import Running
@@ -83,6 +84,23 @@ def test_a_keys_storage_quota_is_set_by_the_operator_and_holds_in_the_served_api
     assert keeper.post("/api/uploads", content=b"x" * 2_000).status_code == 200
     keys(service.backend, service.data_dir, "set", "quota-keeper", "--storage-quota", "default")
     assert keeper.post("/api/uploads", content=b"x" * 2_001).status_code == 200, "the server's default again"
+
+
+def test_metrics_add_up_the_api_and_its_worker_processes(service: Running) -> None:
+    """`serve` runs its workers in processes of their own: what they record (here, an input they
+    could not fetch) reaches the API's /metrics with what the API records itself."""
+    alice = service.alice
+    (job,) = alice.enqueue(retake_body("https://nowhere.invalid/clip.mp4", retake_start_time=1))
+    assert alice.wait(job)["status"] == "failed"
+    exposed = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(httpx.get(f"{service.serve.url}/metrics").text)
+        for sample in family.samples
+    }
+    assert exposed[("ltxserve_fetch_failures_total", (("cause", "dns"),))] >= 1, "counted in the worker"
+    posted = ("method", "POST"), ("route", "/api/ai/queue"), ("status", "200")
+    assert exposed[("ltxserve_http_request_duration_seconds_count", posted)] >= 1, "counted in the API"
+    assert exposed[("ltxserve_workers_up", ())] >= 1
 
 
 def test_models_are_listed_with_their_oxen_request_schemas(service: Running) -> None:

@@ -2,7 +2,9 @@
 `keys` (API keys)."""
 
 import logging
+import os
 import signal
+import sys
 import threading
 from dataclasses import replace
 from datetime import timedelta
@@ -13,7 +15,7 @@ import typer
 
 from ltxserve.engine.options import ComputeDtype, EngineOptions
 from ltxserve.logs import LogFormat, configure_logging
-from ltxserve.settings import DEMO_NOTICE, Settings, WorkerSettings, default_data_dir
+from ltxserve.settings import DEMO_NOTICE, METRICS_DIR_VARIABLE, Settings, WorkerSettings, default_data_dir
 
 if TYPE_CHECKING:
     from ltxserve.keys import KeyLimits, KeyStore
@@ -243,14 +245,6 @@ def serve(
     if (tls_cert is None) != (tls_key is None):
         raise _fail("--tls-cert and --tls-key go together")
 
-    from ltxserve.api.app import create_app
-    from ltxserve.database import open_database
-    from ltxserve.engine.weights import WeightsError, discover
-    from ltxserve.jobs.store import JobStore, worker_is_gone
-    from ltxserve.jobs.worker import requeue_lost
-    from ltxserve.keys import KeyStore
-    from ltxserve.serve import WorkerSupervisor, python_command
-
     configure_logging(log_level, log_format)
     settings = _settings(
         data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll,
@@ -264,6 +258,16 @@ def serve(
         engine=EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload),
     )  # fmt: skip
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _count_metrics_in_files(settings.data_dir / "metrics")  # before anything that makes a metric
+
+    from ltxserve.api.app import create_app
+    from ltxserve.database import open_database
+    from ltxserve.engine.weights import WeightsError, discover
+    from ltxserve.jobs.store import JobStore, worker_is_gone
+    from ltxserve.jobs.worker import requeue_lost
+    from ltxserve.keys import KeyStore
+    from ltxserve.serve import WorkerSupervisor, python_command
+
     weight_set = None
     if workers or settings.weights is not None:
         try:
@@ -301,6 +305,18 @@ def serve(
         log.info("stopping workers")
         supervisor.stop(grace)
         database_engine.dispose()
+
+
+def _count_metrics_in_files(directory: Path) -> None:
+    """prometheus-client's multiprocess mode, for this process and the workers it starts (they inherit
+    the variable): each writes its metrics to files in `directory` (emptied: a former run's counts are
+    not this one's), and /metrics adds them up. It must be chosen before any metric is made."""
+    import shutil
+
+    assert "ltxserve.metrics" not in sys.modules, "metrics were made before their mode was chosen"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[METRICS_DIR_VARIABLE] = str(directory)
 
 
 def _first_key(keys: "KeyStore") -> None:
@@ -352,6 +368,14 @@ def worker(
     dtype: DtypeOption = EngineOptions.dtype,
     fp8: Fp8Option = EngineOptions.fp8,
     offload: OffloadOption = EngineOptions.offload,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve this worker's Prometheus metrics on this port "
+            "(a worker under `serve` reports through the API's /metrics instead).",
+        ),
+    ] = None,
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
@@ -392,6 +416,10 @@ def worker(
     thread = threading.Thread(target=work, name="worker")
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: running.stop())
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
     log.info("worker %s ready", running.id)
     thread.start()
     while thread.is_alive():

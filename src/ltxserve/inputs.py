@@ -40,14 +40,19 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class FetchError(Exception):
-    """A URL that was not fetched, and why."""
+    """A URL that was not fetched, and why; `cause` sorts it for the metrics (dns, address, redirect,
+    http_status, too_large, timeout, connection; refused for the rest)."""
+
+    def __init__(self, message: str, cause: str = "refused") -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 def system_resolver(host: str, port: int) -> list[str]:
     try:
         answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
-        raise FetchError(f"cannot resolve {host}: {error.strerror}") from None
+        raise FetchError(f"cannot resolve {host}: {error.strerror}", "dns") from None
     return list(dict.fromkeys(str(answer[4][0]) for answer in answers))
 
 
@@ -112,11 +117,11 @@ class _CheckedBackend(httpcore.SyncBackend):
             return super().connect_tcp(address, port, *args, **kwargs)
         addresses = [ipaddress.ip_address(answer.split("%")[0]) for answer in self._resolver(host, port)]
         if not addresses:
-            raise FetchError(f"{host} resolves to no address")
+            raise FetchError(f"{host} resolves to no address", "dns")
         if not self._policy.host_allowed(host):
             refused = [address for address in addresses if not self._policy.address_allowed(address)]
             if refused:
-                raise FetchError(f"{host} resolves to {refused[0]}, a private or reserved address")
+                raise FetchError(f"{host} resolves to {refused[0]}, a private or reserved address", "address")
         return super().connect_tcp(str(addresses[0]), port, *args, **kwargs)
 
 
@@ -141,7 +146,7 @@ def check_url(url: str, policy: FetchPolicy) -> None:
     if address is None:
         return
     if not policy.address_allowed(address) and (host, port) not in policy.connect_to:
-        raise FetchError(f"{address} is a private or reserved address")
+        raise FetchError(f"{address} is a private or reserved address", "address")
 
 
 def check_rules(field: str, uri: str, rules: InputRules | None) -> None:
@@ -202,8 +207,8 @@ class Fetcher:
                 return destination
             url = urljoin(url, location)
         if not redirects:
-            raise FetchError("the URL redirects; redirects are not followed here")
-        raise FetchError(f"more than {policy.max_redirects} redirects")
+            raise FetchError("the URL redirects; redirects are not followed here", "redirect")
+        raise FetchError(f"more than {policy.max_redirects} redirects", "redirect")
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         """POST `body` to `url` under the same checks as a fetch (no redirects followed); the status."""
@@ -236,21 +241,21 @@ class Fetcher:
             fields = {name.decode().lower(): value.decode("latin-1") for name, value in response.headers}
             if response.status in (301, 302, 303, 307, 308):
                 if "location" not in fields:
-                    raise FetchError(f"HTTP {response.status} without a Location")
+                    raise FetchError(f"HTTP {response.status} without a Location", "http_status")
                 return fields["location"]
             if response.status != 200:
-                raise FetchError(f"HTTP {response.status}")
+                raise FetchError(f"HTTP {response.status}", "http_status")
             length = fields.get("content-length", "")
             if length.isascii() and length.isdigit() and int(length) > max_bytes:
-                raise FetchError(f"{int(length)} bytes is more than the {max_bytes} allowed")
+                raise FetchError(f"{int(length)} bytes is more than the {max_bytes} allowed", "too_large")
             received = 0
             with destination.open("wb") as sink:
                 for chunk in response.iter_stream():
                     received += len(chunk)
                     if received > max_bytes:
-                        raise FetchError(f"more than the {max_bytes} bytes allowed")
+                        raise FetchError(f"more than the {max_bytes} bytes allowed", "too_large")
                     if time.monotonic() > deadline:
-                        raise FetchError(f"not fetched within {policy.deadline:g} s")
+                        raise FetchError(f"not fetched within {policy.deadline:g} s", "timeout")
                     sink.write(chunk)
             return None
 
@@ -261,9 +266,9 @@ def _network_errors() -> Iterator[None]:
     try:
         yield
     except httpcore.TimeoutException:
-        raise FetchError("timed out") from None
+        raise FetchError("timed out", "timeout") from None
     except (httpcore.NetworkError, httpcore.ProtocolError) as error:
-        raise FetchError(f"connection failed: {error or type(error).__name__}") from None
+        raise FetchError(f"connection failed: {error or type(error).__name__}", "connection") from None
     except httpcore.UnsupportedProtocol as error:
         raise FetchError(str(error)) from None
 
@@ -322,6 +327,11 @@ class InputResolver:
                 else:
                     path = self._resolve(ref.uri, owner, destination, _Caps.of(name, request.input_rules))
             except FetchError as error:
+                # imported here: the command line must not load prometheus-client before `serve`
+                # has chosen its multiprocess mode (`ltxserve.metrics`)
+                from ltxserve import metrics
+
+                metrics.fetch_failures.labels(error.cause).inc()
                 raise InvalidRequestError(name, str(error)) from None
             local[name] = MediaRef.file(path)
         return request.with_media(local)
@@ -367,7 +377,7 @@ class InputResolver:
         try:
             return self.fetcher.fetch(uri, destination, caps.url_bytes, caps.redirects)
         except FetchError as error:
-            raise FetchError(f"could not fetch {_short(uri)}: {error}") from None
+            raise FetchError(f"could not fetch {_short(uri)}: {error}", error.cause) from None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ Workers that outlive the grace period are killed; their jobs are queued again on
 
 import ctypes
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -17,8 +18,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from prometheus_client import multiprocess
+
 from ltxserve.jobs.store import JobStore
 from ltxserve.jobs.worker import requeue_lost
+from ltxserve.settings import METRICS_DIR_VARIABLE
 
 log = logging.getLogger("ltxserve.serve")
 
@@ -77,9 +81,12 @@ class WorkerSupervisor:
                 self._spawn(slot, failures)
 
     def _requeue(self, pid: int) -> None:
-        """Put the jobs of a worker process that is gone back in the queue, now."""
+        """Put the jobs of a worker process that is gone back in the queue, now, and drop what it
+        reported of itself alone (its GPU memory) from the metrics."""
         prefix = f"{socket.gethostname()}:{pid}:"
         requeue_lost(self.store, lambda worker: worker.startswith(prefix))
+        if os.environ.get(METRICS_DIR_VARIABLE):
+            multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
     def stop(self, grace: float) -> None:
         """SIGTERM every worker, wait up to `grace` seconds, then SIGKILL what is left."""

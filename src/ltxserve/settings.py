@@ -9,6 +9,9 @@ from ltxserve.engine.options import EngineOptions
 from ltxserve.inputs import FetchPolicy
 from ltxserve.media.limits import MediaLimits
 
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+"""Where the processes under `serve` write their metrics for the API to add up (prometheus-client's
+multiprocess mode reads this variable)."""
 DEMO_NOTICE = "demo weights (tiny random model): the whole path is real, the picture and sound are noise"
 
 

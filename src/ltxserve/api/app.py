@@ -13,7 +13,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ltxserve import __version__, logs
-from ltxserve.api import fal, files, health, ltx, openai, oxen, webhooks
+from ltxserve.api import fal, files, health, ltx, metrics, openai, oxen, webhooks
 from ltxserve.api.auth import Authenticator
 from ltxserve.api.bodies import whole_number
 from ltxserve.api.dialect import install_error_handlers
@@ -27,6 +27,7 @@ from ltxserve.jobs.events import EventHub
 from ltxserve.jobs.store import JobStore
 from ltxserve.jobs.webhooks import WebhookStore
 from ltxserve.keys import KeyStore
+from ltxserve.metrics import http_request_seconds
 from ltxserve.retention import sweep
 from ltxserve.settings import Settings
 from ltxserve.storage import open_storage
@@ -66,7 +67,7 @@ def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimit, json_limit=settings.max_json_bytes, upload_limit=settings.max_upload_bytes)
     app.add_middleware(RequestLog)  # added last: outermost, so the id covers everything the request logs
-    for surface in (oxen, ltx, openai, files, health, webhooks):
+    for surface in (oxen, ltx, openai, files, health, metrics, webhooks):
         app.include_router(surface.router)
     app.include_router(fal.queue, prefix=settings.fal_queue_path)
     app.include_router(fal.run, prefix=settings.fal_run_path)
@@ -153,8 +154,10 @@ class RequestLog:
         try:
             await self.app(scope, receive, answered)
         finally:
-            milliseconds = (time.perf_counter() - started) * 1000
-            access.info("%s %s %d %.0f ms", scope["method"], scope["path"], status, milliseconds)
+            seconds = time.perf_counter() - started
+            access.info("%s %s %d %.0f ms", scope["method"], scope["path"], status, seconds * 1000)
+            route = getattr(scope.get("route"), "path", "unmatched")  # the template: bounded labels
+            http_request_seconds.labels(scope["method"], route, str(status)).observe(seconds)
             logs.request_id.reset(token)
 
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import Request
 
+from ltxserve import metrics
 from ltxserve.api.dialect import PLAIN
 from ltxserve.api.service import Service
 from ltxserve.api.views import JobView
@@ -134,10 +135,13 @@ class WebhookSender:
             error = str(failure)
         if error is None:
             await asyncio.to_thread(self.store.delivered, hook.job_id)
+            metrics.webhooks.labels("delivered").inc()
             log.info("job %s: webhook delivered", hook.job_id)
         elif await asyncio.to_thread(self.store.failed, hook, error):
+            metrics.webhooks.labels("retried").inc()
             log.warning("job %s: webhook failed (%s); will retry", hook.job_id, error)
         else:
+            metrics.webhooks.labels("abandoned").inc()
             log.error(
                 "job %s: webhook failed (%s); given up after %d attempts",
                 hook.job_id,

@@ -35,6 +35,8 @@ DENOISING = (0.05, 0.90)
 """Where the denoising steps of every stage sit on the scale of `Progress.done`, spread evenly over
 all the steps: they are nearly all of a request's time. Before them: fetching, probing, loading and
 encoding; after them the milestones below."""
+DENOISING_STAGES = frozenset({"denoising", "refining"})
+"""The stages whose steps are denoising steps (the second is the distilled upscale's)."""
 DECODING = 0.90
 WRITING = 0.96
 STORING = 0.99

@@ -481,6 +481,13 @@ class JobStore:
             key: str | None = (row.result or {}).get("key")
             return key
 
+    def count_by_state_and_model(self) -> dict[tuple[str, str], int]:
+        with reading(self.engine) as connection:
+            rows = connection.execute(
+                sa.select(jobs.c.state, jobs.c.model, sa.func.count()).group_by(jobs.c.state, jobs.c.model)
+            )
+            return {(row[0], row[1]): int(row[2]) for row in rows}
+
     def unfinished_requests(self) -> list[dict[str, Any]]:
         """What every queued or running job asked for (the uploads it will read are named there)."""
         with reading(self.engine) as connection:

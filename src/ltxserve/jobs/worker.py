@@ -11,6 +11,7 @@ without counting the attempt; a job already past the engine finishes first.
 import contextlib
 import logging
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -18,9 +19,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ltxserve import logs
+from ltxserve import logs, metrics
 from ltxserve.database import JobState
-from ltxserve.engine.progress import STORING, CancelledError, CancelToken, Progress, ProgressCallback
+from ltxserve.engine.progress import (
+    DENOISING_STAGES,
+    STORING,
+    CancelledError,
+    CancelToken,
+    Progress,
+    ProgressCallback,
+    StageClock,
+)
 from ltxserve.inputs import InputResolver
 from ltxserve.jobs.store import NEW_WORK_CHANNEL, Job, JobStore, new_worker_id, worker_is_gone
 from ltxserve.media import MediaInfo, MediaLimits
@@ -140,6 +149,12 @@ class Worker:
 
     def _execute(self, job: Job) -> None:
         log.info("job %s (%s): attempt %d", job.id, job.model, job.attempts)
+        taken = time.time()
+        waited = (job.started_at or taken) - job.created_at
+        metrics.queue_wait_seconds.labels(job.model).observe(max(0.0, waited))
+        if job.attempts > 1:
+            metrics.retries.labels(job.model).inc()
+        outcome = "failed"
         token = CancelToken()
         self._current = token
         if self._stopping.is_set():
@@ -149,8 +164,11 @@ class Worker:
         try:
             with heartbeat:
                 self._run(job, workdir, token)
+            outcome = "succeeded"
         except CancelledError:
+            outcome = "cancelled"
             if self._stopping.is_set() and self.store.release(job.id, self.id):
+                outcome = "handed_back"
                 log.info("job %s: queued again (worker stopping)", job.id)
             else:
                 self.store.finish(job.id, self.id, JobState.CANCELLED)
@@ -163,6 +181,8 @@ class Worker:
         finally:
             self._current = None
             shutil.rmtree(workdir, ignore_errors=True)
+            metrics.run_seconds.labels(job.model, outcome).observe(time.time() - taken)
+            _record_gpu_memory()
 
     def _fail(self, job: Job, message: str, field: str | None, code: str) -> None:
         """Failed, with the GenerationRequest field at fault (each surface names it its own way)."""
@@ -174,7 +194,10 @@ class Worker:
     def _run(self, job: Job, workdir: Path, token: CancelToken) -> None:
         request = request_from_json(job.request)
 
+        timing = _StageTiming(job.model)
+
         def progress(step: Progress) -> None:
+            timing.reached(step)
             stop = self.store.progress(job.id, self.id, step, self.settings.lease_seconds)
             if stop:
                 token.cancel()
@@ -191,16 +214,48 @@ class Worker:
         size = self.storage.put_file(key, output)
         result = {"key": key, "content_type": request.output.format.content_type, "size": size,
                   **_describe(rendered)}  # fmt: skip
+        timing.reached(None)
         if self.store.finish(job.id, self.id, JobState.SUCCEEDED, result=result):
             log.info("job %s: succeeded (%d bytes)", job.id, size)
         else:
             log.warning("job %s: finished, but it was no longer this worker's; result dropped", job.id)
 
 
+class _StageTiming:
+    """Each stage's seconds (observed when the job is done) and each denoising step, as the job's
+    progress reports arrive."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.clock = StageClock()
+        self.steps: dict[str, int] = {}
+
+    def reached(self, progress: Progress | None) -> None:
+        """`progress` was reported; None: the job is done."""
+        if progress is None:
+            for stage, seconds in self.clock.stop().items():
+                metrics.stage_seconds.labels(self.model, stage).observe(seconds)
+            return
+        self.clock(progress)
+        if progress.stage in DENOISING_STAGES and progress.step > self.steps.get(progress.stage, 0):
+            metrics.denoise_steps.labels(self.model).inc(progress.step - self.steps.get(progress.stage, 0))
+            self.steps[progress.stage] = progress.step
+
+
+def _record_gpu_memory() -> None:
+    """What the worker's CUDA devices hold, if it uses any (torch is not imported for this)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return
+    for index in range(torch.cuda.device_count()):
+        metrics.gpu_memory_bytes.labels(f"cuda:{index}").set(torch.cuda.memory_allocated(index))
+
+
 def requeue_lost(store: JobStore, lost: Callable[[str], bool]) -> None:
     """Queue again (or fail, when out of attempts) the running jobs of the workers `lost` says are
     gone, and those whose lease ran out."""
     requeued, failed = store.reap([worker for worker in store.running_workers() if lost(worker)])
+    metrics.lease_expiries.inc(len(requeued) + len(failed))
     for job_id in requeued:
         log.warning("job %s: its worker was lost; queued again", job_id)
     for job_id in failed:
@@ -241,6 +296,7 @@ class _Heartbeat:
         while not self._done.wait(self._lease / 3):
             try:
                 stop = self._store.heartbeat(self._job_id, self._worker_id, self._lease)
+                metrics.heartbeats.inc()
             except Exception:
                 log.exception("heartbeat for job %s failed; retrying", self._job_id)
                 continue
