@@ -11,6 +11,7 @@ import pytest
 from ltxserve.database import JobState, open_database
 from ltxserve.engine.progress import Progress
 from ltxserve.jobs.store import JobStore, QuotaExceededError, new_worker_id, worker_is_gone
+from ltxserve.keys import KeyLimits, KeyStore
 
 
 @pytest.fixture
@@ -113,6 +114,44 @@ def test_the_owner_with_fewer_running_jobs_goes_first(store: JobStore) -> None:
     second = store.claim("gpu1", 30)
     assert first is not None and second is not None
     assert (first.id, second.id) == (alice[0], bob)
+
+
+def test_a_keys_running_jobs_stay_within_its_limit_and_others_go_on(store: JobStore) -> None:
+    keys = KeyStore(store.engine)
+    alice, _ = keys.create("alice", KeyLimits(max_running=1))
+    first, second = enqueue(store, alice.id, count=2)
+    (bob,) = enqueue(store, "bob")
+    taken = store.claim("gpu0", 30, max_running=2)
+    assert taken is not None and taken.id == first
+    after = store.claim("gpu1", 30, max_running=2)
+    assert after is not None and after.id == bob, "alice's second waits; bob's runs"
+    assert store.claim("gpu2", 30, max_running=2) is None
+    assert store.finish(first, "gpu0", JobState.SUCCEEDED, result={})
+    again = store.claim("gpu0", 30, max_running=2)
+    assert again is not None and again.id == second
+    enqueue(store, "bob")
+    assert store.claim("gpu2", 30, max_running=1) is None, "the server's limit holds for a key without one"
+    assert store.claim("gpu2", 30, max_running=2) is not None
+
+
+def test_many_workers_never_run_more_of_a_keys_jobs_than_it_may(store: JobStore) -> None:
+    keys = KeyStore(store.engine)
+    alice, _ = keys.create("alice", KeyLimits(max_running=2))
+    enqueue(store, alice.id, count=12)
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def work(worker: str) -> None:
+        while (job := store.claim(worker, 30)) is not None:
+            with lock:
+                claimed.append(job.id)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(claimed) == 2, f"{len(claimed)} of alice's jobs ran at once"
 
 
 def test_concurrent_workers_never_claim_the_same_job(store: JobStore) -> None:

@@ -63,6 +63,11 @@ RpmOption = Annotated[
     str | None,
     typer.Option("--rpm", help="Requests the key may make a minute, or 'default'.", show_default=False),
 ]
+KeyConcurrencyOption = Annotated[
+    str | None,
+    typer.Option("--concurrency", help="Jobs the key may have running at once, or 'default'.",
+                 show_default=False),
+]  # fmt: skip
 KeyUnfinishedOption = Annotated[
     str | None,
     typer.Option("--max-unfinished", help="Jobs the key may have queued or running, or 'default'.",
@@ -71,6 +76,11 @@ KeyUnfinishedOption = Annotated[
 LeaseOption = Annotated[
     float, typer.Option("--lease", help="Seconds a worker holds a job without a heartbeat.", min=1)
 ]
+ConcurrencyOption = Annotated[
+    int | None,
+    typer.Option("--concurrency", min=1, show_default=False,
+                 help="Jobs of one key running at once, unless the key has its own (default: no limit)."),
+]  # fmt: skip
 PollOption = Annotated[
     float,
     typer.Option("--poll", help="Seconds between an idle worker's looks at the queue (SQLite).", min=0.01),
@@ -100,6 +110,7 @@ def _settings(
     connect_to: list[str] | None,
     lease: float,
     poll: float,
+    concurrency: int | None,
     **more: object,
 ) -> Settings:
     from ltxserve.inputs import FetchPolicy
@@ -111,7 +122,7 @@ def _settings(
         database=database,
         storage=storage,
         fetch=policy,
-        worker=WorkerSettings(lease_seconds=lease, poll_seconds=poll),
+        worker=WorkerSettings(lease_seconds=lease, poll_seconds=poll, max_running_per_key=concurrency),
         **more,  # type: ignore[arg-type]
     )
 
@@ -187,6 +198,7 @@ def serve(
     connect_to: ConnectToOption = None,
     lease: LeaseOption = WorkerSettings.lease_seconds,
     poll: PollOption = WorkerSettings.poll_seconds,
+    concurrency: ConcurrencyOption = None,
     grace: Annotated[
         float, typer.Option("--grace", help="Seconds a stopping worker gets to hand its job back.")
     ] = 30.0,
@@ -247,7 +259,7 @@ def serve(
 
     configure_logging(log_level, log_format)
     settings = _settings(
-        data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll,
+        data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll, concurrency,
         auth=not no_auth, public_url=public_url, url_lifetime=timedelta(hours=url_lifetime),
         sse_ping_seconds=sse_ping, max_unfinished_per_key=max_unfinished, requests_per_minute_per_key=rpm,
         storage_quota_per_key=_byte_size(storage_quota),
@@ -336,6 +348,8 @@ def _worker_args(settings: Settings, log_level: str) -> list[str]:
     args = ["--data-dir", str(settings.data_dir), "--database", settings.database_url,
             "--storage", settings.storage_url, "--lease", str(settings.worker.lease_seconds),
             "--poll", str(settings.worker.poll_seconds), "--log-level", log_level]  # fmt: skip
+    if settings.worker.max_running_per_key is not None:
+        args += ["--concurrency", str(settings.worker.max_running_per_key)]
     if settings.weights is not None:
         args += ["--weights", str(settings.weights)]
     for network in settings.fetch.allowed_networks:
@@ -364,6 +378,7 @@ def worker(
     connect_to: ConnectToOption = None,
     lease: LeaseOption = WorkerSettings.lease_seconds,
     poll: PollOption = WorkerSettings.poll_seconds,
+    concurrency: ConcurrencyOption = None,
     device: DeviceOption = None,
     dtype: DtypeOption = EngineOptions.dtype,
     fp8: Fp8Option = EngineOptions.fp8,
@@ -389,7 +404,7 @@ def worker(
 
     configure_logging(log_level, log_format)
     settings = _settings(
-        data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll,
+        data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll, concurrency,
         engine=EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload),
     )  # fmt: skip
     database_engine = open_database(settings.database_url)
@@ -436,6 +451,7 @@ def keys_create(
     storage_quota: StorageQuotaOption = None,
     rpm: RpmOption = None,
     max_unfinished: KeyUnfinishedOption = None,
+    concurrency: KeyConcurrencyOption = None,
     data_dir: DataDirOption = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -443,7 +459,7 @@ def keys_create(
     stored."""
     from ltxserve.keys import ApiKeyError, KeyLimits
 
-    limits = KeyLimits(**_limit_changes(storage_quota, rpm, max_unfinished))
+    limits = KeyLimits(**_limit_changes(storage_quota, rpm, max_unfinished, concurrency))
     try:
         key, secret = _keys(data_dir, database).create(name, limits)
     except ApiKeyError as error:
@@ -469,6 +485,7 @@ def keys_set(
     storage_quota: StorageQuotaOption = None,
     rpm: RpmOption = None,
     max_unfinished: KeyUnfinishedOption = None,
+    concurrency: KeyConcurrencyOption = None,
     data_dir: DataDirOption = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -476,7 +493,7 @@ def keys_set(
     from ltxserve.keys import ApiKeyError
 
     try:
-        changes = _limit_changes(storage_quota, rpm, max_unfinished)
+        changes = _limit_changes(storage_quota, rpm, max_unfinished, concurrency)
         changed = _keys(data_dir, database).set_limits(key, **changes)
     except ApiKeyError as error:
         raise _fail(str(error)) from None
@@ -484,11 +501,12 @@ def keys_set(
 
 
 def _limit_changes(
-    storage_quota: str | None, rpm: str | None, max_unfinished: str | None
+    storage_quota: str | None, rpm: str | None, max_unfinished: str | None, concurrency: str | None
 ) -> dict[str, int | None]:
     """The limits given on the command line, by KeyLimits' names ('default' is None)."""
     given = {"storage_quota": (storage_quota, _byte_size), "requests_per_minute": (rpm, _positive),
-             "max_unfinished": (max_unfinished, _positive)}  # fmt: skip
+             "max_unfinished": (max_unfinished, _positive),
+             "max_running": (concurrency, _positive)}  # fmt: skip
     return {
         name: None if text == "default" else read(text)
         for name, (text, read) in given.items()
@@ -501,6 +519,7 @@ def _shown(limits: "KeyLimits") -> str:
         "storage quota": (limits.storage_quota, " bytes"),
         "requests per minute": (limits.requests_per_minute, ""),
         "unfinished jobs": (limits.max_unfinished, ""),
+        "running jobs": (limits.max_running, ""),
     }
     return ", ".join(
         f"{name}: {'server default' if value is None else f'{value}{unit}'}"

@@ -137,6 +137,7 @@ api_keys = sa.Table(
     sa.Column("storage_quota", sa.BigInteger),
     sa.Column("requests_per_minute", sa.Integer),
     sa.Column("max_unfinished", sa.Integer),
+    sa.Column("max_running", sa.Integer),
 )
 
 request_counts = sa.Table(

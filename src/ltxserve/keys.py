@@ -30,6 +30,8 @@ class KeyLimits:
     requests_per_minute: int | None = None
     max_unfinished: int | None = None
     """Jobs queued or running at once."""
+    max_running: int | None = None
+    """Jobs running at once (workers take no more of the key's until one ends)."""
 
 
 LIMITS = tuple(KeyLimits.__dataclass_fields__)

@@ -30,6 +30,9 @@ class WorkerSettings:
     """How often an idle worker looks for work (PostgreSQL wakes it at once on new work)."""
     scratch: Path | None = None
     """Where jobs' inputs and outputs are kept while they run (default: the system temp dir)."""
+    max_running_per_key: int | None = None
+    """Jobs of one key running at once, unless the key has its own limit (None: as many as there are
+    workers; the queue's order spreads them across keys anyway)."""
 
 
 @dataclass(frozen=True)

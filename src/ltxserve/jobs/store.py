@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from ltxserve.database import JobState, job_events, jobs, reading, workers, writing
+from ltxserve.database import JobState, api_keys, job_events, jobs, reading, workers, writing
 from ltxserve.database import webhooks as webhook_rows
 from ltxserve.engine.progress import Progress
 from ltxserve.jobs import webhooks
@@ -347,10 +347,11 @@ class JobStore:
             )
             return len({row[0] for row in [*waiting, *working]})
 
-    def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
+    def claim(self, worker_id: str, lease_seconds: float, max_running: int | None = None) -> Job | None:
         """The next job, fairly: higher priority first; then the owner with the fewest running jobs,
         then the owner whose last job started longest ago (so one key's backlog cannot starve
-        another's single job, even with one worker); then first come, first served."""
+        another's single job, even with one worker); then first come, first served. An owner with as
+        many running jobs as its key's own limit, else `max_running`, has none taken."""
         others = jobs.alias("others")
         running = (
             sa.select(sa.func.count())
@@ -362,9 +363,11 @@ class JobStore:
             .where(others.c.owner == jobs.c.owner)
             .scalar_subquery()
         )
+        own_limit = sa.select(api_keys.c.max_running).where(api_keys.c.id == jobs.c.owner).scalar_subquery()
+        limit = sa.func.coalesce(own_limit, max_running if max_running is not None else 2**31 - 1)
         pick = (
-            sa.select(jobs.c.number)
-            .where(jobs.c.state == JobState.QUEUED)
+            sa.select(jobs.c.number, jobs.c.owner, limit)
+            .where(jobs.c.state == JobState.QUEUED, running < limit)
             .order_by(jobs.c.priority.desc(), running, last_start, jobs.c.number)
             .limit(1)
         )
@@ -372,9 +375,17 @@ class JobStore:
             pick = pick.with_for_update(skip_locked=True, of=jobs)
         now = time.time()
         with writing(self.engine) as connection:
-            number = connection.execute(pick).scalar()
-            if number is None:
+            picked = connection.execute(pick).first()
+            if picked is None:
                 return None
+            number, owner, allowed = picked
+            if self.postgres:  # claims of one owner in turn: another may have taken one since the pick
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(owner))))
+                now_running = connection.execute(
+                    sa.select(sa.func.count()).where(jobs.c.owner == owner, jobs.c.state == JobState.RUNNING)
+                ).scalar_one()
+                if now_running >= allowed:
+                    return None
             row = connection.execute(
                 jobs.update()
                 .where(jobs.c.number == number, jobs.c.state == JobState.QUEUED)

@@ -119,7 +119,8 @@ class Worker:
             with _Wakeup(self.store, self.settings.poll_seconds) as wakeup:
                 while not self._stopping.is_set() and (max_jobs is None or done < max_jobs):
                     self._reap()
-                    job = self.store.claim(self.id, self.settings.lease_seconds)
+                    settings = self.settings
+                    job = self.store.claim(self.id, settings.lease_seconds, settings.max_running_per_key)
                     if job is None:
                         wakeup.wait(self._stopping)
                         continue

@@ -11,6 +11,7 @@ def upgrade() -> None:
     op.add_column("api_keys", sa.Column("storage_quota", sa.BigInteger))
     op.add_column("api_keys", sa.Column("requests_per_minute", sa.Integer))
     op.add_column("api_keys", sa.Column("max_unfinished", sa.Integer))
+    op.add_column("api_keys", sa.Column("max_running", sa.Integer))
     op.create_table(
         "request_counts",
         sa.Column("key_id", sa.String(16), primary_key=True),
