@@ -138,24 +138,17 @@ def test_many_workers_never_run_more_of_a_keys_jobs_than_it_may(store: JobStore)
     keys = KeyStore(store.engine)
     alice, _ = keys.create("alice", KeyLimits(max_running=2))
     enqueue(store, alice.id, count=12)
-    claimed: list[str] = []
-    lock = threading.Lock()
-
-    def work(worker: str) -> None:
-        while (job := store.claim(worker, 30)) is not None:
-            with lock:
-                claimed.append(job.id)
-
-    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    claimed = claimed_by_racing_workers(store)
     assert len(claimed) == 2, f"{len(claimed)} of alice's jobs ran at once"
 
 
 def test_concurrent_workers_never_claim_the_same_job(store: JobStore) -> None:
     ids = set(enqueue(store, count=40))
+    assert sorted(claimed_by_racing_workers(store)) == sorted(ids), "every job claimed exactly once"
+
+
+def claimed_by_racing_workers(store: JobStore, workers: int = 8) -> list[str]:
+    """What `workers` threads claimed, each claiming until nothing is left for it."""
     claimed: list[str] = []
     lock = threading.Lock()
 
@@ -164,12 +157,12 @@ def test_concurrent_workers_never_claim_the_same_job(store: JobStore) -> None:
             with lock:
                 claimed.append(job.id)
 
-    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(8)]
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(claimed) == sorted(ids), "every job claimed exactly once"
+    return claimed
 
 
 def test_a_dead_workers_job_is_requeued_and_completes_once(store: JobStore) -> None:

@@ -481,16 +481,7 @@ class JobStore:
     def forget(self, job_id: str) -> str | None:
         """Delete an ended job's row, events and webhook (whoever owns it); its result's storage key, to
         delete, or None."""
-        with writing(self.engine) as connection:
-            row = connection.execute(
-                jobs.delete().where(jobs.c.id == job_id, jobs.c.state.in_(TERMINAL)).returning(jobs.c.result)
-            ).first()
-            if row is None:
-                return None
-            connection.execute(job_events.delete().where(job_events.c.job_id == job_id))
-            connection.execute(webhook_rows.delete().where(webhook_rows.c.job_id == job_id))
-            key: str | None = (row.result or {}).get("key")
-            return key
+        return self._delete(sa.and_(jobs.c.id == job_id, jobs.c.state.in_(TERMINAL)))
 
     def count_by_state_and_model(self) -> dict[tuple[str, str], int]:
         with reading(self.engine) as connection:
@@ -510,14 +501,16 @@ class JobStore:
     def delete(self, job_id: str, owner: str) -> str | None:
         """Forget one of `owner`'s jobs: its row, events and webhook. A worker running it finds it gone
         at its next step and stops. The storage key of its result, to delete, or None."""
+        return self._delete(sa.and_(jobs.c.id == job_id, jobs.c.owner == owner))
+
+    def _delete(self, which: sa.ColumnElement[bool]) -> str | None:
+        """Delete the job `which` selects, with its events and webhook; its result's storage key."""
         with writing(self.engine) as connection:
-            row = connection.execute(
-                jobs.delete().where(jobs.c.id == job_id, jobs.c.owner == owner).returning(jobs.c.result)
-            ).first()
+            row = connection.execute(jobs.delete().where(which).returning(jobs.c.id, jobs.c.result)).first()
             if row is None:
                 return None
-            connection.execute(job_events.delete().where(job_events.c.job_id == job_id))
-            connection.execute(webhook_rows.delete().where(webhook_rows.c.job_id == job_id))
+            connection.execute(job_events.delete().where(job_events.c.job_id == row.id))
+            connection.execute(webhook_rows.delete().where(webhook_rows.c.job_id == row.id))
             key: str | None = (row.result or {}).get("key")
             return key
 
