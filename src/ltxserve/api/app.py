@@ -1,6 +1,7 @@
 """The HTTP application: one router per surface over one Service."""
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -32,6 +33,11 @@ from ltxserve.retention import sweep
 from ltxserve.settings import Settings
 from ltxserve.storage import open_storage
 
+log = logging.getLogger("ltxserve.api")
+access = logging.getLogger("ltxserve.access")
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+"""A request id a client may choose (anything else is replaced by one of ours)."""
+
 
 def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
     """The API for `settings`. `weights` lets submissions be checked against the models a worker
@@ -58,6 +64,8 @@ def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
             yield
         finally:
             sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
             await sender.stop()
             fetcher.close()
             await hub.stop()
@@ -159,8 +167,3 @@ class RequestLog:
             route = getattr(scope.get("route"), "path", "unmatched")  # the template: bounded labels
             http_request_seconds.labels(scope["method"], route, str(status)).observe(seconds)
             logs.request_id.reset(token)
-
-
-_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-access = logging.getLogger("ltxserve.access")
-log = logging.getLogger("ltxserve.api")

@@ -221,15 +221,15 @@ class Service:
         """Store `size` bytes at `key` with `store` if they fit in `owner`'s quota. Uploads stored at
         the same time are checked again once stored: if together they pass the quota, each is deleted
         and refused, so the quota holds however many arrive at once."""
-        await self._make_room(owner, size)
+        await self._check_room(owner, size)
         await asyncio.to_thread(store)
         try:
-            await self._make_room(owner, 0)
+            await self._check_room(owner, 0)
         except StorageQuotaError:
             await asyncio.to_thread(self.storage.delete, key)
             raise
 
-    async def _make_room(self, owner: str, size: int) -> None:
+    async def _check_room(self, owner: str, size: int) -> None:
         """StorageQuotaError unless `size` more bytes fit in what `owner` may keep."""
         used, quota = await self._storage_use(owner)
         if used + size > quota:
