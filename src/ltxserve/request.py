@@ -364,21 +364,10 @@ class GenerationRequest:
     @property
     def media_inputs(self) -> dict[str, MediaRef]:
         """Every media reference, by the field it came from."""
-        refs = {
-            "first_frame.image": self.first_frame.image if self.first_frame else None,
-            "last_frame.image": self.last_frame.image if self.last_frame else None,
-            "audio": self.audio,
-            "extend.video": self.extend.video if self.extend else None,
-            "extend.end_image.image": self.extend.end_image.image
-            if self.extend and self.extend.end_image
-            else None,
-            "retake.video": self.retake.video if self.retake else None,
-            **{
-                f"loras.{index}": MediaRef(lora.name)
-                for index, lora in enumerate(self.loras)
-                if lora.is_remote
-            },
-        }
+        refs: dict[str, MediaRef | None] = {name: _field_at(self, name) for name in MEDIA_FIELDS}
+        for index, lora in enumerate(self.loras):
+            if lora.is_remote:
+                refs[f"loras.{index}"] = MediaRef(lora.name)
         return {name: ref for name, ref in refs.items() if ref is not None}
 
     def with_media(self, refs: dict[str, MediaRef]) -> "GenerationRequest":
@@ -412,6 +401,19 @@ class GenerationRequest:
             retake=retake,
             loras=loras,
         )
+
+
+MEDIA_FIELDS = ("first_frame.image", "last_frame.image", "audio", "extend.video", "extend.end_image.image",
+                "retake.video")  # fmt: skip
+"""Where a GenerationRequest holds a media reference (LoRAs by URL aside: `loras.N`)."""
+
+
+def _field_at(request: GenerationRequest, path: str) -> Any:
+    """The value at a dotted field path, or None where a part of it is unset."""
+    value: Any = request
+    for name in path.split("."):
+        value = getattr(value, name, None) if value is not None else None
+    return value
 
 
 def _check_structure(request: GenerationRequest) -> None:

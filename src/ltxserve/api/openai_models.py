@@ -19,7 +19,14 @@ from pydantic import ConfigDict, Field, ValidationError
 
 from ltxserve.api.errors import quoted
 from ltxserve.catalog import MAX_PROMPT, Made, Params, ParamsError, Product
-from ltxserve.request import GenerationRequest, InvalidRequestError, Pipeline, Task, request_from_json
+from ltxserve.request import (
+    MEDIA_FIELDS,
+    GenerationRequest,
+    InvalidRequestError,
+    Pipeline,
+    Task,
+    request_from_json,
+)
 
 MODELS = {"ltx-2-3-fast": Pipeline.DISTILLED, "ltx-2-3-pro": Pipeline.TWO_STAGE}
 ALIASES = {"sora-2": "ltx-2-3-fast", "sora-2-pro": "ltx-2-3-pro"}
@@ -29,8 +36,7 @@ DEFAULT_SECONDS = "4"
 DEFAULT_SIZE = "720x1280"
 PRICES = {"ltx-2-3-fast": 0.04, "ltx-2-3-pro": 0.06}
 """US dollars per second of video (the LTX API's 1080p rates)."""
-_MEDIA_PATHS = (("first_frame", "image"), ("last_frame", "image"), ("audio",), ("extend", "video"),
-                ("extend", "end_image", "image"), ("retake", "video"))  # fmt: skip
+_MEDIA_PATHS = tuple(tuple(field.split(".")) for field in MEDIA_FIELDS)
 _LENGTH_PATHS = (("duration",), ("extend", "duration"), ("extend", "context"))
 _EDITS = {"extend": Task.EXTEND, "retake": Task.RETAKE}
 _INTERNAL = {"input_rules"}
