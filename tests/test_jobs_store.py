@@ -83,10 +83,10 @@ def test_listing_pages_by_cursor_without_shifting_when_jobs_arrive(store: JobSto
     first, second, third = enqueue(store, count=3)
     assert [job.id for job in store.list_jobs("alice", limit=2)] == [third, second]
     (newer,) = enqueue(store)
-    assert [job.id for job in store.list_jobs("alice", limit=2, before=second)] == [first]
-    assert [job.id for job in store.list_jobs("alice", before=newer)] == [third, second, first]
+    assert [job.id for job in store.list_jobs("alice", limit=2, past=second)] == [first]
+    assert [job.id for job in store.list_jobs("alice", past=newer)] == [third, second, first]
     (bobs,) = enqueue(store, "bob")
-    assert store.list_jobs("alice", before=bobs) == [], "a cursor of someone else's job finds nothing"
+    assert store.list_jobs("alice", past=bobs) == [], "a cursor of someone else's job finds nothing"
 
 
 def test_higher_priority_is_claimed_first(store: JobStore) -> None:

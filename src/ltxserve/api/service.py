@@ -288,15 +288,14 @@ class Service:
         model: str | None,
         limit: int,
         base_url: str,
-        before: str | None = None,
+        past: str | None = None,
         oldest_first: bool = False,
     ) -> Page:
-        """A page of `owner`'s jobs, newest first (or oldest first), past the cursor `before` (a job
+        """A page of `owner`'s jobs, newest first (or oldest first), after the cursor `past` (a job
         id: the last one of the page before) if given."""
-        cursor = {"after": before} if oldest_first else {"before": before}
         jobs = await asyncio.to_thread(
-            self.store.list_jobs, owner, states=states, model=model, limit=limit + 1,
-            oldest_first=oldest_first, **cursor,
+            self.store.list_jobs, owner, states=states, model=model, limit=limit + 1, past=past,
+            oldest_first=oldest_first,
         )  # fmt: skip
         views = [JobView.of(job, self.result_url(job.result, base_url), None) for job in jobs[:limit]]
         return Page(views, has_more=len(jobs) > limit)

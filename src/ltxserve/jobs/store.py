@@ -232,20 +232,17 @@ class JobStore:
         states: Sequence[JobState] | None = None,
         model: str | None = None,
         limit: int = 100,
-        before: str | None = None,
-        after: str | None = None,
+        past: str | None = None,
         oldest_first: bool = False,
     ) -> list[Job]:
-        """The owner's jobs, newest first (or oldest first); with `before` / `after`, only those queued
-        before / after that job (cursors: pages do not shift when new jobs arrive)."""
+        """The owner's jobs, newest first (or oldest first); with `past`, only those that come after
+        that job in this order (a cursor: pages do not shift when new jobs arrive)."""
         order = jobs.c.number.asc() if oldest_first else jobs.c.number.desc()
         query = sa.select(jobs).where(jobs.c.owner == owner).order_by(order).limit(limit)
-        if before is not None:
-            cursor = sa.select(jobs.c.number).where(jobs.c.id == before, jobs.c.owner == owner)
-            query = query.where(jobs.c.number < cursor.scalar_subquery())
-        if after is not None:
-            cursor = sa.select(jobs.c.number).where(jobs.c.id == after, jobs.c.owner == owner)
-            query = query.where(jobs.c.number > cursor.scalar_subquery())
+        if past is not None:
+            mine = sa.and_(jobs.c.id == past, jobs.c.owner == owner)
+            cursor = sa.select(jobs.c.number).where(mine).scalar_subquery()
+            query = query.where(jobs.c.number > cursor if oldest_first else jobs.c.number < cursor)
         if states:
             query = query.where(jobs.c.state.in_(list(states)))
         if model is not None:
