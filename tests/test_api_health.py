@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from ltxserve.api import health
 from ltxserve.database import workers, writing
 from tests.inprocess import api
 
@@ -58,3 +59,14 @@ async def test_a_database_that_fails_is_not_ready_and_says_why(tmp_path: Path) -
         checks = answer.json()["checks"]
         assert "no such table: workers" in checks["database"] and checks["workers"].startswith("unknown")
         assert (await served.http.get("/health/live")).status_code == 200
+
+
+async def test_storage_that_does_not_answer_is_not_ready_within_a_bounded_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(health, "CHECK_SECONDS", 0.2)
+    async with api(tmp_path, over_http=True) as served:
+        await asyncio.to_thread(served.service.store.worker_seen, "host:1:a")
+        monkeypatch.setattr(served.service.storage, "size", lambda key: time.sleep(2))  # a bucket retrying
+        answer = await served.http.get("/health/ready")
+        assert answer.status_code == 503 and answer.json()["checks"]["storage"] == "no answer within 0.2 s"

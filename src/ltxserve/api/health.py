@@ -54,9 +54,16 @@ async def ready(service: ServiceDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if is_ready else 503)
 
 
+CHECK_SECONDS = 5.0
+"""How long a readiness check may take (a bucket that does not answer is retried for minutes)."""
+
+
 async def _check[T](probe: Callable[[], T]) -> tuple[T | None, str]:
     """What `probe` answered (run on a thread) and "ok", or None and what went wrong."""
     try:
-        return await asyncio.to_thread(probe), "ok"
+        async with asyncio.timeout(CHECK_SECONDS):
+            return await asyncio.to_thread(probe), "ok"
+    except TimeoutError:
+        return None, f"no answer within {CHECK_SECONDS:g} s"
     except Exception as error:  # a readiness probe reports a failure instead of failing itself
         return None, f"{type(error).__name__}: {str(error)[:200]}"
