@@ -50,6 +50,29 @@ class Params(BaseModel):
 Price = Callable[[Any, Made | None], float | None]
 """US dollars for these parameters; None while it depends on what the job makes (`Made` is None
 until then)."""
+Seconds = Callable[[Any, Made | None], float | None]
+"""A length a price is per second of; None while it depends on what the job makes."""
+
+
+def asked_seconds(params: Any, _: Made | None) -> float:
+    """The length the parameters ask for (their `duration`)."""
+    return float(params.duration)
+
+
+def made_seconds(_: Any, made: Made | None) -> float | None:
+    """The length of what the job made (a retake's whole source, an audio-to-video's audio)."""
+    return None if made is None else made.duration
+
+
+def per_second(rate: float | Callable[[Any], float], seconds: Seconds) -> Price:
+    """`rate` US dollars (a number, or read off the parameters) per second of `seconds`."""
+
+    def price(params: Any, made: Made | None) -> float | None:
+        length = seconds(params, made)
+        dollars = rate if isinstance(rate, int | float) else rate(params)
+        return None if length is None else round(dollars * length, 4)
+
+    return price
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,18 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ltxserve import pro
-from ltxserve.catalog import MAX_PROMPT, Made, Params, Product, camera, image, seconds
+from ltxserve.catalog import (
+    MAX_PROMPT,
+    Made,
+    Params,
+    Product,
+    asked_seconds,
+    camera,
+    image,
+    made_seconds,
+    per_second,
+    seconds,
+)
 from ltxserve.media import EncodeOptions, OutputFormat, Quality, WriteMode
 from ltxserve.media.splice import Edge
 from ltxserve.request import (
@@ -574,23 +585,8 @@ def _frames_made(params: Any, made: Made | None) -> int | None:
     return None if made is None else made.frames
 
 
-def _per_second(
-    rates: Mapping[str, float] | float, seconds_of: Callable[[Any, Made | None], float | None]
-) -> Callable[[Any, Made | None], float | None]:
-    def price(params: Any, made: Made | None) -> float | None:
-        length = seconds_of(params, made)
-        rate = rates if isinstance(rates, float) else rates[params.resolution]
-        return None if length is None else round(rate * length, 4)
-
-    return price
-
-
-def _asked(params: Any, _: Made | None) -> float:
-    return float(params.duration)
-
-
-def _source_length(_: Any, made: Made | None) -> float | None:
-    return None if made is None else made.duration
+def _rate(by_resolution: Mapping[str, float]) -> Callable[[Any], float]:
+    return lambda params: by_resolution[params.resolution]
 
 
 _PRO_TEXT_RATES = {"1080p": 0.08, "1440p": 0.16, "2160p": 0.32}
@@ -752,7 +748,7 @@ def _pro_endpoints() -> list[FalEndpoint]:
                 f"{base}/{name}",
                 params,
                 lambda params: _pro_video(params, pipeline),
-                _per_second(_FAST_RATES if fast else rates, _asked),
+                per_second(_rate(_FAST_RATES if fast else rates), asked_seconds),
                 _PRO_VIDEO_FIELDS,
                 _fast_rules if fast else None,
             ),
@@ -779,7 +775,7 @@ def _pro_endpoints() -> list[FalEndpoint]:
                     ),
                 ),
                 _pro_audio_video,
-                _per_second(0.10, _source_length),
+                per_second(0.10, made_seconds),
                 _PRO_AUDIO_FIELDS,
             ),
             "LTX-2.3 Pro audio to video",
@@ -793,7 +789,7 @@ def _pro_endpoints() -> list[FalEndpoint]:
                     ("video_url", "optional_prompt", "extend_duration", "mode", "context"),
                 ),
                 _pro_extend,
-                _per_second(0.10, _asked),
+                per_second(0.10, asked_seconds),
                 _PRO_EXTEND_FIELDS,
             ),
             "LTX-2.3 Pro extend video",
@@ -807,7 +803,7 @@ def _pro_endpoints() -> list[FalEndpoint]:
                     ("video_url", "prompt", "start_time", "retake_duration", "retake_mode"),
                 ),
                 _pro_retake,
-                _per_second(0.10, _source_length),
+                per_second(0.10, made_seconds),
                 _PRO_RETAKE_FIELDS,
             ),
             "LTX-2.3 Pro retake video",

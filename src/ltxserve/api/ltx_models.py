@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from ltxserve import pro
-from ltxserve.catalog import MAX_PROMPT, Made, Params, Product
+from ltxserve.catalog import MAX_PROMPT, Params, Product, asked_seconds, made_seconds, per_second
 from ltxserve.inputs import UPLOAD_SCHEME
 from ltxserve.request import GenerationRequest, InputRules, InvalidRequestError, Pipeline
 
@@ -179,21 +179,15 @@ def _retake(params: Any) -> GenerationRequest:
     )  # fmt: skip
 
 
-def _per_second(params: Any, _: Made | None) -> float:
+def _video_rate(params: Any) -> float:
     tier, _aspect = RESOLUTIONS[params.resolution]
-    return round(PRICES[params.model][tier] * float(params.duration), 4)
+    return PRICES[params.model][tier]
 
 
-def _edited(length: Callable[[Any, Made | None], float | None]) -> Callable[[Any, Made | None], float | None]:
-    def price(params: Any, made: Made | None) -> float | None:
-        seconds = length(params, made)
-        return None if seconds is None else round(EDIT_PRICE * seconds, 4)
-
-    return price
-
-
-def _made_length(_: Any, made: Made | None) -> float | None:
-    return None if made is None else made.duration
+_VIDEO_PRICE = per_second(_video_rate, asked_seconds)
+_AUDIO_PRICE = per_second(EDIT_PRICE, made_seconds)
+"""Per second of the audio, known once the job has probed it."""
+_EDIT_PRICE = per_second(EDIT_PRICE, asked_seconds)
 
 
 _VIDEO_FIELDS = {"first_frame": "image_uri", "last_frame": "last_frame_uri", "camera": "camera_motion",
@@ -206,10 +200,6 @@ _RETAKE_FIELDS = {"retake.video": "video_uri", "retake.start": "start_time", "re
                   "retake": "video_uri"}  # fmt: skip
 
 
-def _asked(params: Any, _: Made | None) -> float:
-    return float(params.duration)
-
-
 def _ruled(build: Callable[[Any], GenerationRequest]) -> Callable[[Any], GenerationRequest]:
     """`build` under Lightricks' input rules."""
     return lambda params: replace(build(params), input_rules=INPUT_RULES)
@@ -218,13 +208,11 @@ def _ruled(build: Callable[[Any], GenerationRequest]) -> Callable[[Any], Generat
 ENDPOINTS: dict[str, Product] = {
     product.id: product
     for product in (
-        Product("text-to-video", TextToVideoParams, _ruled(_video), _per_second, _VIDEO_FIELDS),
-        Product("image-to-video", ImageToVideoParams, _ruled(_video), _per_second, _VIDEO_FIELDS),
-        Product(
-            "audio-to-video", AudioToVideoParams, _ruled(_audio_video), _edited(_made_length), _AUDIO_FIELDS
-        ),
-        Product("extend", ExtendParams, _ruled(_extend), _edited(_asked), _EXTEND_FIELDS),
-        Product("retake", RetakeParams, _ruled(_retake), _edited(_asked), _RETAKE_FIELDS),
+        Product("text-to-video", TextToVideoParams, _ruled(_video), _VIDEO_PRICE, _VIDEO_FIELDS),
+        Product("image-to-video", ImageToVideoParams, _ruled(_video), _VIDEO_PRICE, _VIDEO_FIELDS),
+        Product("audio-to-video", AudioToVideoParams, _ruled(_audio_video), _AUDIO_PRICE, _AUDIO_FIELDS),
+        Product("extend", ExtendParams, _ruled(_extend), _EDIT_PRICE, _EXTEND_FIELDS),
+        Product("retake", RetakeParams, _ruled(_retake), _EDIT_PRICE, _RETAKE_FIELDS),
     )
 }
 """Products by the endpoint's path after /v1/ (or /v2/)."""

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from ltxserve import pro
-from ltxserve.catalog import MAX_PROMPT, Made, Params, Product
+from ltxserve.catalog import MAX_PROMPT, Params, Price, Product, asked_seconds, made_seconds, per_second
 from ltxserve.request import (
     GenerationRequest,
     Pipeline,
@@ -146,19 +146,12 @@ class OxenModel:
         }
 
 
-def _per_second(pricing: Pricing) -> Callable[[Any, Made | None], float | None]:
-    """The price: of the seconds asked for, or of the source's (a retake's result is its whole
-    source, so its length is known once the job has run)."""
-
-    def price(params: Any, made: Made | None) -> float | None:
-        rate = pricing.per_second
-        if pricing.by_resolution is not None:
-            rate = pricing.by_resolution[params.resolution]
-        if pricing.per == "input":
-            return None if made is None or made.duration is None else round(rate * made.duration, 4)
-        return round(rate * float(params.duration), 4)
-
-    return price
+def _price(pricing: Pricing) -> Price:
+    """Per second asked for, or of the source's (a retake's result is its whole source, so its length
+    is known once the job has run)."""
+    by_resolution = pricing.by_resolution
+    rate = pricing.per_second if by_resolution is None else (lambda params: by_resolution[params.resolution])
+    return per_second(rate, made_seconds if pricing.per == "input" else asked_seconds)
 
 
 def _video_request(params: TextToVideoParams, pipeline: Pipeline) -> GenerationRequest:
@@ -228,7 +221,7 @@ def _model(
     fields: Mapping[str, str],
     rules: Callable[[Any], None] | None = None,
 ) -> OxenModel:
-    product = Product(id, params, build, _per_second(pricing), fields, rules)
+    product = Product(id, params, build, _price(pricing), fields, rules)
     return OxenModel(product, display_name, description, inputs, pricing)
 
 
