@@ -24,7 +24,7 @@ from ltxserve.api import fal_models, ltx_models, openai_models
 from ltxserve.api.service import Service
 from tests.inprocess import served_in_thread
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 """Cases per route and generation mode."""
 SYNC_ROUTES = {
     "/api/ai/videos/generate",

@@ -53,23 +53,19 @@ def with_number(body: dict[str, Any], text: str) -> str:
 
 
 @pytest.mark.parametrize("surface", SURFACES)
-@pytest.mark.parametrize(
-    "number",
-    ["1e999", "-1e999", "NaN", "Infinity", "9" * 5000, '"inf"', '"nan"'],
-    ids=["1e999", "-1e999", "NaN", "Infinity", "5000-digits", "inf-string", "nan-string"],
-)
 async def test_numbers_json_cannot_hold_are_refused_in_the_surfaces_envelope(
-    tmp_path: Path, surface: str, number: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, surface: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     route, body = SURFACES[surface]
     async with api(tmp_path, over_http=True) as served:
-        with caplog.at_level(logging.ERROR):
-            response = await served.http.post(
-                route, content=with_number(body, number), headers={"Content-Type": "application/json"}
-            )
-        assert 400 <= response.status_code < 500, response.text
-        assert envelope_of(surface, response.json()), response.text
-        assert len(response.content) < 4000, "bad input is not echoed whole"
+        for number in ["1e999", "-1e999", "NaN", "Infinity", "9" * 5000, '"inf"', '"nan"']:
+            with caplog.at_level(logging.ERROR):
+                response = await served.http.post(
+                    route, content=with_number(body, number), headers={"Content-Type": "application/json"}
+                )
+            assert 400 <= response.status_code < 500, (number[:12], response.text)
+            assert envelope_of(surface, response.json()), response.text
+            assert len(response.content) < 4000, "bad input is not echoed whole"
         assert not await asyncio.to_thread(served.service.store.list_jobs, LOCAL_OWNER)
     assert "Traceback" not in caplog.text
 
@@ -234,10 +230,12 @@ NUMBERS_IN_QUERIES = {
 """Every place a route reads a number (or a flag) from the query or a header."""
 
 
+HOSTILE_NUMBERS = ["²", "٣", "9" * 5000, "1e999", "-1", "NaN", "\x00"]
+
+
 @pytest.mark.parametrize("place", NUMBERS_IN_QUERIES)
-@pytest.mark.parametrize("value", ["²", "٣", "9" * 5000, "1e999", "-1", "NaN", "\x00"])
 async def test_numbers_in_queries_and_headers_are_4xx_in_the_routes_envelope(
-    tmp_path: Path, place: str, value: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, place: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     method, route, name, surface = NUMBERS_IN_QUERIES[place]
     async with api(tmp_path, over_http=True) as served:
@@ -247,17 +245,18 @@ async def test_numbers_in_queries_and_headers_are_4xx_in_the_routes_envelope(
             )
             route = route.replace("{id}", submitted.json()["request_id"])
         query = {"expires": "1", "signature": "s"} if surface == "plain" else {}
-        raw = value.encode() if value != "\x00" else b"\xff\xfe"  # no header carries NUL; obs-text it can
-        header = {name.encode(): raw} if name[0].isupper() else {}
-        params = query if header else {**query, name: value}
-        with caplog.at_level(logging.ERROR):
-            async with served.http.stream(method, route, params=params, headers=header) as sent:
-                body = b"" if sent.status_code < 300 else await sent.aread()
-        if sent.status_code < 300:
-            assert name == "logs", "fal's flag is read leniently, as fal does: anything but 1 or true is off"
-        else:
-            assert 400 <= sent.status_code < 500, body
-            surface_of = {"plain": "openai"}.get(surface, surface)  # the plain envelope: {"error": ...}
-            assert envelope_of(surface_of, json.loads(body)), body
-            assert len(body) < 4000
+        for value in HOSTILE_NUMBERS:
+            raw = value.encode() if value != "\x00" else b"\xff\xfe"  # no header carries NUL; obs-text can
+            header = {name.encode(): raw} if name[0].isupper() else {}
+            params = query if header else {**query, name: value}
+            with caplog.at_level(logging.ERROR):
+                async with served.http.stream(method, route, params=params, headers=header) as sent:
+                    body = b"" if sent.status_code < 300 else await sent.aread()
+            if sent.status_code < 300:
+                assert name == "logs", "fal reads its flag leniently: anything but 1 or true is off"
+            else:
+                assert 400 <= sent.status_code < 500, (value, body)
+                surface_of = {"plain": "openai"}.get(surface, surface)  # the plain envelope: {"error": ...}
+                assert envelope_of(surface_of, json.loads(body)), body
+                assert len(body) < 4000
     assert "Traceback" not in caplog.text

@@ -1,21 +1,17 @@
 """/metrics: what the API and the workers record, and the queue as the database has it, in Prometheus'
-format. In-process with a real Worker thread (sketch renderer); a worker of its own serving its port;
-the Grafana dashboard asks only for metrics that exist."""
+format. In-process with a real Worker thread (sketch renderer); the Grafana dashboard asks only for
+metrics that exist. (A worker of its own serving its port: `test_logs`; workers under `serve`:
+`test_api_oxen`.)"""
 
 import asyncio
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ltxserve.engine.weights import WeightSet
 from tests.inprocess import Api, api
-from tests.servers import free_port
 
 pytestmark = pytest.mark.anyio
 DASHBOARD = Path(__file__).parent.parent / "ops" / "grafana-dashboard.json"
@@ -80,22 +76,6 @@ async def test_a_job_is_counted_from_request_to_result(tmp_path: Path) -> None:
     assert grew("ltxserve_job_stage_seconds_count", model="videos", stage="denoising") == 1
     assert grew("ltxserve_denoise_steps_total", model="videos") > 0
     assert grew("ltxserve_fetch_failures_total", cause="dns") == 1
-
-
-def test_a_worker_of_its_own_serves_its_metrics(tiny_weights: WeightSet, tmp_path: Path) -> None:
-    port = free_port()
-    command = [sys.executable, "-m", "ltxserve", "worker", "--data-dir", str(tmp_path), "--poll", "0.05"]
-    command += ["--weights", str(tiny_weights.root), "--metrics-port", str(port)]
-    worker = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    try:
-        assert worker.stderr is not None
-        assert any(" ready" in line for line in worker.stderr), "the worker never got ready"
-        exposed = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-        families = {family.name for family in text_string_to_metric_families(exposed)}
-        assert {"ltxserve_denoise_steps", "ltxserve_job_run_seconds", "ltxserve_fetch_failures"} <= families
-    finally:
-        worker.terminate()
-        assert worker.wait(30) == 0
 
 
 async def test_the_dashboard_asks_only_for_metrics_that_exist(tmp_path: Path) -> None:

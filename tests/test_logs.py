@@ -1,6 +1,7 @@
 """`--log-format json`: every line is one JSON object, and what is written while serving a request or
 running a job carries that request's and that job's id. In-process (a real Worker thread with the
-sketch renderer), and through `ltxserve worker` itself."""
+sketch renderer), and through `ltxserve worker` itself (which also serves its metrics and, when its
+database fails, exits 1)."""
 
 import asyncio
 import io
@@ -13,11 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ltxserve.engine.weights import WeightSet
 from ltxserve.logs import LogFormat, configure_logging
 from tests.inprocess import api
+from tests.servers import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -59,19 +63,24 @@ async def test_requests_and_jobs_log_json_lines_with_their_ids(tmp_path: Path, j
     assert working and all(line["job_id"] == job for line in working)
 
 
-def test_a_worker_whose_database_fails_logs_it_as_json_and_exits_1_for_its_supervisor(
+def test_a_worker_of_its_own_logs_json_serves_its_metrics_and_exits_1_when_its_database_fails(
     tiny_weights: WeightSet, tmp_path: Path
 ) -> None:
     database = tmp_path / "ltxserve.db"
+    port = free_port()
     command = [sys.executable, "-m", "ltxserve", "worker", "--data-dir", str(tmp_path), "--poll", "0.05"]
     command += ["--weights", str(tiny_weights.root), "--database", f"sqlite:///{database}"]
-    worker = subprocess.Popen([*command, "--log-format", "json"], stderr=subprocess.PIPE, text=True)
+    command += ["--log-format", "json", "--metrics-port", str(port)]
+    worker = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     assert worker.stderr is not None
     assert any(" ready" in line for line in worker.stderr), "the worker never got ready"
+    exposed = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    families = {family.name for family in text_string_to_metric_families(exposed)}
+    assert {"ltxserve_denoise_steps", "ltxserve_job_run_seconds", "ltxserve_fetch_failures"} <= families
     with sqlite3.connect(database) as broken:
-        broken.execute("DROP TABLE jobs")
+        broken.execute("DROP TABLE jobs")  # its next look at the queue fails
     output = worker.stderr.read()
-    assert worker.wait(30) == 1
+    assert worker.wait(30) == 1, "non-zero, so that serve or any supervisor starts it again"
     lines = [json.loads(line) for line in output.splitlines()]
     failed = [line for line in lines if line["level"] == "ERROR"]
     assert failed and "no such table: jobs" in failed[-1]["message"]
