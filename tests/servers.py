@@ -60,9 +60,10 @@ class Postgres:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[Postgres]:
+def postgres_server(listen: str = "127.0.0.1") -> Iterator[Postgres]:
     """PostgreSQL from the Debian package, run by the `postgres` user when we are root (the server
-    refuses to run as root), with durability off: these databases live for one test run."""
+    refuses to run as root), with durability off: these databases live for one test run. `listen`:
+    the addresses it takes connections on (other than loopback: from anyone, without a password)."""
     binaries = _postgres_bin()
     root = Path(tempfile.mkdtemp(prefix="ltxserve-pg-"))
     data, sockets = root / "data", root / "run"
@@ -75,7 +76,7 @@ def postgres_server() -> Iterator[Postgres]:
         run_as = ["runuser", "-u", "postgres", "--"]
     port = free_port()
     options = (
-        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+        f"-p {port} -k {sockets} -c listen_addresses={listen} -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=400"
     )
 
@@ -84,6 +85,9 @@ def postgres_server() -> Iterator[Postgres]:
         subprocess.run(command, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     run("initdb", "-U", "ltxserve", "--auth=trust", "-E", "UTF8", "--no-sync")
+    if listen != "127.0.0.1":
+        with (data / "pg_hba.conf").open("a") as rules:
+            rules.write("host all all 0.0.0.0/0 trust\n")
     run("pg_ctl", "-o", options, "-l", str(root / "log"), "-w", "start")
     try:
         yield Postgres(port)
@@ -117,11 +121,12 @@ class S3Server:
 
 
 @contextlib.contextmanager
-def s3_server() -> Iterator[S3Server]:
-    """moto in server mode: a real HTTP S3 endpoint in its own process."""
+def s3_server(listen: str = "127.0.0.1") -> Iterator[S3Server]:
+    """moto in server mode: a real HTTP S3 endpoint in its own process (reached at 127.0.0.1, and at
+    `listen`'s addresses)."""
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        [str(Path(sys.executable).parent / "moto_server"), "-H", listen, "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

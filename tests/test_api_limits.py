@@ -97,3 +97,30 @@ async def test_a_keys_own_limit_of_unfinished_jobs(tmp_path: Path) -> None:
         refused = await served.http.post("/api/ai/queue", json=body, headers=headers)
         assert refused.status_code == 429 and refused.headers["Retry-After"] == "30"
         assert refused.json()["error"]["type"] == "quota_exceeded"
+
+
+DAILY = {
+    "oxen": ("/api/ai/queue", {"model": "ltx-2-3-pro", "prompt": "x", "duration": 6}, 200),
+    "ltx": ("/v2/text-to-video", {"prompt": "x", "model": "ltx-2-3-pro", "duration": 6,
+                                  "resolution": "1920x1080"}, 202),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("surface", DAILY)
+async def test_a_keys_seconds_of_video_a_day_own_or_the_servers(tmp_path: Path, surface: str) -> None:
+    route, body, accepted = DAILY[surface]
+    async with api(tmp_path, over_http=True, auth=True, seconds_per_day_per_key=12) as served:
+        own = await new_key(served, "own", seconds_per_day=6)
+        default = await new_key(served, "default")
+        answers = [await served.http.post(route, json=body, headers=own) for _ in range(2)]
+        answers += [await served.http.post(route, json=body, headers=default) for _ in range(3)]
+        assert [answer.status_code for answer in answers] == [accepted, 429, accepted, accepted, 429]
+        for refused in (answers[1], answers[4]):
+            assert 0 < int(refused.headers["Retry-After"]) <= 86400, "until the day (UTC) ends"
+            error = refused.json()["error"]
+            assert error["type"] == {"oxen": "daily_limit_exceeded", "ltx": "rate_limit_error"}[surface]
+            assert "s a day" in error.get("message", error.get("title"))
+        keys = served.service.keys
+        assert keys is not None
+        queued = {key.name: len(served.service.store.list_jobs(key.id)) for key in keys.list_keys()}
+        assert queued == {"own": 1, "default": 2}, "nothing queued for the refused"

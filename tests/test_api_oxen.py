@@ -71,7 +71,7 @@ def test_requests_need_a_valid_active_key(service: Running) -> None:
     assert "unknown or revoked" in error_of(carol.get("/api/ai/queue"), 401)["detail"]
 
 
-def test_a_keys_storage_quota_is_set_by_the_operator_and_holds_in_the_served_api(service: Running) -> None:
+def test_a_keys_storage_quota_and_seconds_a_day_set_by_the_operator_hold_in_serve(service: Running) -> None:
     secret = keys(
         service.backend, service.data_dir, "create", "quota-keeper", "--storage-quota", "2KB"
     ).strip()
@@ -84,6 +84,11 @@ def test_a_keys_storage_quota_is_set_by_the_operator_and_holds_in_the_served_api
     assert keeper.post("/api/uploads", content=b"x" * 2_000).status_code == 200
     keys(service.backend, service.data_dir, "set", "quota-keeper", "--storage-quota", "default")
     assert keeper.post("/api/uploads", content=b"x" * 2_001).status_code == 200, "the server's default again"
+    keys(service.backend, service.data_dir, "set", "quota-keeper", "--seconds-per-day", "5")
+    assert "video a day: 5 s" in keys(service.backend, service.data_dir, "list")
+    six_seconds = {"model": "ltx-2-3-pro", "prompt": "x", "duration": 6}
+    error = error_of(keeper.post("/api/ai/queue", json=six_seconds), 429)
+    assert error["type"] == "daily_limit_exceeded" and "5 s a day" in error["title"]
 
 
 def test_metrics_add_up_the_api_and_its_worker_processes(service: Running) -> None:

@@ -500,3 +500,35 @@ def test_audio_to_video_holds_its_audio_as_firmly_as_its_strength(strength: floa
     with pytest.raises(InvalidRequestError) as refused:
         GenerationRequest(Task.TEXT_TO_VIDEO, "x", audio_strength=0.5)
     assert refused.value.field == "audio_strength"
+
+
+def test_the_seconds_a_request_makes_anew_are_known_at_submit_unless_its_inputs_tell_them() -> None:
+    def made(duration: Duration, fps: Fraction | None = None) -> GenerationRequest:
+        return GenerationRequest(task=Task.TEXT_TO_VIDEO, prompt="x", duration=duration, fps=fps)
+
+    cases = {
+        "a generation's duration": (made(Duration.of_seconds("6.5")), Fraction(13, 2)),
+        "its frames at its rate": (made(Duration.of_frames(97), fps=Fraction(48)), Fraction(97, 48)),
+        "the default length": (GenerationRequest(task=Task.TEXT_TO_VIDEO, prompt="x"), Fraction(121, 24)),
+        "an extend's new part": (
+            GenerationRequest(task=Task.EXTEND, extend=ExtendOptions(SOURCE, Duration.of_seconds(3))),
+            Fraction(3),
+        ),
+        "a retake's window": (
+            GenerationRequest(task=Task.RETAKE, retake=RetakeOptions(SOURCE, Fraction(1), Fraction(5, 2))),
+            Fraction(5, 2),
+        ),
+    }
+    for name, (request, seconds) in cases.items():
+        assert planning.new_seconds(request) == seconds, name
+        assert planning.new_seconds(request, video(999, Fraction(30))) == seconds, f"{name}: whatever it made"
+    by_source_rate = GenerationRequest(task=Task.EXTEND, extend=ExtendOptions(SOURCE, Duration.of_frames(48)))
+    assert planning.new_seconds(by_source_rate) is None, "frames at a rate only the source tells"
+    assert planning.new_seconds(by_source_rate, video(150, Fraction(30000, 1001))) == Fraction(
+        48 * 1001, 30000
+    )
+    timed_by_audio = GenerationRequest(
+        task=Task.AUDIO_TO_VIDEO, audio=MediaRef("upload://a"), match_audio=True
+    )
+    assert planning.new_seconds(timed_by_audio) is None
+    assert planning.new_seconds(timed_by_audio, video(100, Fraction(25))) == 4

@@ -5,12 +5,13 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ltxserve.database import JobState, open_database
+from ltxserve.database import JobState, jobs, open_database, writing
 from ltxserve.engine.progress import Progress
-from ltxserve.jobs.store import JobStore, QuotaExceededError, new_worker_id, worker_is_gone
+from ltxserve.jobs.store import DailyLimitError, JobStore, QuotaExceededError, new_worker_id, worker_is_gone
 from ltxserve.keys import KeyLimits, KeyStore
 
 
@@ -92,8 +93,11 @@ def test_listing_pages_by_cursor_without_shifting_when_jobs_arrive(store: JobSto
 def test_higher_priority_is_claimed_first(store: JobStore) -> None:
     (low,) = enqueue(store)
     (high,) = enqueue(store, priority=5)
-    assert store.queue_position(high) == 0 and store.queue_position(low) == 1
+    positions = {job_id: store.get_with_position(job_id, "alice") for job_id in (low, high)}
+    assert {job_id: found and found[1] for job_id, found in positions.items()} == {high: 0, low: 1}
     assert run_to_end(store) == high
+    assert store.get_with_position(high, "alice") == (store.get(high), None), "only a queued job has one"
+    assert store.get_with_position(low, "bob") is None, "someone else's job is not found"
     assert run_to_end(store) == low
 
 
@@ -281,3 +285,55 @@ def test_a_worker_id_tells_whether_its_process_is_gone() -> None:
     host = new_worker_id().split(":")[0]
     assert worker_is_gone(f"{host}:{pid}:abcd1234")
     assert not worker_is_gone(f"another-host:{pid}:abcd1234"), "processes elsewhere cannot be checked"
+
+
+def test_a_keys_seconds_of_video_a_day_are_bounded_at_submit(store: JobStore) -> None:
+    def asks(seconds: float | None, count: int = 1, owner: str = "alice") -> list[str]:
+        return store.enqueue(
+            owner, "oxen", "ltx-2-3-pro", {"task": "text_to_video"}, {"prompt": "x"}, count=count,
+            seconds=seconds, seconds_per_day=12,
+        )  # fmt: skip
+
+    _, second = asks(5, count=2)
+    with pytest.raises(DailyLimitError) as refused:
+        asks(2.5)
+    assert "10 s" in str(refused.value) and "12 s a day" in str(refused.value)
+    tomorrow = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    assert 0 < refused.value.retry_after <= tomorrow.timestamp() - time.time() + 1, "until the day ends"
+    assert asks(2), "the allowance may be reached exactly"
+    assert asks(None), "a length told by its inputs counts once the job has run"
+    with pytest.raises(DailyLimitError):
+        asks(0.1)
+    assert asks(0.1, owner="bob"), "keys count apart"
+    store.cancel(second, "alice")
+    assert asks(5), "a cancelled job's seconds are given back"
+    _made_yesterday(store, "alice")
+    assert asks(12), "yesterday's jobs count for yesterday"
+
+
+def test_seconds_told_by_the_inputs_count_once_run_and_a_failed_jobs_are_given_back(store: JobStore) -> None:
+    def asks(seconds: float | None) -> list[str]:
+        return store.enqueue(
+            "carol", "oxen", "ltx-2-3-pro", {"task": "audio_to_video"}, {"prompt": "x"},
+            seconds=seconds, seconds_per_day=12,
+        )  # fmt: skip
+
+    (timed_by_audio,) = asks(None)
+    (failing,) = asks(6)
+    while (job := store.claim("w", 30)) is not None:
+        if job.id == failing:
+            assert store.finish(job.id, "w", JobState.FAILED, error={"message": "broken"})
+        else:
+            assert store.finish(job.id, "w", JobState.SUCCEEDED, result={}, seconds=7)
+    assert store.get(timed_by_audio).seconds == 7  # type: ignore[union-attr]
+    assert store.get(failing).seconds == 6, "a job's own figure is kept"  # type: ignore[union-attr]
+    with pytest.raises(DailyLimitError):
+        asks(5.5)
+    assert asks(5)
+
+
+def _made_yesterday(store: JobStore, owner: str) -> None:
+    with writing(store.engine) as connection:
+        connection.execute(
+            jobs.update().where(jobs.c.owner == owner).values(created_at=time.time() - 86400 - 1)
+        )

@@ -2,8 +2,10 @@
 through every stage with a progress event per step, cancellation stops the engine within one step,
 a stopping worker hands its job back, and bad inputs fail the job naming the field."""
 
+import shutil
 import threading
 import time
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,11 +17,12 @@ from ltxserve.api.oxen_models import MODELS
 from ltxserve.api.views import JobView
 from ltxserve.database import JobState, open_database
 from ltxserve.engine.engine import Engine
+from ltxserve.engine.progress import CancelToken, ProgressCallback
 from ltxserve.inputs import Fetcher, InputResolver
 from ltxserve.jobs.store import JobStore
 from ltxserve.jobs.worker import EngineRenderer, Worker
 from ltxserve.media.testsrc import synthetic_clip
-from ltxserve.request import request_to_json
+from ltxserve.request import GenerationRequest, request_to_json
 from ltxserve.settings import WorkerSettings
 from ltxserve.storage import Storage, open_storage
 
@@ -85,6 +88,7 @@ def test_a_job_runs_to_a_stored_result_with_a_progress_event_per_step(
     assert job.result["demo"] is True and job.result["has_audio"] is True
     assert job.result["notes"]["video_window_frames"][0] <= 24 and job.result["size"] == output.stat().st_size
     assert job.cost is None, "priced by its source: the surface prices it from the result"
+    assert job.seconds == 2, "queued without its seconds, it counts the window it made anew"
     assert oxen._cost(JobView.of(job, "url", None)) == pytest.approx(0.4), "$0.10 per second of 4 s"
     steps = [e.data for e in store.events_after(0, job_id=job_id) if e.type == "progress"]
     stages = [step["stage"] for step in steps]
@@ -162,3 +166,48 @@ def test_inputs_that_cannot_be_fetched_fail_the_job(setup: tuple[JobStore, Stora
         job = store.get(job_id)
         assert job is not None and job.state is JobState.FAILED and job.error is not None
         assert job.error["field"] == "retake.video" and why in job.error["message"]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    info: media.MediaInfo
+    seed: int = 0
+    demo: bool = True
+    notes: dict[str, object] = field(default_factory=dict)
+
+
+class LeaseLostWhileRendering:
+    """Renders by copying a clip; meanwhile the job is requeued as if this worker's lease had run out
+    (a network cut) and another worker claims it."""
+
+    def __init__(self, store: JobStore, clip: Path) -> None:
+        self.store = store
+        self.clip = clip
+
+    def render(
+        self, request: GenerationRequest, output: Path, progress: ProgressCallback, cancel: CancelToken
+    ) -> Rendered:
+        running = self.store.list_jobs("alice", states=[JobState.RUNNING])
+        assert len(running) == 1 and running[0].worker_id is not None
+        self.store.reap([running[0].worker_id])
+        assert self.store.claim("the-other-worker", 30) is not None
+        shutil.copyfile(self.clip, output)
+        return Rendered(media.probe(output))
+
+
+def test_a_worker_that_lost_its_job_while_rendering_keeps_no_result_file(
+    tmp_path: Path, sources: dict[str, Path]
+) -> None:
+    store = JobStore(open_database(f"sqlite:///{tmp_path / 'jobs.db'}"))
+    storage = open_storage(str(tmp_path / "files"), b"k" * 32)
+    storage.put_file("uploads/alice/long", sources["long"])
+    renderer = LeaseLostWhileRendering(store, sources["short"])
+    worker = Worker(
+        store, storage, InputResolver(Fetcher(), storage), renderer, WorkerSettings(scratch=tmp_path)
+    )
+    job_id = retake(store)
+    assert worker.run(max_jobs=1) == 1
+    job = store.get(job_id)
+    assert job is not None and job.state is JobState.RUNNING and job.worker_id == "the-other-worker"
+    assert job.result is None and job.attempts == 2
+    assert storage.listing(f"results/{job_id}/") == [], "the first attempt's file is not left behind"

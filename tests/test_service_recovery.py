@@ -75,6 +75,7 @@ def jobs_of(backend: Backend) -> JobStore:
     return JobStore(open_database(backend.database))
 
 
+@pytest.mark.parametrize("fresh", ["sqlite-local"], indirect=True)  # PostgreSQL and S3: test_scale_out
 def test_a_worker_killed_mid_job_does_not_lose_it(start: Start, short_clip: Path) -> None:
     serve = start()
     client, (job,) = queue_retakes(serve, short_clip, 1)
@@ -131,6 +132,7 @@ def test_a_server_killed_with_its_workers_loses_nothing(
     assert finished is not None and finished.attempts == 2, "run once more, and counted"
 
 
+@pytest.mark.parametrize("fresh", ["sqlite-local"], indirect=True)  # PostgreSQL and S3: test_scale_out
 def test_workers_on_their_own_share_the_queue(
     start: Start, fresh: Backend, short_clip: Path, tiny_weights: WeightSet, tmp_path: Path
 ) -> None:

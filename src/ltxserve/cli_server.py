@@ -73,6 +73,14 @@ KeyUnfinishedOption = Annotated[
     typer.Option("--max-unfinished", help="Jobs the key may have queued or running, or 'default'.",
                  show_default=False),
 ]  # fmt: skip
+SecondsPerDayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--seconds-per-day",
+        help="Seconds of video the key's jobs may make a day (UTC), or 'default'.",
+        show_default=False,
+    ),
+]
 LeaseOption = Annotated[
     float, typer.Option("--lease", help="Seconds a worker holds a job without a heartbeat.", min=1)
 ]
@@ -211,6 +219,15 @@ def serve(
     rpm: Annotated[
         int, typer.Option("--rpm", help="Requests one key may make a minute, unless it has its own.", min=1)
     ] = Settings.requests_per_minute_per_key,
+    seconds_per_day: Annotated[
+        int | None,
+        typer.Option(
+            "--seconds-per-day",
+            help="Seconds of video one key's jobs may make a day (UTC), unless it has its own allowance "
+            "(none unless given).",
+            min=1,
+        ),
+    ] = Settings.seconds_per_day_per_key,
     keep_files: Annotated[
         float,
         typer.Option(
@@ -262,6 +279,7 @@ def serve(
         data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll, concurrency,
         auth=not no_auth, public_url=public_url, url_lifetime=timedelta(hours=url_lifetime),
         sse_ping_seconds=sse_ping, max_unfinished_per_key=max_unfinished, requests_per_minute_per_key=rpm,
+        seconds_per_day_per_key=seconds_per_day,
         storage_quota_per_key=_byte_size(storage_quota),
         file_lifetime=timedelta(hours=keep_files), job_lifetime=timedelta(days=keep_jobs),
         provider_input_rules=not no_provider_input_rules,
@@ -452,6 +470,7 @@ def keys_create(
     rpm: RpmOption = None,
     max_unfinished: KeyUnfinishedOption = None,
     concurrency: KeyConcurrencyOption = None,
+    seconds_per_day: SecondsPerDayOption = None,
     data_dir: DataDirOption = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -459,7 +478,7 @@ def keys_create(
     stored."""
     from ltxserve.keys import ApiKeyError, KeyLimits
 
-    limits = KeyLimits(**_limit_changes(storage_quota, rpm, max_unfinished, concurrency))
+    limits = KeyLimits(**_limit_changes(storage_quota, rpm, max_unfinished, concurrency, seconds_per_day))
     try:
         key, secret = _keys(data_dir, database).create(name, limits)
     except ApiKeyError as error:
@@ -486,6 +505,7 @@ def keys_set(
     rpm: RpmOption = None,
     max_unfinished: KeyUnfinishedOption = None,
     concurrency: KeyConcurrencyOption = None,
+    seconds_per_day: SecondsPerDayOption = None,
     data_dir: DataDirOption = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -493,7 +513,7 @@ def keys_set(
     from ltxserve.keys import ApiKeyError
 
     try:
-        changes = _limit_changes(storage_quota, rpm, max_unfinished, concurrency)
+        changes = _limit_changes(storage_quota, rpm, max_unfinished, concurrency, seconds_per_day)
         changed = _keys(data_dir, database).set_limits(key, **changes)
     except ApiKeyError as error:
         raise _fail(str(error)) from None
@@ -501,12 +521,16 @@ def keys_set(
 
 
 def _limit_changes(
-    storage_quota: str | None, rpm: str | None, max_unfinished: str | None, concurrency: str | None
+    storage_quota: str | None,
+    rpm: str | None,
+    max_unfinished: str | None,
+    concurrency: str | None,
+    seconds_per_day: str | None,
 ) -> dict[str, int | None]:
     """The limits given on the command line, by KeyLimits' names ('default' is None)."""
     given = {"storage_quota": (storage_quota, _byte_size), "requests_per_minute": (rpm, _positive),
-             "max_unfinished": (max_unfinished, _positive),
-             "max_running": (concurrency, _positive)}  # fmt: skip
+             "max_unfinished": (max_unfinished, _positive), "max_running": (concurrency, _positive),
+             "seconds_per_day": (seconds_per_day, _positive)}  # fmt: skip
     return {
         name: None if text == "default" else read(text)
         for name, (text, read) in given.items()
@@ -520,6 +544,7 @@ def _shown(limits: "KeyLimits") -> str:
         "requests per minute": (limits.requests_per_minute, ""),
         "unfinished jobs": (limits.max_unfinished, ""),
         "running jobs": (limits.max_running, ""),
+        "video a day": (limits.seconds_per_day, " s"),
     }
     return ", ".join(
         f"{name}: {'server default' if value is None else f'{value}{unit}'}"

@@ -6,9 +6,11 @@ The tables are used by `jobs.store` (jobs, job_events, workers), `jobs.webhooks`
 (api_keys, request_counts) and `shared_secret` (settings).
 """
 
+import contextlib
 import secrets
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
@@ -47,6 +49,7 @@ jobs = sa.Table(
     sa.Column("request", sa.JSON, nullable=False),
     sa.Column("params", sa.JSON, nullable=False),
     sa.Column("cost", sa.Float),
+    sa.Column("seconds", sa.Float),
     sa.Column("result", sa.JSON),
     sa.Column("error", sa.JSON),
     sa.Column("stage", sa.String(32)),
@@ -71,6 +74,7 @@ sa.Index(
 )
 sa.Index("ix_jobs_owner", jobs.c.owner, jobs.c.number)
 sa.Index("ix_jobs_owner_started", jobs.c.owner, jobs.c.started_at)
+sa.Index("ix_jobs_owner_created", jobs.c.owner, jobs.c.created_at)
 sa.Index("ix_jobs_finished", jobs.c.finished_at)
 sa.Index(
     "ix_jobs_running",
@@ -138,6 +142,7 @@ api_keys = sa.Table(
     sa.Column("requests_per_minute", sa.Integer),
     sa.Column("max_unfinished", sa.Integer),
     sa.Column("max_running", sa.Integer),
+    sa.Column("seconds_per_day", sa.Integer),
 )
 
 request_counts = sa.Table(
@@ -161,7 +166,9 @@ def open_database(url: str) -> Engine:
     """An engine for `url` (sqlite:///path or postgresql://...), with the schema created or upgraded."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = sa.create_engine(url, pool_pre_ping=True)
+    # a server may restart under a pooled connection; a file may not (and a ping per checkout costs
+    # SQLite a query on every request)
+    engine = sa.create_engine(url, pool_pre_ping=url.startswith("postgresql"))
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     elif engine.dialect.name != "postgresql":
@@ -177,6 +184,8 @@ def _configure_sqlite(engine: Engine) -> None:
     """WAL, a long busy timeout, and BEGIN IMMEDIATE for writes: two writers then queue for the lock
     instead of deadlocking while upgrading a read lock."""
 
+    _sqlite_writers[engine] = threading.Lock()
+
     @sa_event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # transactions are begun below, explicitly
@@ -189,13 +198,18 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
-@contextmanager
+_sqlite_writers: "weakref.WeakKeyDictionary[Engine, threading.Lock]" = weakref.WeakKeyDictionary()
+"""One lock per SQLite engine: its threads take turns writing in order, instead of meeting SQLite's
+busy handler, which sleeps up to 100 ms between tries (the tail of every write under load)."""
+
+
+@contextlib.contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
-    with engine.begin() as connection:
+    with _sqlite_writers.get(engine) or contextlib.nullcontext(), engine.begin() as connection:
         yield connection
 
 
-@contextmanager
+@contextlib.contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
     with engine.connect().execution_options(readonly=True) as connection, connection.begin():
         yield connection

@@ -32,6 +32,13 @@ class KeyLimits:
     """Jobs queued or running at once."""
     max_running: int | None = None
     """Jobs running at once (workers take no more of the key's until one ends)."""
+    seconds_per_day: int | None = None
+    """Seconds of video the key's jobs may make in a day (UTC)."""
+
+    def over(self, defaults: "KeyLimits") -> "KeyLimits":
+        """These limits where they are set, else `defaults`'."""
+        own, default = asdict(self), asdict(defaults)
+        return KeyLimits(**{name: default[name] if value is None else value for name, value in own.items()})
 
 
 LIMITS = tuple(KeyLimits.__dataclass_fields__)

@@ -65,6 +65,9 @@ class Settings:
     max_upload_bytes: int = 1 << 30
     storage_quota_per_key: int = 10 << 30
     """Bytes of uploads one key may keep (a key's own quota overrides it)."""
+    seconds_per_day_per_key: int | None = None
+    """Seconds of video one key's jobs may make in a day, UTC (a key's own allowance overrides it);
+    None: no limit."""
     provider_input_rules: bool = True
     """Each provider's own rules on input media (the LTX API's: HTTPS only, host names, no redirects,
     15 / 32 MB by URL, 7 / 15 MB data URIs, 100 MB uploads); False: the server's own policy alone."""

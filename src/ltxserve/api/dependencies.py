@@ -1,4 +1,5 @@
-"""What route handlers are given: the service, and the base URL results are linked from."""
+"""What route handlers are given: the service, and the base URL results are linked from. Both are
+`async`: FastAPI runs a plain function dependency in its thread pool, a thread hop per request."""
 
 from typing import Annotated
 
@@ -7,12 +8,12 @@ from fastapi import Depends, Request
 from ltxserve.api.service import Service
 
 
-def _service(request: Request) -> Service:
+async def _service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
 
-def _base_url(request: Request) -> str:
+async def _base_url(request: Request) -> str:
     return str(request.base_url)
 
 

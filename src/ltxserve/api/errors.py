@@ -2,6 +2,7 @@
 route the request reached (`api.dialect`), or the plain one when it reached none."""
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from starlette.exceptions import HTTPException
 from ltxserve.api.service import StorageQuotaError
 from ltxserve.catalog import ParamsError
 from ltxserve.inputs import FetchError
-from ltxserve.jobs.store import QuotaExceededError
+from ltxserve.jobs.store import DailyLimitError, QuotaExceededError
 from ltxserve.request import InvalidRequestError
 
 log = logging.getLogger("ltxserve.api")
@@ -89,7 +90,8 @@ def quoted(value: object, limit: int = 64) -> str:
 def refused(error: Exception, name: Callable[[str], str] = str) -> ApiError:
     """A submission the Service refused, in the terms every dialect renders: each parameter at fault
     (422 invalid_params, the parameter as `name` spells it), or the owner's limit of unfinished jobs
-    (429 quota_exceeded, with Retry-After), or the owner's storage quota (413 storage_quota_exceeded:
+    (429 quota_exceeded, with Retry-After), or its seconds of video a day (429 daily_limit_exceeded,
+    with Retry-After: when the day ends), or the owner's storage quota (413 storage_quota_exceeded:
     waiting frees nothing). Anything else is re-raised."""
     if isinstance(error, InvalidRequestError):
         problems = error.errors if isinstance(error, ParamsError) else [(error.field, error.message)]
@@ -99,6 +101,9 @@ def refused(error: Exception, name: Callable[[str], str] = str) -> ApiError:
         return ApiError(422, "invalid_params", str(error), "body")
     if isinstance(error, StorageQuotaError):
         return ApiError(413, "storage_quota_exceeded", str(error))
+    if isinstance(error, DailyLimitError):
+        wait = str(math.ceil(error.retry_after))
+        return ApiError(429, "daily_limit_exceeded", str(error), headers={"Retry-After": wait})
     if isinstance(error, QuotaExceededError):
         return ApiError(429, "quota_exceeded", str(error), headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     raise error

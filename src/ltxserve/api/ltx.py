@@ -42,7 +42,8 @@ _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permi
           404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large",
           422: "invalid_request_error", 429: "rate_limit_error", 500: "api_error",
           503: "service_unavailable", 504: "timeout_error"}  # fmt: skip
-_CODE_TYPES = {"quota_exceeded": "concurrency_limit_error", "rate_limited": "rate_limit_error"}
+_CODE_TYPES = {"quota_exceeded": "concurrency_limit_error", "rate_limited": "rate_limit_error",
+               "daily_limit_exceeded": "rate_limit_error"}  # fmt: skip
 
 
 def _render_error(error: ApiError) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from ltxserve.api.views import JobView, Page, ResultView
 from ltxserve.catalog import Product
 from ltxserve.database import JobState
 from ltxserve.engine.check import check
+from ltxserve.engine.planning import new_seconds
 from ltxserve.engine.weights import WeightSet
 from ltxserve.inputs import (
     UPLOAD_SCHEME,
@@ -31,7 +32,7 @@ from ltxserve.inputs import (
     upload_key,
 )
 from ltxserve.jobs.events import EventHub, SubscriberOverflowError
-from ltxserve.jobs.store import Event, Job, JobStore, QuotaExceededError
+from ltxserve.jobs.store import Event, JobStore, QuotaExceededError
 from ltxserve.jobs.webhooks import Callback
 from ltxserve.keys import KeyLimits, KeyStore
 from ltxserve.request import GenerationRequest, InputRules, InvalidRequestError, MediaRef, request_to_json
@@ -87,6 +88,11 @@ class Service:
         self.storage = storage
         self.hub = hub
         self.weights = weights
+        self._server_limits = KeyLimits(
+            storage_quota=settings.storage_quota_per_key,
+            max_unfinished=settings.max_unfinished_per_key,
+            seconds_per_day=settings.seconds_per_day_per_key,
+        )
 
     # --- submitting ----------------------------------------------------------------------------
 
@@ -114,8 +120,8 @@ class Service:
             raise InvalidRequestError(spec.param_for(error.field), error.message) from None
         # the job keeps what the worker will fetch: upload references instead of data URIs
         params = params.model_copy(update={spec.param_for(field): uri for field, uri in moved.items()})
-        own = (await self._own_limits(owner)).max_unfinished
-        max_unfinished = self.settings.max_unfinished_per_key if own is None else own
+        limits = await self._limits(owner)
+        seconds = new_seconds(request)
         return await asyncio.to_thread(
             self.store.enqueue,
             owner,
@@ -125,8 +131,10 @@ class Service:
             params.model_dump(mode="json"),
             cost=spec.cost(params),
             count=count,
-            max_unfinished=max_unfinished,
+            max_unfinished=limits.max_unfinished,
             webhook=webhook,
+            seconds=None if seconds is None else float(seconds),
+            seconds_per_day=limits.seconds_per_day,
         )
 
     async def _check(
@@ -241,22 +249,22 @@ class Service:
         return sum(item.size for item in stored), await self._storage_quota(owner)
 
     async def _storage_quota(self, owner: str) -> int:
-        own = (await self._own_limits(owner)).storage_quota
-        return self.settings.storage_quota_per_key if own is None else own
+        quota = (await self._limits(owner)).storage_quota
+        assert quota is not None, "the server's default is a number"
+        return quota
 
-    async def _own_limits(self, owner: str) -> KeyLimits:
-        return KeyLimits() if self.keys is None else await asyncio.to_thread(self.keys.limits, owner)
+    async def _limits(self, owner: str) -> KeyLimits:
+        """The owner's key's own limits, and the server's where it has none."""
+        own = KeyLimits() if self.keys is None else await asyncio.to_thread(self.keys.limits, owner)
+        return own.over(self._server_limits)
 
     # --- looking up ----------------------------------------------------------------------------
 
     async def get(self, owner: str, job_id: str, base_url: str) -> JobView | None:
-        job = await asyncio.to_thread(self.store.get, job_id, owner)
-        return None if job is None else await self.view(job, base_url)
-
-    async def view(self, job: Job, base_url: str) -> JobView:
-        position = None
-        if job.state is JobState.QUEUED:
-            position = await asyncio.to_thread(self.store.queue_position, job.id)
+        found = await asyncio.to_thread(self.store.get_with_position, job_id, owner)
+        if found is None:
+            return None
+        job, position = found
         return JobView.of(job, self.result_url(job.result, base_url), position)
 
     def result_url(self, result: dict[str, Any] | None, base_url: str) -> str | None:

@@ -248,6 +248,24 @@ def decided_by_inputs(request: GenerationRequest, infos: Mapping[str, MediaInfo]
     return request
 
 
+def new_seconds(request: GenerationRequest, made: VideoInfo | None = None) -> Fraction | None:
+    """Seconds of video the request makes anew (all of a generation, an extend's new part, a retake's
+    window): what a key's daily allowance counts. Before it runs (no `made`), None where only its inputs
+    tell (a length after its audio, frames at the source's rate); given the video it made, known."""
+    if request.match_audio:
+        return None if made is None else made.duration
+    if request.retake is not None:
+        return request.retake.duration
+    if request.extend is not None:
+        length, fps = request.extend.duration, request.extend.fps or (made.fps if made else None)
+    else:
+        length, fps = request.duration or Duration.of_frames(DEFAULT_FRAMES), request.fps or DEFAULT_FPS
+    if length.seconds is not None:
+        return length.seconds
+    assert length.frames is not None
+    return None if fps is None else Fraction(length.frames) / fps
+
+
 def plan_request(request: GenerationRequest, source: VideoInfo | None = None) -> Plan:
     """The plan of any task; extend and retake are planned against their probed source video."""
     pipeline = request.sampling.pipeline

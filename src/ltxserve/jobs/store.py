@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,6 +45,8 @@ class Job:
     request: dict[str, Any]
     params: dict[str, Any]
     cost: float | None
+    seconds: float | None
+    """Of video the job makes (None: told by its inputs, counted once it has run)."""
     result: dict[str, Any] | None
     error: dict[str, Any] | None
     """{"message", "field" (or None), "code"} for a failed job."""
@@ -109,6 +112,33 @@ TERMINAL = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 class QuotaExceededError(Exception):
     """The owner already has as many unfinished jobs as it may."""
+
+
+class DailyLimitError(QuotaExceededError):
+    """The owner's jobs have made, or asked for, as many seconds of video today (UTC) as it may."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        """Seconds until the day ends and the allowance is whole again."""
+
+
+def _check_day(connection: Connection, owner: str, now: float, asked: float, allowance: float) -> None:
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    used = connection.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(jobs.c.seconds), 0.0)).where(
+            jobs.c.owner == owner,
+            jobs.c.created_at >= day.timestamp(),
+            jobs.c.state.not_in((JobState.FAILED, JobState.CANCELLED)),
+        )
+    ).scalar_one()
+    if used + asked > allowance + 1e-6:  # seconds are sums of decimal fractions
+        retry_after = (day + timedelta(days=1)).timestamp() - now
+        raise DailyLimitError(
+            f"this key's jobs have made or asked for {used:g} s of video today (UTC) and this asks "
+            f"{asked:g} s more; it may have {allowance:g} s a day",
+            retry_after,
+        )
 
 
 def new_worker_id() -> str:
@@ -182,9 +212,14 @@ class JobStore:
         max_unfinished: int | None = None,
         count: int = 1,
         webhook: webhooks.Callback | None = None,
+        seconds: float | None = None,
+        seconds_per_day: float | None = None,
     ) -> list[str]:
         """Add `count` jobs for `owner` in one transaction; their ids, in order. With `webhook`, each
-        job is to be called back at that URL when it ends (`jobs.webhooks`)."""
+        job is to be called back at that URL when it ends (`jobs.webhooks`). `seconds`: of video each
+        will make, when known before it runs; with `seconds_per_day`, the owner's jobs of today (UTC)
+        that did not fail or get cancelled may not ask for more in all."""
+        now = time.time()
         with writing(self.engine) as connection:
             if self.postgres:  # the quota check and the insert must not interleave with another's
                 connection.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(owner))))
@@ -198,15 +233,17 @@ class JobStore:
                     raise QuotaExceededError(
                         f"{unfinished} unfinished jobs and {count} more asked; the limit is {max_unfinished}"
                     )
+            if seconds_per_day is not None:
+                _check_day(connection, owner, now, count * (seconds or 0.0), seconds_per_day)
             ids = []
-            now = time.time()
             for _ in range(count):
                 job_id = str(uuid.uuid4())
                 connection.execute(
                     jobs.insert().values(
                         id=job_id, owner=owner, model=model, surface=surface, priority=priority,
                         state=JobState.QUEUED,
-                        request=request, params=params, cost=cost, max_attempts=max_attempts, created_at=now,
+                        request=request, params=params, cost=cost, seconds=seconds, max_attempts=max_attempts,
+                        created_at=now,
                     )
                 )  # fmt: skip
                 self._append(connection, _Ref(job_id, owner, model, surface), JobState.QUEUED, {})
@@ -218,11 +255,23 @@ class JobStore:
 
     def get(self, job_id: str, owner: str | None = None) -> Job | None:
         """The job, or None when it does not exist or belongs to someone else."""
+        with reading(self.engine) as connection:
+            return self._get(connection, job_id, owner)
+
+    def get_with_position(self, job_id: str, owner: str) -> tuple[Job, int | None] | None:
+        """The job and, while it is queued, how many queued jobs are ahead of it (one transaction:
+        a status poll is the commonest request)."""
+        with reading(self.engine) as connection:
+            job = self._get(connection, job_id, owner)
+            if job is None:
+                return None
+            return job, self._queue_position(connection, job.id)
+
+    def _get(self, connection: sa.Connection, job_id: str, owner: str | None) -> Job | None:
         query = sa.select(jobs).where(jobs.c.id == job_id)
         if owner is not None:
             query = query.where(jobs.c.owner == owner)
-        with reading(self.engine) as connection:
-            row = connection.execute(query).first()
+        row = connection.execute(query).first()
         return Job.from_row(row) if row else None
 
     def list_jobs(
@@ -250,24 +299,23 @@ class JobStore:
         with reading(self.engine) as connection:
             return [Job.from_row(row) for row in connection.execute(query)]
 
-    def queue_position(self, job_id: str) -> int | None:
+    def _queue_position(self, connection: sa.Connection, job_id: str) -> int | None:
         """How many queued jobs are ahead of this one by priority and age, or None if not queued."""
-        with reading(self.engine) as connection:
-            row = connection.execute(
-                sa.select(jobs.c.priority, jobs.c.number).where(
-                    jobs.c.id == job_id, jobs.c.state == JobState.QUEUED
-                )
-            ).first()
-            if row is None:
-                return None
-            ahead = sa.or_(
-                jobs.c.priority > row.priority,
-                sa.and_(jobs.c.priority == row.priority, jobs.c.number < row.number),
+        row = connection.execute(
+            sa.select(jobs.c.priority, jobs.c.number).where(
+                jobs.c.id == job_id, jobs.c.state == JobState.QUEUED
             )
-            position: int = connection.execute(
-                sa.select(sa.func.count()).where(jobs.c.state == JobState.QUEUED, ahead)
-            ).scalar_one()
-            return position
+        ).first()
+        if row is None:
+            return None
+        ahead = sa.or_(
+            jobs.c.priority > row.priority,
+            sa.and_(jobs.c.priority == row.priority, jobs.c.number < row.number),
+        )
+        position: int = connection.execute(
+            sa.select(sa.func.count()).where(jobs.c.state == JobState.QUEUED, ahead)
+        ).scalar_one()
+        return position
 
     def cancel(self, job_id: str, owner: str | None = None) -> JobState | None:
         """Cancel: a queued job is cancelled at once, a running one is asked to stop at its next step.
@@ -438,11 +486,15 @@ class JobStore:
         *,
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
+        seconds: float | None = None,
     ) -> bool:
-        """End this worker's attempt. False (and nothing written) if the job is no longer its own."""
+        """End this worker's attempt. False (and nothing written) if the job is no longer its own.
+        `seconds`: of video it made, for a job that could not tell before it ran."""
         assert state.terminal
         values: dict[str, Any] = {"state": state, "result": result, "error": error,
                                   "finished_at": time.time(), "lease_until": None}  # fmt: skip
+        if seconds is not None:
+            values["seconds"] = seconds
         with writing(self.engine) as connection:
             row = connection.execute(
                 jobs.update()

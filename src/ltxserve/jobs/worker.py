@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ltxserve import logs, metrics
 from ltxserve.database import JobState
+from ltxserve.engine.planning import new_seconds
 from ltxserve.engine.progress import (
     DENOISING_STAGES,
     STORING,
@@ -216,10 +217,13 @@ class Worker:
         result = {"key": key, "content_type": request.output.format.content_type, "size": size,
                   **_describe(rendered)}  # fmt: skip
         timing.reached(None)
-        if self.store.finish(job.id, self.id, JobState.SUCCEEDED, result=result):
+        made = None if job.seconds is not None else new_seconds(request, rendered.info.video)
+        seconds = None if made is None else float(made)
+        if self.store.finish(job.id, self.id, JobState.SUCCEEDED, result=result, seconds=seconds):
             log.info("job %s: succeeded (%d bytes)", job.id, size)
-        else:
-            log.warning("job %s: finished, but it was no longer this worker's; result dropped", job.id)
+        else:  # the attempt that replaced this one writes its own: one result per job, not two
+            self.storage.delete(key)
+            log.warning("job %s: finished, but it was no longer this worker's; result deleted", job.id)
 
 
 class _StageTiming:
