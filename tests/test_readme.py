@@ -169,3 +169,24 @@ def test_the_openai_example_runs_as_written(fal_server: FalServer, tmp_path: Pat
     made = media.probe(tmp_path / "lighthouse.mp4")
     assert made.video is not None and made.audio is not None
     assert (made.video.width, made.video.height, made.video.frame_count) == (640, 360, 48)
+
+
+def test_the_python_client_example_runs_as_written(fal_server: FalServer, clip: Path, tmp_path: Path) -> None:
+    """ltxserve's own client against a served engine: a retake of an ordinary clip, then an extend of
+    that result, followed by polling and by the event stream."""
+    (python,) = code(section("Python client"), "python")
+    assert '"http://127.0.0.1:8000"' in python
+    (tmp_path / "clip.mp4").write_bytes(clip.read_bytes())
+    environment = {**fal_server.environment(), "LTX_KEY": fal_server.key}
+    python = python.replace("http://127.0.0.1:8000", fal_server.url)
+    done = subprocess.run([sys.executable, "-c", python], env=environment, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=480)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.splitlines()
+    assert printed[0].startswith(("queued", "processing")) and printed[-2].startswith("succeeded")
+    assert any(line.startswith("processing denoising") for line in printed), "progress on the way"
+    assert printed[-1] == "succeeded", "the event stream's last status"
+    rain, longer = media.probe(tmp_path / "rain.mp4"), media.probe(tmp_path / "longer.mp4")
+    assert rain.video is not None and rain.audio is not None and longer.video is not None
+    assert (rain.video.width, rain.video.height, rain.video.frame_count) == (320, 180, 96)
+    assert longer.video.frame_count == 96 + 48

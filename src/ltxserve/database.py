@@ -154,6 +154,18 @@ request_counts = sa.Table(
 )
 """Requests per key per minute (`window` is the minute since the epoch), for the rate limit."""
 
+submissions = sa.Table(
+    "submissions",
+    metadata,
+    sa.Column("owner", sa.String(64), primary_key=True),
+    sa.Column("idempotency_key", sa.String(320), primary_key=True),
+    sa.Column("job_ids", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+"""Submissions a client named with an Idempotency-Key (`idempotency_key` is "<surface> <name>": each
+surface's names are its own): the same name again answers the same jobs."""
+sa.Index("ix_submissions_created", submissions.c.created_at)
+
 settings = sa.Table(
     "settings",
     metadata,

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import ipaddress
+import re
 import secrets
 import socket
 import ssl
@@ -28,6 +29,9 @@ from ltxserve.request import GenerationRequest, InputRules, InvalidRequestError,
 from ltxserve.storage import Storage
 
 UPLOAD_SCHEME = "upload://"
+_UPLOAD_ID = r"[A-Za-z0-9-]+"
+"""What the upload endpoint makes an id of (letters, digits, dashes)."""
+UPLOAD_REFERENCE = re.compile(re.escape(UPLOAD_SCHEME) + f"({_UPLOAD_ID})")
 MAX_URL_LENGTH = 2048
 """Characters in a URL given as input (data URIs are bounded by their bytes instead)."""
 FETCH_SCHEMES = ("https", "http")
@@ -298,10 +302,15 @@ def upload_key(owner: str, upload_id: str) -> str:
     return f"uploads/{owner}/{upload_id}"
 
 
+def upload_owner(key: str) -> str:
+    """Whose upload is stored at `key` (one `upload_key` made)."""
+    return key.split("/", 2)[1]
+
+
 def upload_id(uri: str) -> str:
-    """The id in an upload:// reference."""
+    """The id in an upload:// reference (or the id itself)."""
     identifier = uri.removeprefix(UPLOAD_SCHEME)
-    if not identifier or not identifier.replace("-", "").isalnum():
+    if re.fullmatch(_UPLOAD_ID, identifier) is None:
         raise FetchError("an upload reference is upload://<id>, as returned by the upload endpoint")
     return identifier
 

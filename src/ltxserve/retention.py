@@ -7,19 +7,16 @@ A result whose file is gone keeps its description, marked `expired_at`, so each 
 it expired rather than that it never was."""
 
 import logging
-import re
 import time
 from dataclasses import dataclass
 
 from ltxserve.database import JobState
-from ltxserve.inputs import UPLOAD_SCHEME
-from ltxserve.jobs.store import JobStore
+from ltxserve.inputs import UPLOAD_REFERENCE
+from ltxserve.jobs.store import IDEMPOTENCY_WINDOW, JobStore
 from ltxserve.settings import Settings
 from ltxserve.storage import Storage
 
 log = logging.getLogger("ltxserve.retention")
-
-_UPLOAD = re.compile(re.escape(UPLOAD_SCHEME) + r"([A-Za-z0-9-]+)")
 
 
 @dataclass(frozen=True)
@@ -46,6 +43,7 @@ def sweep(store: JobStore, storage: Storage, settings: Settings, now: float | No
             storage.delete(key)
         jobs += 1
     uploads = _sweep_uploads(store, storage, files_made_before)
+    store.forget_submissions(now - IDEMPOTENCY_WINDOW.total_seconds())
     if results or jobs or uploads:
         log.info("retention: deleted %d results, %d jobs, %d uploads", results, jobs, uploads)
     return Swept(results, jobs, uploads)
@@ -55,7 +53,9 @@ def _sweep_uploads(store: JobStore, storage: Storage, made_before: float) -> int
     old = [item for item in storage.listing("uploads/") if item.modified_at < made_before]
     if not old:
         return 0
-    needed = {name for request in store.unfinished_requests() for name in _UPLOAD.findall(str(request))}
+    needed = {
+        name for request in store.unfinished_requests() for name in UPLOAD_REFERENCE.findall(str(request))
+    }
     gone = [item for item in old if item.key.rpartition("/")[2] not in needed]
     for item in gone:
         storage.delete(item.key)

@@ -1,9 +1,10 @@
-"""What route handlers are given: the service, and the base URL results are linked from. Both are
+"""What route handlers are given: the service, the base URL results are linked from, and a submission's
+Idempotency-Key. The first two are
 `async`: FastAPI runs a plain function dependency in its thread pool, a thread hop per request."""
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
 from ltxserve.api.service import Service
 
@@ -19,3 +20,13 @@ async def _base_url(request: Request) -> str:
 
 ServiceDep = Annotated[Service, Depends(_service)]
 BaseUrl = Annotated[str, Depends(_base_url)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Names this submission: sent again within 24 hours (a retry), it answers the jobs "
+        "the first one made instead of making more.",
+    ),
+]

@@ -31,7 +31,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from ltxserve.api.attended import wait_attended
 from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import submitted_body
-from ltxserve.api.dependencies import BaseUrl, ServiceDep
+from ltxserve.api.dependencies import BaseUrl, IdempotencyKey, ServiceDep
 from ltxserve.api.dialect import Dialect
 from ltxserve.api.errors import ApiError, quoted, refused
 from ltxserve.api.fal_models import ENDPOINTS, NOT_MODELLED, FalEndpoint
@@ -87,13 +87,20 @@ def _endpoint(app_id: str) -> FalEndpoint:
 
 
 async def _submit(
-    service: Service, owner: str, endpoint: FalEndpoint, request: Request, base_url: str
+    service: Service,
+    owner: str,
+    endpoint: FalEndpoint,
+    request: Request,
+    base_url: str,
+    idempotency_key: str | None,
 ) -> str:
     hook = request.query_params.get("fal_webhook")
     callback = Callback(hook, base_url) if hook is not None else None
     async with submitted_body(request, service, owner) as body:
         try:
-            (job_id,) = await service.submit(owner, FAL.name, endpoint.product, body, webhook=callback)
+            (job_id,) = await service.submit(
+                owner, FAL.name, endpoint.product, body, webhook=callback, idempotency_key=idempotency_key
+            )
         except (InvalidRequestError, FetchError, QuotaExceededError) as error:
             raise refused(error, lambda name: "query.fal_webhook" if name == "webhook" else name) from None
     return job_id
@@ -111,10 +118,17 @@ def _urls(service: Service, base_url: str, app: str, job_id: str) -> dict[str, s
 
 
 @queue.post("/{app_id:path}")
-async def submit(app_id: str, request: Request, owner: Owner, service: ServiceDep, base_url: BaseUrl) -> Any:
+async def submit(
+    app_id: str,
+    request: Request,
+    owner: Owner,
+    service: ServiceDep,
+    base_url: BaseUrl,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Always IN_QUEUE, as fal answers a submission, even if a worker has already taken it."""
     endpoint = _endpoint(app_id)
-    job_id = await _submit(service, owner, endpoint, request, base_url)
+    job_id = await _submit(service, owner, endpoint, request, base_url, idempotency_key)
     view = await _view(service, owner, job_id, base_url)
     urls = _urls(service, base_url, _app(endpoint.id), job_id)
     body: dict[str, Any] = {"status": "IN_QUEUE", "request_id": job_id, **urls, "logs": None, "metrics": {},
@@ -126,11 +140,16 @@ async def submit(app_id: str, request: Request, owner: Owner, service: ServiceDe
 
 @run.post("/{app_id:path}")
 async def run_sync(
-    app_id: str, request: Request, owner: Owner, service: ServiceDep, base_url: BaseUrl
+    app_id: str,
+    request: Request,
+    owner: Owner,
+    service: ServiceDep,
+    base_url: BaseUrl,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Submit and wait: answered with the output, or the job's failure as an error."""
     endpoint = _endpoint(app_id)
-    job_id = await _submit(service, owner, endpoint, request, base_url)
+    job_id = await _submit(service, owner, endpoint, request, base_url, idempotency_key)
     (view,) = await wait_attended(request, service, owner, [job_id], base_url)
     if not view.state.terminal:
         raise ApiError(504, "request_timeout", f"request {job_id} is still running; it stays in the queue")

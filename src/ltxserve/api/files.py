@@ -89,8 +89,7 @@ async def upload(request: Request, owner: Owner, service: ServiceDep) -> dict[st
 @router.get("/api/uploads", tags=["uploads"])
 async def uploads(owner: Owner, service: ServiceDep) -> dict[str, Any]:
     """The key's uploads, oldest first, with the bytes they take and the key's quota."""
-    stored, quota = await service.uploads(owner)
-    used = sum(item.size for item in stored)
+    stored, used, quota = await service.uploads(owner)
     return {"data": [_upload(item) for item in stored], "used": used, "quota": quota}
 
 

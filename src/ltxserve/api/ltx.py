@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from ltxserve.api.attended import wait_attended
 from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import submitted_body
-from ltxserve.api.dependencies import BaseUrl, ServiceDep
+from ltxserve.api.dependencies import BaseUrl, IdempotencyKey, ServiceDep
 from ltxserve.api.dialect import Dialect
 from ltxserve.api.errors import ApiError, quoted, refused
 from ltxserve.api.ltx_models import ENDPOINTS, UPLOAD_PREFIX
@@ -65,10 +65,12 @@ def _endpoint(name: str) -> Product:
     return product
 
 
-async def _submit(service: Service, owner: str, product: Product, request: Request) -> str:
+async def _submit(
+    service: Service, owner: str, product: Product, request: Request, idempotency_key: str | None
+) -> str:
     async with submitted_body(request, service, owner) as body:
         try:
-            (job_id,) = await service.submit(owner, LTX.name, product, body)
+            (job_id,) = await service.submit(owner, LTX.name, product, body, idempotency_key=idempotency_key)
         except (InvalidRequestError, FetchError, QuotaExceededError) as error:
             raise refused(error) from None
     return job_id
@@ -89,9 +91,14 @@ def _failure(view: JobView) -> ApiError:
 
 
 async def _generate(
-    product: Product, request: Request, owner: str, service: Service, base_url: str
+    product: Product,
+    request: Request,
+    owner: str,
+    service: Service,
+    base_url: str,
+    idempotency_key: str | None,
 ) -> StreamingResponse:
-    job_id = await _submit(service, owner, product, request)
+    job_id = await _submit(service, owner, product, request, idempotency_key)
     (view,) = await wait_attended(request, service, owner, [job_id], base_url)
     if not view.state.terminal:
         await service.cancel(owner, job_id)
@@ -111,8 +118,14 @@ async def _generate(
 
 
 def _v1_route(product: Product) -> None:
-    async def generate(request: Request, owner: Owner, service: ServiceDep, base_url: BaseUrl) -> Response:
-        return await _generate(product, request, owner, service, base_url)
+    async def generate(
+        request: Request,
+        owner: Owner,
+        service: ServiceDep,
+        base_url: BaseUrl,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        return await _generate(product, request, owner, service, base_url, idempotency_key)
 
     router.add_api_route(
         f"/v1/{product.id}",
@@ -146,8 +159,10 @@ async def upload(owner: Owner, service: ServiceDep, base_url: BaseUrl) -> dict[s
 
 
 @router.post("/v2/{endpoint}", status_code=202)
-async def submit(endpoint: str, request: Request, owner: Owner, service: ServiceDep) -> JSONResponse:
-    job_id = await _submit(service, owner, _endpoint(endpoint), request)
+async def submit(
+    endpoint: str, request: Request, owner: Owner, service: ServiceDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    job_id = await _submit(service, owner, _endpoint(endpoint), request, idempotency_key)
     return JSONResponse(
         {"id": job_id, "created_at": _iso(time.time())}, status_code=202, headers={"x-request-id": job_id}
     )

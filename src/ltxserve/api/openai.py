@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from ltxserve import media
 from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import submitted_body
-from ltxserve.api.dependencies import BaseUrl, ServiceDep
+from ltxserve.api.dependencies import BaseUrl, IdempotencyKey, ServiceDep
 from ltxserve.api.dialect import Dialect
 from ltxserve.api.errors import ApiError, quoted, refused
 from ltxserve.api.openai_models import ALIASES, DEFAULT_MODEL, MODELS, VIDEOS, model_of, seconds_of
@@ -48,9 +48,9 @@ OPENAI = Dialect("openai", _render_error, ("Bearer",), statuses={422: 400})
 router = OPENAI.router()
 
 
-async def _submit(service: Service, owner: str, body: dict[str, Any]) -> str:
+async def _submit(service: Service, owner: str, body: dict[str, Any], idempotency_key: str | None) -> str:
     try:
-        (job_id,) = await service.submit(owner, OPENAI.name, VIDEOS, body)
+        (job_id,) = await service.submit(owner, OPENAI.name, VIDEOS, body, idempotency_key=idempotency_key)
     except (InvalidRequestError, FetchError, QuotaExceededError) as error:
         raise refused(error) from None
     return job_id
@@ -98,9 +98,15 @@ def _object(view: JobView, service: Service) -> dict[str, Any]:
 
 
 @router.post("/v1/videos")
-async def create(request: Request, owner: Owner, service: ServiceDep, base_url: BaseUrl) -> dict[str, Any]:
+async def create(
+    request: Request,
+    owner: Owner,
+    service: ServiceDep,
+    base_url: BaseUrl,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     async with submitted_body(request, service, owner) as body:
-        job_id = await _submit(service, owner, body)
+        job_id = await _submit(service, owner, body, idempotency_key)
     return _object(await _video(service, owner, job_id, base_url), service)
 
 
@@ -163,7 +169,12 @@ async def delete(video_id: str, owner: Owner, service: ServiceDep, base_url: Bas
 
 @router.post("/v1/videos/{video_id}/remix")
 async def remix(
-    video_id: str, request: Request, owner: Owner, service: ServiceDep, base_url: BaseUrl
+    video_id: str,
+    request: Request,
+    owner: Owner,
+    service: ServiceDep,
+    base_url: BaseUrl,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """A new video: the source's whole clip retaken (picture and sound) under the new prompt."""
     source = await _video(service, owner, video_id, base_url)
@@ -183,9 +194,8 @@ async def remix(
             "clamp": True,
         }
         try:
-            job_id = await _submit(
-                service, owner, {**body, "model": model, "retake": retake, "remixed_from_video_id": video_id}
-            )
+            remixed = {**body, "model": model, "retake": retake, "remixed_from_video_id": video_id}
+            job_id = await _submit(service, owner, remixed, idempotency_key)
         except ApiError:
             await service.delete_upload(owner, upload_id(video))
             raise

@@ -21,7 +21,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from ltxserve.api.attended import wait_attended
 from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import submitted_body, whole_number
-from ltxserve.api.dependencies import BaseUrl, ServiceDep
+from ltxserve.api.dependencies import BaseUrl, IdempotencyKey, ServiceDep
 from ltxserve.api.dialect import Dialect
 from ltxserve.api.errors import ApiError, quoted, refused
 from ltxserve.api.oxen_models import MODELS, RELEASED, OxenModel
@@ -144,11 +144,14 @@ def _params(body: Mapping[str, Any], names: _Names) -> dict[str, Any]:
 
 
 async def _submit(
-    service: Service, owner: str, body: Mapping[str, Any], count: int
+    service: Service, owner: str, body: Mapping[str, Any], count: int, idempotency_key: str | None
 ) -> tuple[OxenModel, list[str]]:
     model, names = _model(body)
+    params = _params(body, names)
     try:
-        return model, await service.submit(owner, OXEN.name, model.product, _params(body, names), count)
+        return model, await service.submit(
+            owner, OXEN.name, model.product, params, count, idempotency_key=idempotency_key
+        )
     except ParamsError as error:
         details = [{"field": names.to_oxen(name), "message": message} for name, message in error.errors]
         raise _invalid(error.message, names.to_oxen(error.field), details) from None
@@ -170,20 +173,28 @@ def _count(body: Mapping[str, Any]) -> int:
 
 
 @router.post("/api/ai/queue")
-async def enqueue(request: Request, owner: Owner, service: ServiceDep) -> dict[str, Any]:
+async def enqueue(
+    request: Request, owner: Owner, service: ServiceDep, idempotency_key: IdempotencyKey = None
+) -> dict[str, Any]:
     async with submitted_body(request, service, owner) as body:
-        _, ids = await _submit(service, owner, body, _count(body))
+        _, ids = await _submit(service, owner, body, _count(body), idempotency_key)
     return {"generations": [{"generation_id": job_id, "status": "queued"} for job_id in ids]}
 
 
 @router.post("/api/ai/videos/generate")
-async def generate(request: Request, owner: Owner, service: ServiceDep, base_url: BaseUrl) -> dict[str, Any]:
+async def generate(
+    request: Request,
+    owner: Owner,
+    service: ServiceDep,
+    base_url: BaseUrl,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     """Synchronous: queue the generations, wait for them, answer with the videos."""
     async with submitted_body(request, service, owner) as body:
         response_format = body.get("response_format", "url")
         if response_format not in ("url", "b64_json"):
             raise _invalid("response_format must be url or b64_json", "response_format")
-        model, ids = await _submit(service, owner, body, _count(body))
+        model, ids = await _submit(service, owner, body, _count(body), idempotency_key)
     videos: list[dict[str, Any]] = []
     finished = await wait_attended(request, service, owner, ids, base_url)
     for view in finished:

@@ -30,6 +30,7 @@ from ltxserve.inputs import (
     decode_data_uri,
     upload_id,
     upload_key,
+    upload_owner,
 )
 from ltxserve.jobs.events import EventHub, SubscriberOverflowError
 from ltxserve.jobs.store import Event, JobStore, QuotaExceededError
@@ -88,11 +89,6 @@ class Service:
         self.storage = storage
         self.hub = hub
         self.weights = weights
-        self._server_limits = KeyLimits(
-            storage_quota=settings.storage_quota_per_key,
-            max_unfinished=settings.max_unfinished_per_key,
-            seconds_per_day=settings.seconds_per_day_per_key,
-        )
 
     # --- submitting ----------------------------------------------------------------------------
 
@@ -104,9 +100,16 @@ class Service:
         body: dict[str, Any],
         count: int = 1,
         webhook: Callback | None = None,
+        idempotency_key: str | None = None,
     ) -> list[str]:
         """Validate in full (parameters, weights, shapes, media references, the webhook's URL), then
-        queue `count` jobs of `surface`'s product `spec`, each called back at `webhook` when it ends."""
+        queue `count` jobs of `surface`'s product `spec`, each called back at `webhook` when it ends.
+        A submission named by `idempotency_key` that was made already answers its jobs instead."""
+        if idempotency_key is not None:
+            idempotency_key = f"{surface} {idempotency_key}"  # a retry on one surface is not another's
+            earlier = await asyncio.to_thread(self.store.submitted, owner, idempotency_key)
+            if earlier is not None:  # a retry: nothing checked, moved or queued again
+                return earlier
         if webhook is not None:
             try:
                 check_url(webhook.url, self.settings.fetch)
@@ -135,6 +138,7 @@ class Service:
             webhook=webhook,
             seconds=None if seconds is None else float(seconds),
             seconds_per_day=limits.seconds_per_day,
+            idempotency_key=idempotency_key,
         )
 
     async def _check(
@@ -195,8 +199,7 @@ class Service:
 
     async def put_in_slot(self, key: str, source: BinaryIO) -> None:
         """The bytes PUT to a slot's link (one this server serves), within its key's quota."""
-        owner = key.split("/")[1]
-        await self._within_quota(owner, key, _size(source), lambda: self.storage.put(key, source))
+        await self._within_quota(upload_owner(key), key, _size(source), lambda: self.storage.put(key, source))
 
     async def delete_upload(self, owner: str, identifier: str) -> bool:
         """Delete one of `owner`'s uploads; False if there was none."""
@@ -206,14 +209,14 @@ class Service:
         await asyncio.to_thread(self.storage.delete, key)
         return True
 
-    async def uploads(self, owner: str) -> tuple[list[Upload], int]:
-        """`owner`'s uploads, oldest first, and the bytes the key may keep."""
+    async def uploads(self, owner: str) -> tuple[list[Upload], int, int]:
+        """`owner`'s uploads, oldest first, the bytes they take, and the bytes the key may keep."""
         stored = await asyncio.to_thread(self.storage.listing, upload_key(owner, ""))
         uploads = []
         for item in stored:
             name = item.key.rpartition("/")[2]
             uploads.append(Upload(name, UPLOAD_SCHEME + name, item.size, item.modified_at))
-        return uploads, await self._storage_quota(owner)
+        return uploads, sum(upload.size for upload in uploads), await self._storage_quota(owner)
 
     async def upload(self, owner: str, source: BinaryIO) -> Upload:
         return await self._store_upload(owner, source)
@@ -245,8 +248,8 @@ class Service:
 
     async def _storage_use(self, owner: str) -> tuple[int, int]:
         """The bytes `owner`'s uploads take, and the bytes it may keep."""
-        stored = await asyncio.to_thread(self.storage.listing, upload_key(owner, ""))
-        return sum(item.size for item in stored), await self._storage_quota(owner)
+        _, used, quota = await self.uploads(owner)
+        return used, quota
 
     async def _storage_quota(self, owner: str) -> int:
         quota = (await self._limits(owner)).storage_quota
@@ -256,7 +259,14 @@ class Service:
     async def _limits(self, owner: str) -> KeyLimits:
         """The owner's key's own limits, and the server's where it has none."""
         own = KeyLimits() if self.keys is None else await asyncio.to_thread(self.keys.limits, owner)
-        return own.over(self._server_limits)
+        server = self.settings
+        return own.over(
+            KeyLimits(
+                storage_quota=server.storage_quota_per_key,
+                max_unfinished=server.max_unfinished_per_key,
+                seconds_per_day=server.seconds_per_day_per_key,
+            )
+        )
 
     # --- looking up ----------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from ltxserve.database import JobState, api_keys, job_events, jobs, reading, workers, writing
+from ltxserve.database import JobState, api_keys, job_events, jobs, reading, submissions, workers, writing
 from ltxserve.database import webhooks as webhook_rows
 from ltxserve.engine.progress import Progress
 from ltxserve.jobs import webhooks
@@ -105,6 +105,8 @@ class _Ref:
     surface: str
 
 
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+"""How long an Idempotency-Key names its submission (a retry comes within it; then the name is free)."""
 DISCARDED = {"discarded": True}
 """The mark of a result whose file was answered once and not kept (fal's sync_mode)."""
 TERMINAL = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
@@ -121,6 +123,17 @@ class DailyLimitError(QuotaExceededError):
         super().__init__(message)
         self.retry_after = retry_after
         """Seconds until the day ends and the allowance is whole again."""
+
+
+def _submitted(connection: Connection, owner: str, idempotency_key: str, now: float) -> list[str] | None:
+    earlier = connection.execute(
+        sa.select(submissions.c.job_ids).where(
+            submissions.c.owner == owner,
+            submissions.c.idempotency_key == idempotency_key,
+            submissions.c.created_at >= now - IDEMPOTENCY_WINDOW.total_seconds(),
+        )
+    ).scalar()
+    return None if earlier is None else list(earlier)
 
 
 def _check_day(connection: Connection, owner: str, now: float, asked: float, allowance: float) -> None:
@@ -214,15 +227,22 @@ class JobStore:
         webhook: webhooks.Callback | None = None,
         seconds: float | None = None,
         seconds_per_day: float | None = None,
+        idempotency_key: str | None = None,
     ) -> list[str]:
         """Add `count` jobs for `owner` in one transaction; their ids, in order. With `webhook`, each
         job is to be called back at that URL when it ends (`jobs.webhooks`). `seconds`: of video each
         will make, when known before it runs; with `seconds_per_day`, the owner's jobs of today (UTC)
-        that did not fail or get cancelled may not ask for more in all."""
+        that did not fail or get cancelled may not ask for more in all. With `idempotency_key`, the
+        owner's submission of that name within IDEMPOTENCY_WINDOW: its jobs, when it was made already
+        (nothing is added), else these."""
         now = time.time()
         with writing(self.engine) as connection:
-            if self.postgres:  # the quota check and the insert must not interleave with another's
+            if self.postgres:  # the checks and the insert must not interleave with another's
                 connection.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(owner))))
+            if idempotency_key is not None:
+                earlier = _submitted(connection, owner, idempotency_key, now)
+                if earlier is not None:
+                    return earlier
             if max_unfinished is not None:
                 unfinished = connection.execute(
                     sa.select(sa.func.count()).where(
@@ -250,6 +270,10 @@ class JobStore:
                 if webhook is not None:
                     webhooks.add(connection, job_id, owner, surface, webhook)
                 ids.append(job_id)
+            if idempotency_key is not None:
+                named = {"owner": owner, "idempotency_key": idempotency_key}
+                connection.execute(submissions.delete().filter_by(**named))  # one from before the window
+                connection.execute(submissions.insert().values(**named, job_ids=ids, created_at=now))
             self._wake_workers(connection)
             return ids
 
@@ -526,6 +550,16 @@ class JobStore:
             ended = sa.and_(jobs.c.state.in_(states), jobs.c.finished_at < moment)
             rows = connection.execute(sa.select(jobs.c.id, jobs.c.result).where(ended))
             return [(row.id, bool(row.result) and "key" in row.result) for row in rows]
+
+    def submitted(self, owner: str, idempotency_key: str) -> list[str] | None:
+        """The jobs of the owner's submission of that name within IDEMPOTENCY_WINDOW, if there was one."""
+        with reading(self.engine) as connection:
+            return _submitted(connection, owner, idempotency_key, time.time())
+
+    def forget_submissions(self, before: float) -> int:
+        """Forget the names of submissions made before `before`; how many."""
+        with writing(self.engine) as connection:
+            return connection.execute(submissions.delete().where(submissions.c.created_at < before)).rowcount
 
     def forget(self, job_id: str) -> str | None:
         """Delete an ended job's row, events and webhook (whoever owns it); its result's storage key, to
