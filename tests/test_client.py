@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from ltxserve import media
-from ltxserve.client import ApiError, AsyncClient, Client, JobFailedError, JobStatus
+from ltxserve.client import ApiError, AsyncClient, Client, JobFailedError, JobStatus, _keyed
 from tests.inprocess import api
 
 pytestmark = pytest.mark.anyio
@@ -129,3 +129,13 @@ async def test_a_429_from_the_server_is_a_typed_error_with_its_retry_after(tmp_p
                 await client.generate("a cat", duration=6)
         assert limited.value.status == 429 and limited.value.code == "rate_limited"
         assert limited.value.retry_after is not None and 1 <= limited.value.retry_after <= 60
+
+
+def test_the_key_goes_to_the_server_only_not_to_a_result_link_elsewhere() -> None:
+    with Client("http://127.0.0.1:8000", "ltx_secret") as client:
+        own = client._http.build_request("GET", "/api/ai/queue")
+        assert own.headers["Authorization"] == "Bearer ltx_secret"
+        served = _keyed(client._http, "GET", "http://127.0.0.1:8000/files/results/x?sig=1")
+        bucket = _keyed(client._http, "GET", "https://bucket.s3.amazonaws.com/results/x?X-Amz-Signature=1")
+        assert served.headers["Authorization"] == "Bearer ltx_secret"
+        assert "Authorization" not in bucket.headers, "a presigned link carries its own signature"

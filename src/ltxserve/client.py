@@ -125,6 +125,15 @@ def _headers(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
+def _keyed(http: httpx.Client | httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Request:
+    """The request, with the API key only when it goes to the server: a result link elsewhere (a
+    presigned bucket URL) carries its own signature, and a bucket refuses a second kind of auth."""
+    request = http.build_request(method, url, **kwargs)
+    if request.url.netloc != http.base_url.netloc:
+        request.headers.pop("Authorization", None)
+    return request
+
+
 def _generate(prompt: str, image: object, last_frame: object, params: dict[str, Any]) -> dict[str, Any]:
     return {"prompt": prompt or None, "input_image": image, "last_frame_image": last_frame, **params}
 
@@ -184,7 +193,7 @@ class Client:
         attempt = 0
         while True:
             try:
-                response = self._http.request(method, url, **kwargs)
+                response = self._http.send(_keyed(self._http, method, url, **kwargs))
                 if response.is_error:
                     raise _error(response)
                 return response
@@ -196,8 +205,7 @@ class Client:
 
     def upload(self, path: str | os.PathLike[str]) -> str:
         """Store a local file on the server; its upload:// reference."""
-        content = Path(path).read_bytes()
-        return str(self.request("POST", "/api/uploads", content=content).json()["uri"])
+        return self.upload_bytes(Path(path).read_bytes())
 
     def _reference(self, value: "Media") -> str:
         if isinstance(value, Job):
@@ -391,7 +399,7 @@ class AsyncClient:
         attempt = 0
         while True:
             try:
-                response = await self._http.request(method, url, **kwargs)
+                response = await self._http.send(_keyed(self._http, method, url, **kwargs))
                 if response.is_error:
                     raise _error(response)
                 return response
