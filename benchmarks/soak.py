@@ -10,9 +10,10 @@ are --workers threads in a process of their own, each job taking --job-seconds (
 a ready clip copied: everything but the model).
 
 Printed: requests, errors, p50 and p99 per route, in the run's first tenth (the baseline) and its last
-side by side; the RSS of every process (API, workers, load) after the first tenth and at the end; and
-the jobs accounted for: every job a client was told of is in the database once, succeeded once, with
-one result file. It exits non-zero on any error or any job not accounted for exactly once.
+side by side; the RSS of every process (API, workers, load) at the start, after the first tenth and at
+the end; and the jobs accounted for: every job a client was told of is in the database once,
+succeeded once, with one result file. It exits non-zero on any error or any job not accounted for
+exactly once.
 """
 
 import argparse
@@ -41,7 +42,7 @@ from tests.service import Serve
 
 from benchmarks.service import NoopRenderer, percentile
 from ltxserve import media
-from ltxserve.database import JobState, job_events, jobs, open_database, reading
+from ltxserve.database import JobState, job_events, jobs, open_database, reading, workers
 from ltxserve.media.testsrc import synthetic_clip
 
 FAL = "/fal/queue/fal-ai/ltx-2.3/text-to-video"
@@ -188,6 +189,20 @@ def run_workers(database: str, storage: str, clip: str, count: int, job_seconds:
 # --- measuring ------------------------------------------------------------------------------------
 
 
+async def workers_up(database: str, count: int) -> None:
+    """Wait until `count` workers have said they are up (the start's RSS is theirs, not a bootstrap's)."""
+    engine = open_database(database)
+    try:
+        for _ in range(1200):
+            with reading(engine) as connection:
+                if connection.execute(sa.select(sa.func.count()).select_from(workers)).scalar_one() >= count:
+                    return
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"{count} workers did not come up")
+    finally:
+        engine.dispose()
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -286,38 +301,43 @@ def main() -> None:
                 "--log-level", "warning"]  # fmt: skip
         with Serve(args, {}, root / "serve.log") as serve:
             spawn = multiprocessing.get_context("spawn")
-            workers = spawn.Process(
+            worker_process = spawn.Process(
                 target=run_workers,
                 args=(database, str(storage), str(clip), options.workers, options.job_seconds),
                 daemon=True,
             )
-            workers.start()
+            worker_process.start()
             record = Record()
             load = Load(serve.url, record, options.poll)
             assert serve.process is not None
-            processes = {"api": serve.process.pid, "workers": workers.pid or 0, "load": os.getpid()}
+            processes = {"api": serve.process.pid, "workers": worker_process.pid or 0, "load": os.getpid()}
             rss: dict[str, list[float]] = {name: [] for name in processes}
 
-            async def soak() -> None:
-                running = asyncio.create_task(load.run(options.clients, options.seconds))
-                await asyncio.sleep(options.seconds / 10)
-                for name, pid in processes.items():
-                    rss[name].append(rss_mib(pid))
-                await running
+            def measure_rss() -> None:
                 for name, pid in processes.items():
                     rss[name].append(rss_mib(pid))
 
+            async def soak() -> None:
+                await workers_up(database, options.workers)
+                measure_rss()
+                running = asyncio.create_task(load.run(options.clients, options.seconds))
+                await asyncio.sleep(options.seconds / 10)
+                measure_rss()
+                await running
+                measure_rss()
+
             asyncio.run(soak())
-            workers.terminate()
-            workers.join()
+            worker_process.terminate()
+            worker_process.join()
         problems = accounted(database, storage, record)
     ran = time.monotonic() - record.started
     counted = f"{len(record.requests)} requests, {len(record.jobs)} jobs, {len(record.errors)} errors"
     print(f"{options.clients} clients, {ran:.0f} s, {options.database}, {options.workers} workers: {counted}")
     route_table(record, options.seconds)
-    print(f"\n{'process':10}{'RSS after first tenth MiB':>27}{'at end MiB':>12}{'end/start':>11}")
-    for name, (start, end) in rss.items():
-        print(f"{name:10}{start:27.1f}{end:12.1f}{end / start:11.2f}")
+    # flat is judged from the first tenth on: by then every code path has run and allocated once
+    print(f"\n{'RSS, MiB':10}{'at start':>10}{'after first tenth':>19}{'at end':>8}{'end/first tenth':>17}")
+    for name, (start, warm, end) in rss.items():
+        print(f"{name:10}{start:10.1f}{warm:19.1f}{end:8.1f}{end / warm:17.2f}")
     for error in record.errors[:20]:
         print("error:", error)
     for problem in problems[:20]:
