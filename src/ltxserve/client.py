@@ -121,6 +121,11 @@ def _media(value: object) -> str | None:
     return None
 
 
+def _is_media(param: str) -> bool:
+    """Whether an Oxen parameter takes media (a reference the client may first have to make)."""
+    return param.startswith("input_") or param == "last_frame_image"
+
+
 def _headers(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
@@ -220,7 +225,7 @@ class Client:
     def submit(self, model: str, **params: Any) -> "Job":
         """Queue one generation of `model` with its parameters (media values as the helpers take them)."""
         body = {"model": model} | {
-            name: self._reference(value) if name.startswith("input_") or name == "last_frame_image" else value
+            name: self._reference(value) if _is_media(name) else value
             for name, value in params.items()
             if value is not None
         }
@@ -427,8 +432,7 @@ class AsyncClient:
         body: dict[str, Any] = {"model": model}
         for name, value in params.items():
             if value is not None:
-                media = name.startswith("input_") or name == "last_frame_image"
-                body[name] = await self._reference(value) if media else value
+                body[name] = await self._reference(value) if _is_media(name) else value
         headers = {"Idempotency-Key": uuid.uuid4().hex}
         answer = (await self.request("POST", "/api/ai/queue", json=body, headers=headers)).json()
         return AsyncJob(self, answer["generations"][0]["generation_id"])
