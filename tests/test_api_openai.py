@@ -233,3 +233,37 @@ async def test_audio_to_video_rides_along_as_an_extra_body_field(
         poll_interval_ms=50,
     )  # fmt: skip
     assert video.status == "completed" and (video.size, video.seconds) == ("320x180", "2")
+
+
+async def test_the_requests_own_size_and_pipeline_win_over_openais_summary_fields(
+    served: Api, client: openai.AsyncOpenAI
+) -> None:
+    """`size`, `seconds` and `model` stand for the request's width and height, duration and pipeline
+    when those are not given; given, the request's own terms are what is made."""
+    own = {"width": 320, "height": 192, "duration": {"frames": 25}, "sampling": {"pipeline": "one_stage"},
+           "seed": 7}  # fmt: skip
+    video = await client.videos.create_and_poll(prompt="rain", extra_body=own, poll_interval_ms=50)
+    assert (video.status, video.size) == ("completed", "320x192")
+    job = await asyncio.to_thread(served.service.store.get, video.id)
+    assert job is not None and job.request["sampling"]["pipeline"] == "one_stage"
+    assert (job.request["width"], job.request["height"], job.request["duration"]["frames"]) == (320, 192, 25)
+    assert job.request["seed"] == 7 and job.result is not None and job.result["seed"] == 7
+    sized = await client.videos.create(
+        prompt="rain", extra_body={"resolution": "720p", "aspect_ratio": "9:16"}
+    )
+    job = await asyncio.to_thread(served.service.store.get, sized.id)
+    assert job is not None and (job.request["width"], job.request["resolution"]) == (None, "720p")
+
+
+async def test_the_prompt_is_required_where_the_request_needs_one(
+    served: Api, clip: Path, client: openai.AsyncOpenAI
+) -> None:
+    """Text-to-video needs a prompt (a 400 naming it); an extend may go without, as on every surface."""
+    with pytest.raises(openai.BadRequestError) as missing:
+        await client.post("/videos", body={}, cast_to=openai.types.Video)
+    assert missing.value.body["param"] == "prompt"  # type: ignore[index]
+    upload = (await served.http.post("/api/uploads", content=clip.read_bytes())).json()["uri"]
+    video = await client.post(
+        "/videos", body={"extend": {"video": upload, "duration": 1}}, cast_to=openai.types.Video
+    )
+    assert (await client.videos.poll(video.id, poll_interval_ms=50)).status == "completed"

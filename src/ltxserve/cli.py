@@ -4,9 +4,10 @@ weights tools, media tools."""
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -33,6 +34,10 @@ from ltxserve.request import (
     Task,
 )
 from ltxserve.settings import DEMO_NOTICE, default_data_dir
+
+if TYPE_CHECKING:
+    from ltxserve.cli_remote import Made
+    from ltxserve.render import Rendered
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 weights_app = typer.Typer(no_args_is_help=True, help="Find, check and write model weights.")
@@ -70,6 +75,18 @@ TimingsOption = Annotated[
     bool, typer.Option("--timings", help="Print the seconds each stage took, as a JSON line.")
 ]
 CameraOption = Annotated[CameraMotion | None, typer.Option("--camera", help="A camera-motion LoRA.")]
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        envvar="LTXSERVE_URL",
+        help="Run on this ltxserve server (http://host:8000) instead of here; local files are uploaded.",
+    ),
+]
+KeyOption = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="LTXSERVE_KEY", help="The server's API key.", show_default=False),
+]
 LoraOption = Annotated[
     list[str] | None, typer.Option("--lora", help="NAME_OR_PATH[:SCALE], repeatable.", show_default=False)
 ]
@@ -191,6 +208,8 @@ def generate(
     fp8: Fp8Option = EngineOptions.fp8,
     offload: OffloadOption = EngineOptions.offload,
     timings: TimingsOption = False,
+    server: ServerOption = None,
+    api_key: KeyOption = None,
 ) -> None:
     """Text-, image- or audio-to-video."""
     task = (
@@ -221,7 +240,7 @@ def generate(
         )
 
     options = EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload)
-    _run(build, output, weights, data_dir, options, timings)
+    _run(build, output, Where(weights, data_dir, options, server, api_key), timings)
 
 
 @app.command()
@@ -248,6 +267,8 @@ def extend(
     fp8: Fp8Option = EngineOptions.fp8,
     offload: OffloadOption = EngineOptions.offload,
     timings: TimingsOption = False,
+    server: ServerOption = None,
+    api_key: KeyOption = None,
 ) -> None:
     """Extend VIDEO at its end or start; the output is the whole stitched video."""
 
@@ -270,7 +291,7 @@ def extend(
         )
 
     options = EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload)
-    _run(build, output, weights, data_dir, options, timings)
+    _run(build, output, Where(weights, data_dir, options, server, api_key), timings)
 
 
 @app.command()
@@ -295,6 +316,8 @@ def retake(
     fp8: Fp8Option = EngineOptions.fp8,
     offload: OffloadOption = EngineOptions.offload,
     timings: TimingsOption = False,
+    server: ServerOption = None,
+    api_key: KeyOption = None,
 ) -> None:
     """Regenerate a time window of VIDEO (its video, its audio, or both); the rest stays as it was."""
 
@@ -312,44 +335,63 @@ def retake(
         )
 
     options = EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload)
-    _run(build, output, weights, data_dir, options, timings)
+    _run(build, output, Where(weights, data_dir, options, server, api_key), timings)
 
 
-def _run(
-    build: Callable[[], GenerationRequest],
-    output: Path,
-    weights: Path | None,
-    data_dir: Path | None,
-    options: EngineOptions,
-    timings: bool,
-) -> None:
+@dataclass(frozen=True)
+class Where:
+    """Where a generation runs: here, on these weights with these engine options, or on a server."""
+
+    weights: Path | None
+    data_dir: Path | None
+    options: EngineOptions
+    server: str | None
+    api_key: str | None
+
+
+def _run(build: Callable[[], GenerationRequest], output: Path, where: Where, timings: bool) -> None:
     clock = StageClock()
-    clock.enter("starting")  # importing torch and ltx-core, finding the weights
+    clock.enter("starting")  # importing torch and ltx-core, finding the weights; or reaching the server
+    try:
+        request = build()
+    except InvalidRequestError as error:
+        raise fail(str(error)) from None
+    made = (
+        _run_on_server(request, output, where, clock)
+        if where.server
+        else _run_here(request, output, where, clock)
+    )
+    seconds = clock.stop()
+    video = made.info.video
+    assert video is not None
+    audio = f", audio {made.info.audio.sample_rate} Hz" if made.info.audio else ", no audio"
+    label = " (demo: noise)" if made.demo else ""
+    typer.echo(
+        f"wrote {output}{label}: {video.width}x{video.height}, {video.frame_count} frames at {video.fps} fps "
+        f"({float(video.duration):.3f} s){audio}"
+    )
+    typer.echo(json.dumps(made.notes))
+    if timings:
+        typer.echo(json.dumps({"seconds": {stage: round(value, 3) for stage, value in seconds.items()}}))
+
+
+def _run_here(request: GenerationRequest, output: Path, where: Where, clock: StageClock) -> "Rendered":
     from ltxserve.engine.engine import Engine
     from ltxserve.engine.tiny import ensure_tiny_weights
     from ltxserve.engine.weights import WeightsError, discover
     from ltxserve.render import render
 
     try:
-        request = build()
-    except InvalidRequestError as error:
-        raise fail(str(error)) from None
-    try:
-        demo = (data_dir or default_data_dir()) / "weights" / "tiny"
-        weight_set = discover(weights if weights else ensure_tiny_weights(demo))
+        demo = (where.data_dir or default_data_dir()) / "weights" / "tiny"
+        weight_set = discover(where.weights if where.weights else ensure_tiny_weights(demo))
     except WeightsError as error:
         raise fail(str(error).splitlines()[0]) from None
     if weight_set.demo:
         typer.echo(f"ltxserve: {DEMO_NOTICE}", err=True)
-    engine = Engine(weight_set, options)
+    engine = Engine(weight_set, where.options)
     try:
-        with _progress_bar() as bar:
-
-            def progress(step: Step) -> None:
-                clock(step)
-                bar(step)
-
-            result = render(engine, request, output, progress=progress)
+        with _progress_bar(clock) as progress:
+            return render(engine, request, output, progress=progress)
     except InvalidRequestError as error:
         raise fail(str(error)) from None
     except (media.MediaError, WeightsError) as error:
@@ -357,22 +399,35 @@ def _run(
     except KeyboardInterrupt:
         output.unlink(missing_ok=True)
         raise fail("interrupted") from None
-    seconds = clock.stop()
-    video = result.info.video
-    assert video is not None
-    audio = f", audio {result.info.audio.sample_rate} Hz" if result.info.audio else ", no audio"
-    label = " (demo: noise)" if result.demo else ""
-    typer.echo(
-        f"wrote {output}{label}: {video.width}x{video.height}, {video.frame_count} frames at {video.fps} fps "
-        f"({float(video.duration):.3f} s){audio}"
-    )
-    typer.echo(json.dumps(result.notes))
-    if timings:
-        typer.echo(json.dumps({"seconds": {stage: round(value, 3) for stage, value in seconds.items()}}))
+
+
+def _run_on_server(request: GenerationRequest, output: Path, where: Where, clock: StageClock) -> "Made":
+    import httpx
+
+    from ltxserve.cli_remote import render_on
+    from ltxserve.client import ApiError
+
+    assert where.server is not None
+    if where.weights is not None or where.options.device is not None:
+        raise fail("--weights and --device are for a run here; with --server the server's own are used")
+    try:
+        with _progress_bar(clock) as progress:
+            made = render_on(where.server, where.api_key, request, output, progress)
+    except ApiError as error:
+        raise fail(f"{error.field}: {error.message}" if error.field else error.message) from None
+    except (httpx.HTTPError, OSError) as error:
+        raise fail(f"{where.server}: {error}") from None
+    except KeyboardInterrupt:
+        output.unlink(missing_ok=True)
+        raise fail("interrupted (the job on the server is cancelled)") from None
+    if made.demo:
+        typer.echo(f"ltxserve: the server says: {DEMO_NOTICE}", err=True)
+    return made
 
 
 @contextmanager
-def _progress_bar() -> Iterator[ProgressCallback]:
+def _progress_bar(clock: StageClock) -> Iterator[ProgressCallback]:
+    """A progress bar on stderr (where it is a terminal), fed the steps that `clock` times."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -382,6 +437,7 @@ def _progress_bar() -> Iterator[ProgressCallback]:
         task = bar.add_task("starting", total=1)
 
         def update(step: Step) -> None:
+            clock(step)
             bar.update(task, description=step.stage, completed=step.step, total=max(step.total, 1))
 
         yield update

@@ -60,6 +60,10 @@ class JobStatus:
     queue_position: int | None = None
     result_url: str | None = None
     error: str | None = None
+    output: Mapping[str, Any] | None = None
+    """Once succeeded: what was made (width, height, fps, frames, duration, has_audio, seed, notes)."""
+    demo: bool = False
+    """Made by the tiny demo checkpoint: noise, not a video of the prompt."""
 
     @property
     def ended(self) -> bool:
@@ -72,6 +76,7 @@ class JobStatus:
             item["generation_id"], item["status"], item["model"], progress.get("stage"),
             progress.get("step", 0), progress.get("total", 0), progress.get("percent", 0),
             item.get("queue_position"), item.get("result_url"), item.get("error_message"),
+            item.get("output"), item.get("demo", False),
         )  # fmt: skip
 
 
@@ -90,8 +95,10 @@ def _error(response: httpx.Response) -> ApiError:
         error = response.json().get("error") or {}
     except ValueError:
         error = {}
-    field = error.get("field")
-    message = error.get("detail") or error.get("title") or response.text or response.reason_phrase
+    # Oxen's envelope (submit, status), else OpenAI's (`submit_request`)
+    field = error.get("field") or error.get("param")
+    message = (error.get("detail") or error.get("title") or error.get("message") or response.text
+               or response.reason_phrase)  # fmt: skip
     if field:
         message = message.removeprefix(f"{field}: ")
     failure = ApiError(response.status_code, error.get("type", "error"), message, field)
@@ -158,6 +165,13 @@ def _audio(audio: object, prompt: str, image: object, params: dict[str, Any]) ->
     return {"input_audio": audio, "prompt": prompt or None, "input_image": image, **params}
 
 
+def _whole(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The OpenAI-shaped body for a whole request: its prompt as the prompt, every other field as
+    itself (the route takes ltxserve's own fields beside OpenAI's)."""
+    return {name: value for name, value in request.items() if value is not None}
+
+
+VIDEOS = "/v1/videos"
 MODELS = {"generate": "ltx-2-3-pro", "extend": "ltx-2-3-pro-extend-video", "retake": "ltx-2-3-pro-retake",
           "audio_to_video": "ltx-2-3-pro-audio-to-video"}  # fmt: skip
 """The model each helper asks for (the Oxen catalog's names); `submit` takes any."""
@@ -232,6 +246,13 @@ class Client:
         headers = {"Idempotency-Key": uuid.uuid4().hex}  # the same on every retry of this submission
         answer = self.request("POST", "/api/ai/queue", json=body, headers=headers).json()
         return Job(self, answer["generations"][0]["generation_id"])
+
+    def submit_request(self, request: Mapping[str, Any]) -> "Job":
+        """Queue ltxserve's whole request (`GenerationRequest` as JSON: every knob the engine has, media
+        as `{"uri": ...}` references), through the server's OpenAI-shaped route, which takes it as is."""
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        answer = self.request("POST", VIDEOS, json=_whole(request), headers=headers).json()
+        return Job(self, answer["id"])
 
     def generate(
         self,
@@ -436,6 +457,12 @@ class AsyncClient:
         headers = {"Idempotency-Key": uuid.uuid4().hex}
         answer = (await self.request("POST", "/api/ai/queue", json=body, headers=headers)).json()
         return AsyncJob(self, answer["generations"][0]["generation_id"])
+
+    async def submit_request(self, request: Mapping[str, Any]) -> "AsyncJob":
+        """As `Client.submit_request`."""
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        answer = (await self.request("POST", VIDEOS, json=_whole(request), headers=headers)).json()
+        return AsyncJob(self, answer["id"])
 
     async def generate(
         self,

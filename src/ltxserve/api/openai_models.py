@@ -3,9 +3,11 @@ OpenAI's, and whose every other field is ltxserve's own request, passed as extra
 vLLM-Omni passes its own) and validated by the same rules as every surface's requests.
 
 `seconds` and `size` map onto the request's length and size; `model` picks the pipeline (OpenAI's own
-names are taken as the nearest: `sora-2` the fast one, `sora-2-pro` the full one); an
-`input_reference` image is the first frame. The task follows from the fields given: `extend` or
-`retake` edit a video, `audio` makes audio-to-video, an image image-to-video, else text-to-video.
+names are taken as the nearest: `sora-2` the fast one, `sora-2-pro` the full one); where the request's
+own terms are given as well (`duration`, a size by `width`/`height`, `resolution`, `aspect_ratio` or
+`image_area`, `sampling.pipeline`), they are what is made. An `input_reference` image is the first
+frame. The task follows from the fields given: `extend` or `retake` edit a video, `audio` makes
+audio-to-video, an image image-to-video, else text-to-video.
 Media fields take a URI string (https, data:, upload://) where the request's JSON has `{"uri": ...}`;
 lengths take seconds as numbers.
 """
@@ -39,6 +41,8 @@ PRICES = {"ltx-2-3-fast": 0.04, "ltx-2-3-pro": 0.06}
 _MEDIA_PATHS = tuple(tuple(field.split(".")) for field in MEDIA_FIELDS)
 _LENGTH_PATHS = (("duration",), ("extend", "duration"), ("extend", "context"))
 _EDITS = {"extend": Task.EXTEND, "retake": Task.RETAKE}
+_SIZE_TERMS = ("width", "height", "resolution", "aspect_ratio", "image_area")
+"""The request's own ways of giving its size, any of which stands instead of `size`."""
 _INTERNAL = {"input_rules"}
 """Request fields a client does not set: a product's own rules."""
 _SIDE_DIGITS = 5
@@ -50,7 +54,9 @@ REMIXED = "remixed_from_video_id"
 class VideoParams(Params):
     model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT, description="What the video shows.")
+    prompt: str = Field(
+        "", max_length=MAX_PROMPT, description="What the video shows (an extend may leave it out)."
+    )
     model: str = Field(DEFAULT_MODEL, description=f"One of {', '.join(MODELS)}, or sora-2, sora-2-pro.")
     seconds: str | float = Field(DEFAULT_SECONDS, description="Length in seconds: 4, 8, 12, or others.")
     size: str = Field(DEFAULT_SIZE, description="Width x height in pixels, both even (720x1280...).")
@@ -95,11 +101,10 @@ def _build(params: Any) -> GenerationRequest:
     task = extra.pop("task", None) or _task(extra, params.input_reference)
     if task not in set(Task):
         raise InvalidRequestError("task", f"one of {', '.join(Task)}, not {quoted(task)}")
-    data: dict[str, Any] = {**extra, "task": task, "prompt": params.prompt}
-    data.setdefault("sampling", {})["pipeline"] = MODELS[model_of(params.model)]
+    data: dict[str, Any] = {**extra, "task": task, "prompt": params.prompt, "seed": params.seed}
+    data.setdefault("sampling", {}).setdefault("pipeline", MODELS[model_of(params.model)])
     if Task(task) not in _EDITS.values():
-        # a size after the image (image_area) or a length after the audio (match_audio) overrides
-        if "image_area" not in data:
+        if not any(data.get(name) is not None for name in _SIZE_TERMS):
             width, height = size_of(params.size)
             data |= {"width": width, "height": height}
         if not data.get("match_audio"):
@@ -109,6 +114,10 @@ def _build(params: Any) -> GenerationRequest:
     try:
         return request_from_json(data)
     except ValidationError as error:
+        for detail in error.errors():
+            # the request's own rules (checked as it is made) name their field themselves
+            if isinstance(found := detail.get("ctx", {}).get("error"), InvalidRequestError):
+                raise found from None
         problems = [(".".join(str(part) for part in detail["loc"]) or "body", detail["msg"])
                     for detail in error.errors()]  # fmt: skip
         raise ParamsError(problems) from None
