@@ -87,3 +87,13 @@ async def test_a_listener_that_falls_too_far_behind_is_dropped(hub: EventHub) ->
         with pytest.raises(SubscriberOverflowError):
             for _ in range(51):
                 await slow.next()
+
+
+async def test_a_stream_starts_when_it_is_asked_for_not_when_it_is_first_read(hub: EventHub) -> None:
+    """A server answers a stream's headers before it reads the stream: what happens in between (a job
+    that ends while a client looks at its status) must reach the client, not fall in the gap."""
+    stream = hub.stream("alice")
+    (job,) = await enqueue(hub, "alice")
+    await asyncio.sleep(0.2)  # the hub has dispatched it (every 0.02 s) before the stream is read
+    (event,) = await collect(stream, 1)
+    assert (event.job_id, event.type) == (job, "queued")

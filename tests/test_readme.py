@@ -42,6 +42,9 @@ def test_the_main_command_starts_the_server_and_the_examples_are_accepted(
     args = ["--data-dir", str(tmp_path / "data"), "--weights", str(tiny_weights.root), "--workers", "0"]
     with Serve(args, {}, tmp_path / "serve.log", command=(str(ROOT / "dev"), "run")) as serve:
         assert httpx.get(f"{serve.url}/health").json()["status"] == "ok"
+        assert "http://127.0.0.1:8000/**" in section("The workbench page"), "the address ./dev run serves"
+        page = httpx.get(f"{serve.url}/")
+        assert page.status_code == 200 and "<title>ltxserve workbench</title>" in page.text, "the page, at /"
         client = Client(serve.url, serve.first_key())
         video = client.post("/api/uploads", content=clip.read_bytes()).json()["uri"]
         voice = write_audio(tmp_path / "voice.wav", tone(3.0, 48_000), 48_000, "pcm_s16le", "wav")

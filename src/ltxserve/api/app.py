@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ltxserve import __version__, logs
-from ltxserve.api import fal, files, health, ltx, metrics, openai, oxen, webhooks
+from ltxserve.api import fal, files, health, ltx, metrics, openai, oxen, web, webhooks
 from ltxserve.api.auth import Authenticator
 from ltxserve.api.bodies import whole_number
 from ltxserve.api.dialect import install_error_handlers
@@ -71,12 +72,14 @@ def create_app(settings: Settings, weights: WeightSet | None) -> FastAPI:
             await hub.stop()
             database.dispose()
 
-    app = FastAPI(title="ltxserve", version=__version__, lifespan=lifespan)
+    # the API reference's assets (Swagger UI, ReDoc) from the package: no CDN
+    app = FastAPIOffline(title="ltxserve", version=__version__, lifespan=lifespan, static_url="/docs-assets")
     install_error_handlers(app)
     app.add_middleware(BodyLimit, json_limit=settings.max_json_bytes, upload_limit=settings.max_upload_bytes)
     app.add_middleware(RequestLog)  # added last: outermost, so the id covers everything the request logs
-    for surface in (oxen, ltx, openai, files, health, metrics, webhooks):
+    for surface in (oxen, ltx, openai, files, health, metrics, webhooks, web):
         app.include_router(surface.router)
+    app.mount("/web", web.ASSETS, name="web")
     app.include_router(fal.queue, prefix=settings.fal_queue_path)
     app.include_router(fal.run, prefix=settings.fal_run_path)
     return app

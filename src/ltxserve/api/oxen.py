@@ -409,8 +409,10 @@ async def events(
             if resume is None:
                 raise _invalid(f"{name} must be an event id (a whole number up to {MAX_EVENT_ID})", name)
 
+    events = service.events(owner, resume)  # from now, not from when the body starts
+
     async def stream() -> AsyncIterator[bytes]:
-        async for batch in service.events(owner, resume):
+        async for batch in events:
             yield b"".join(_RENDERED.get(event, service, base_url) for event in batch)
 
     return EventSourceResponse(

@@ -100,23 +100,24 @@ class EventHub:
         finally:
             self._subscribers.discard(subscription)
 
-    async def stream(self, owner: str | None, after: int | None = None) -> AsyncIterator[list[Event]]:
+    def stream(self, owner: str | None, after: int | None = None) -> AsyncIterator[list[Event]]:
         """`owner`'s events, in batches of what is ready at once (so a burst costs one write to the
         client, not one per event): those after `after` (the last one the client saw) from the
-        table first, then live ones as they happen; None starts with the live ones."""
+        table first, then live ones as they happen. None: from the moment of this call, not of the
+        first read (a server sends a stream's headers before it reads the stream; a client that looks
+        at a job's status once it has them must not miss what happens in between)."""
+        return self._stream(owner, self._cursor if after is None else after)
+
+    async def _stream(self, owner: str | None, after: int) -> AsyncIterator[list[Event]]:
         with self.subscribe(owner) as subscription:
-            replayed: set[int] = set()
-            if after is not None:
-                backlog = await asyncio.to_thread(
-                    self.store.events_after, after, owner=owner, limit=REPLAY_LIMIT
-                )
-                replayed = {event.seq for event in backlog}
-                if backlog:
-                    yield backlog
+            backlog = await asyncio.to_thread(self.store.events_after, after, owner=owner, limit=REPLAY_LIMIT)
+            replayed = {event.seq for event in backlog}
+            if backlog:
+                yield backlog
             while True:
                 ready = [await subscription.next(), *subscription.drain()]
                 # the source may still be delivering events from before the client's last one
-                fresh = [e for e in ready if e.seq not in replayed and (after is None or e.seq > after)]
+                fresh = [e for e in ready if e.seq not in replayed and e.seq > after]
                 if fresh:
                     yield fresh
 
