@@ -20,7 +20,7 @@ from ltxserve.database import JobState
 from ltxserve.keys import KeyStore
 from ltxserve.media import EncodeOptions, MediaLimits, OutputFormat
 from ltxserve.media.testsrc import synthetic_clip
-from ltxserve.render import probe_inputs
+from ltxserve.probing import probe_inputs
 from ltxserve.request import GenerationRequest, InvalidRequestError, MediaRef, RetakeOptions, Task
 from tests.inprocess import Api, api
 from tests.mediafiles import tone, write_audio

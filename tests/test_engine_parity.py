@@ -30,7 +30,8 @@ from ltxserve.engine.gemma import gemma_architecture, read_gemma_config
 from ltxserve.engine.planning import GenerationPlan, RetakePlan, Size
 from ltxserve.engine.weights import WeightSet
 from ltxserve.media.testsrc import synthetic_clip
-from ltxserve.render import probe_inputs, read_inputs
+from ltxserve.probing import probe_inputs
+from ltxserve.render import read_inputs
 from ltxserve.request import (
     Duration,
     GenerationRequest,

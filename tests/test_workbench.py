@@ -172,6 +172,14 @@ async def test_a_retake_then_an_extend_of_an_ordinary_clip_through_the_page(
             await page.keyboard.press("ArrowRight")
         assert await page.input_value("#f-retake_start_time") == "1.5"
         assert await page.get_attribute("#span", "aria-valuenow") == "1.5"
+        # snapped as the server will snap it, told by the server
+        await page.wait_for_function(
+            "document.querySelector('#plan-text').textContent.includes('frames 33–88')"
+        )
+        assert await page.text_content("#plan-text") == (
+            "The server will make the picture 1.375–3.708 s (frames 33–88) and the sound 1.490–3.530 s."
+        )
+        assert await page.is_visible("#snapped")
         await page.fill("#f-prompt", "rain on the window")
         await shot(page, "retake-desktop.png")
         await watch_status(page)
@@ -184,6 +192,7 @@ async def test_a_retake_then_an_extend_of_an_ordinary_clip_through_the_page(
         assert retaken.video is not None and retaken.audio is not None
         assert (retaken.video.width, retaken.video.height, retaken.video.frame_count) == (320, 180, 96)
         (job,) = await asyncio.to_thread(served.service.store.list_jobs, LOCAL_OWNER)
+        assert job.result is not None and job.result["notes"]["video_window_frames"] == [33, 89], "as planned"
         assert (job.params["start_time"], job.params["duration"], job.params["prompt"]) == (
             1.5,
             2,
@@ -198,6 +207,10 @@ async def test_a_retake_then_an_extend_of_an_ordinary_clip_through_the_page(
         await page.select_option("#f-mode", "start")
         await page.wait_for_function("document.querySelector('#source').duration > 0")
         assert "Adds 2.00 s at the start" in (await page.text_content("#timeline-text") or "")
+        await page.wait_for_function(
+            "document.querySelector('#plan-text').textContent.includes('48 new frames')"
+        )
+        assert "48 new frames at the start, seeing" in (await page.text_content("#plan-text") or "")
         await page.click("#submit")
         assert (await done(page)).startswith("Done")
         await page.wait_for_function("document.querySelector('#result-video').readyState >= 1")

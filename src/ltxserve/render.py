@@ -14,10 +14,11 @@ from pathlib import Path
 from ltxserve import media
 from ltxserve.engine.engine import Engine, EngineInputs, EngineResult
 from ltxserve.engine.generation import MODEL_AUDIO_RATE
-from ltxserve.engine.planning import ExtendPlan, GenerationPlan, Plan, RetakePlan, decided_by_inputs
+from ltxserve.engine.planning import ExtendPlan, GenerationPlan, Plan, decided_by_inputs, decisions
 from ltxserve.engine.progress import WRITING, CancelToken, Progress, ProgressCallback
-from ltxserve.media import MediaInfo, MediaKind, MediaLimits
-from ltxserve.request import GenerationRequest, InputRules, InvalidRequestError, MediaRef, Task
+from ltxserve.media import MediaInfo, MediaLimits
+from ltxserve.probing import probe_inputs
+from ltxserve.request import GenerationRequest, MediaRef, Task
 
 DEMO_LABEL = "ltxserve demo: tiny random weights, the picture and sound are noise"
 
@@ -36,81 +37,10 @@ class Rendered:
     @property
     def notes(self) -> dict[str, object]:
         """Decisions the caller did not spell out: snapping, context, sizes."""
-        plan = self.plan
-        notes: dict[str, object] = {
-            "seed": self.seed,
-            "model_size": str(plan.clip.size),
-            "model_frames": plan.clip.frames,
-        }
+        notes: dict[str, object] = {"seed": self.seed, **decisions(self.plan)}
         if self.expanded_prompt is not None:
             notes["expanded_prompt"] = self.expanded_prompt
-        if isinstance(plan, ExtendPlan):
-            notes |= {
-                "new_frames": plan.new_frames,
-                "context_frames": plan.context_frames,
-                "edge": plan.edge.value,
-            }
-        if isinstance(plan, RetakePlan):
-            fps = plan.clip.fps
-            notes["requested_window_seconds"] = [float(t) for t in plan.requested]
-            if plan.window is not None:
-                notes["video_window_frames"] = [plan.window.start, plan.window.stop]
-                notes["video_window_seconds"] = [
-                    float(plan.window.start / fps),
-                    float(plan.window.stop / fps),
-                ]
-            if plan.audio_window is not None:
-                notes["audio_window_seconds"] = [float(t) for t in plan.audio_window]
         return notes
-
-
-_REQUIRED_KIND = {
-    "first_frame.image": MediaKind.IMAGE,
-    "last_frame.image": MediaKind.IMAGE,
-    "extend.end_image.image": MediaKind.IMAGE,
-    "audio": MediaKind.AUDIO,
-    "extend.video": MediaKind.VIDEO,
-    "retake.video": MediaKind.VIDEO,
-}
-
-
-def probe_inputs(request: GenerationRequest, limits: MediaLimits) -> dict[str, MediaInfo]:
-    """Every media input probed in the sandbox; a bad file is an InvalidRequestError on its field."""
-    infos = {}
-    for field, ref in request.media_inputs.items():
-        if field not in _REQUIRED_KIND:
-            continue  # a LoRA is weights, not media: the engine checks it fits
-        try:
-            infos[field] = media.probe(ref.path, limits=limits, require=_REQUIRED_KIND[field])
-        except media.MediaError as error:
-            raise InvalidRequestError(field, f"{error} [{error.code}]") from None
-        if request.input_rules is not None:
-            _check_format(field, infos[field], request.input_rules)
-    return infos
-
-
-def _check_format(field: str, info: MediaInfo, rules: InputRules) -> None:
-    """A product's formats: its containers, and the codecs of its video and audio inputs."""
-    if rules.containers and info.container not in rules.containers:
-        raise InvalidRequestError(
-            field, f"{info.container} files are not taken here; one of {_listed(rules.containers)}"
-        )
-    codec, allowed = None, frozenset[str]()
-    if info.kind is MediaKind.VIDEO and info.video is not None:
-        codec, allowed = info.video.codec, rules.video_codecs
-    elif info.kind is MediaKind.AUDIO and info.audio is not None:
-        codec, allowed = info.audio.codec, rules.audio_codecs
-    if (
-        codec is not None
-        and allowed
-        and codec not in allowed
-        and not (codec.startswith("pcm_") and "pcm" in allowed)
-    ):
-        raise InvalidRequestError(field, f"{codec} is not taken here; one of {_listed(allowed)}")
-
-
-def _listed(names: frozenset[str]) -> str:
-    return ", ".join(sorted(names))
 
 
 def render(

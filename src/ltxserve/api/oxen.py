@@ -10,7 +10,8 @@ the event stream, with ids to resume from (`Last-Event-ID`).
 import base64
 import json
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -147,11 +148,18 @@ async def _submit(
     service: Service, owner: str, body: Mapping[str, Any], count: int, idempotency_key: str | None
 ) -> tuple[OxenModel, list[str]]:
     model, names = _model(body)
-    params = _params(body, names)
-    try:
+    with _refusals(names):
+        params = _params(body, names)
         return model, await service.submit(
             owner, OXEN.name, model.product, params, count, idempotency_key=idempotency_key
         )
+
+
+@contextmanager
+def _refusals(names: _Names) -> Iterator[None]:
+    """A refusal of the parameters in Oxen's envelope, naming the field as Oxen names it."""
+    try:
+        yield
     except ParamsError as error:
         details = [{"field": names.to_oxen(name), "message": message} for name, message in error.errors]
         raise _invalid(error.message, names.to_oxen(error.field), details) from None
@@ -179,6 +187,18 @@ async def enqueue(
     async with submitted_body(request, service, owner) as body:
         _, ids = await _submit(service, owner, body, _count(body), idempotency_key)
     return {"generations": [{"generation_id": job_id, "status": "queued"} for job_id in ids]}
+
+
+@router.post("/api/ai/plan")
+async def plan(request: Request, owner: Owner, service: ServiceDep) -> dict[str, Any]:
+    """ltxserve's own: what a generation with these parameters would decide once its inputs are read,
+    without queueing it: the model's size and length, an extend's context, a retake's window snapped to
+    latent frames and to audio frames (`video_window_seconds`, `audio_window_seconds`). Media as
+    upload:// references. The workbench draws it on the source's timeline."""
+    async with submitted_body(request, service, owner) as body:
+        model, names = _model(body)
+        with _refusals(names):
+            return {"model": model.id, "plan": await service.plan(owner, model.product, _params(body, names))}
 
 
 @router.post("/api/ai/videos/generate")

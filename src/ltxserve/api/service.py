@@ -10,17 +10,19 @@ import asyncio
 import contextlib
 import io
 import secrets
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from ltxserve.api.views import JobView, Page, ResultView
 from ltxserve.catalog import Product
 from ltxserve.database import JobState
 from ltxserve.engine.check import check
-from ltxserve.engine.planning import new_seconds
+from ltxserve.engine.planning import decided_by_inputs, decisions, new_seconds, plan_request
 from ltxserve.engine.weights import WeightSet
 from ltxserve.inputs import (
     UPLOAD_SCHEME,
@@ -36,6 +38,7 @@ from ltxserve.jobs.events import EventHub, SubscriberOverflowError
 from ltxserve.jobs.store import Event, JobStore, QuotaExceededError
 from ltxserve.jobs.webhooks import Callback
 from ltxserve.keys import KeyLimits, KeyStore
+from ltxserve.probing import probe_inputs
 from ltxserve.request import GenerationRequest, InputRules, InvalidRequestError, MediaRef, request_to_json
 from ltxserve.settings import Settings
 from ltxserve.storage import Storage, StorageError
@@ -140,6 +143,36 @@ class Service:
             seconds_per_day=limits.seconds_per_day,
             idempotency_key=idempotency_key,
         )
+
+    async def plan(self, owner: str, spec: Product, body: dict[str, Any]) -> dict[str, object]:
+        """What a submission of `body` would decide once its inputs are read (the model's size and
+        length, an extend's context, a retake's window snapped to latent and audio frames), without
+        queueing it. Its media must be uploads, read here as a worker reads them."""
+        request = spec.request(spec.validate(body))
+        try:
+            check(request, self.weights)
+            with tempfile.TemporaryDirectory(prefix="ltxserve-plan-") as scratch:
+                local = await asyncio.to_thread(self._fetch_uploads, owner, request, Path(scratch))
+                infos = await asyncio.to_thread(probe_inputs, local, self.settings.media)
+            request = decided_by_inputs(request, infos)
+            source = infos.get("extend.video") or infos.get("retake.video")
+            return decisions(plan_request(request, source.video if source else None))
+        except InvalidRequestError as error:
+            raise InvalidRequestError(spec.param_for(error.field), error.message) from None
+
+    def _fetch_uploads(self, owner: str, request: GenerationRequest, scratch: Path) -> GenerationRequest:
+        local = {}
+        for field, ref in request.media_inputs.items():
+            if field.startswith("loras."):
+                continue  # weights, not media: nothing a plan reads
+            if not ref.uri.startswith(UPLOAD_SCHEME):
+                raise InvalidRequestError(field, "a plan reads uploads (upload://) only; upload it first")
+            try:
+                path = self.storage.download(upload_key(owner, upload_id(ref.uri)), scratch / field)
+            except (StorageError, FetchError):
+                raise InvalidRequestError(field, f"no upload {ref.uri} (uploads are the key's own)") from None
+            local[field] = MediaRef.file(path)
+        return request.with_media(local)
 
     async def _check(
         self, owner: str, request: GenerationRequest

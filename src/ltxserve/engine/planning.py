@@ -465,3 +465,24 @@ def _retake_clip(first: int, stop: int, available: int) -> tuple[int, int]:
     before = min(most_before, max(spare - most_after, spare // 2))
     after = min(most_after, spare - before)
     return first - 1 - TIME_STRIDE * before, 1 + TIME_STRIDE * (before + window + after)
+
+
+def decisions(plan: Plan) -> dict[str, object]:
+    """What a plan decided that its request did not spell out: the model's size and length, an
+    extend's context, a retake's window snapped to latent frames (video) and to audio frames."""
+    notes: dict[str, object] = {"model_size": str(plan.clip.size), "model_frames": plan.clip.frames}
+    if isinstance(plan, ExtendPlan):
+        notes |= {
+            "new_frames": plan.new_frames,
+            "context_frames": plan.context_frames,
+            "edge": plan.edge.value,
+        }
+    if isinstance(plan, RetakePlan):
+        fps = plan.clip.fps
+        notes["requested_window_seconds"] = [float(t) for t in plan.requested]
+        if plan.window is not None:
+            notes["video_window_frames"] = [plan.window.start, plan.window.stop]
+            notes["video_window_seconds"] = [float(plan.window.start / fps), float(plan.window.stop / fps)]
+        if plan.audio_window is not None:
+            notes["audio_window_seconds"] = [float(t) for t in plan.audio_window]
+    return notes

@@ -183,6 +183,8 @@ function buildForm() {
   $("advanced").hidden = advanced.children.length === 0;
   $("source").removeAttribute("src");
   $("timeline-box").hidden = true;
+  $("snapped").hidden = true;
+  $("plan-text").textContent = "";
   renderSnippets();
 }
 
@@ -234,8 +236,8 @@ function redraw() {
     span.setAttribute("aria-valuemax", String(Math.max(0, total - length)));
     span.setAttribute("aria-valuenow", String(start));
     $("timeline-text").textContent =
-      `Regenerates ${start.toFixed(2)}–${(start + length).toFixed(2)} s of ${total.toFixed(2)} s ` +
-      "(the server snaps it to whole latent frames and 40 ms of audio; the result says where).";
+      `Asks for ${start.toFixed(2)}–${(start + length).toFixed(2)} s of ${total.toFixed(2)} s.`;
+    planSoon();
     return;
   }
   const added = number("duration") || 0;
@@ -246,6 +248,55 @@ function redraw() {
   span.setAttribute("aria-valuenow", String(added));
   $("timeline-text").textContent =
     `Adds ${added.toFixed(2)} s at the ${atStart ? "start" : "end"} of ${total.toFixed(2)} s.`;
+  planSoon();
+}
+
+// What the server will decide, from the server (POST /api/ai/plan): the window snapped to latent
+// frames and to 40 ms audio frames, an extend's context. Asked again a moment after the last change.
+let planTimer = null;
+let plans = 0;
+
+function planSoon() {
+  clearTimeout(planTimer);
+  planTimer = setTimeout(showPlan, 250);
+}
+
+async function showPlan() {
+  const video = $("f-input_video");
+  if (!video || !video.value.startsWith("upload://")) return;
+  const asked = ++plans;
+  let plan;
+  try {
+    // the plan does not depend on the prompt, which a form still being filled may not have yet
+    const body = { model: $("model").value, prompt: "(planning)", ...values() };
+    plan = (await call("POST", "/api/ai/plan", body)).plan;
+  } catch (error) {
+    if (asked === plans) {
+      $("snapped").hidden = true;
+      $("plan-text").textContent = `As it stands the server refuses it: ${error.message}`;
+    }
+    return;
+  }
+  if (asked !== plans) return; // a later change is being planned
+  const total = $("source").duration;
+  const snapped = $("snapped");
+  const picture = plan.video_window_seconds;
+  snapped.hidden = !picture || !total;
+  if (picture && total) {
+    snapped.style.left = `${(100 * picture[0]) / total}%`;
+    snapped.style.width = `${(100 * (picture[1] - picture[0])) / total}%`;
+  }
+  const seconds = (pair) => `${pair[0].toFixed(3)}–${pair[1].toFixed(3)} s`;
+  const parts = [];
+  if (picture) {
+    const [first, stop] = plan.video_window_frames;
+    parts.push(`the picture ${seconds(picture)} (frames ${first}–${stop - 1})`);
+  }
+  if (plan.audio_window_seconds) parts.push(`the sound ${seconds(plan.audio_window_seconds)}`);
+  if (plan.new_frames !== undefined) {
+    parts.push(`${plan.new_frames} new frames at the ${plan.edge}, seeing ${plan.context_frames} frames of the video`);
+  }
+  $("plan-text").textContent = `The server will make ${parts.join(" and ")}.`;
 }
 
 function moveWindow(seconds) {
