@@ -151,6 +151,12 @@ async def test_a_keys_own_quota_overrides_the_servers_and_keys_count_only_their_
         assert (listed["used"], listed["quota"], len(listed["data"])) == (1_000, 1_000, 1)
         other = await served.http.delete(f"/api/uploads/{taken.json()['id']}", **as_key(small))
         assert other.status_code == 404, "a key cannot delete another key's upload"
+        read = await served.http.get(f"/api/uploads/{taken.json()['id']}", **as_key(default))
+        assert (read.status_code, read.content) == (200, b"d" * QUOTA), "a key reads its own upload back"
+        assert (
+            await served.http.get(f"/api/uploads/{taken.json()['id']}", **as_key(small))
+        ).status_code == 404
+        assert (await served.http.get("/api/uploads/not-an-id", **as_key(default))).status_code == 404
 
         await asyncio.to_thread(lambda: keys.set_limits("small", storage_quota=None))
         assert (await served.http.post("/api/uploads", content=b"s", **as_key(small))).status_code == 200

@@ -6,6 +6,7 @@ axe-core's accessibility check, and no request leaving the server (the page and 
 Screenshots at desktop and phone sizes are kept in build/workbench/."""
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -256,19 +257,21 @@ async def test_history_rerun_and_compare(browser: Browser, tmp_path: Path, clip:
         await page.click("#tab-history")
         await page.click("[aria-label^='Compare ltx-2-3-pro-retake · snow']")
         assert await page.is_visible("#panel-compare")
-        for video in ("#video-a", "#video-b"):
+        for video in ("#video-a", "#video-b", "#video-source"):  # and the source they retook
             await page.wait_for_function(f"document.querySelector('{video}').readyState >= 1")
+        assert await page.evaluate("document.querySelector('#video-source').duration") == 4
         left, right = await page.input_value("#compare-a"), await page.input_value("#compare-b")
         assert left != right and "/files/results/" in left and "/files/results/" in right
-        await page.evaluate(
-            "document.querySelector('#video-a').muted = document.querySelector('#video-b').muted = true"
-        )
+        videos = "[...document.querySelectorAll('#panel-compare video')]"
+        await page.evaluate(f"{videos}.forEach((video) => (video.muted = true))")
         await page.evaluate("document.querySelector('#video-a').play()")
-        await page.wait_for_function("!document.querySelector('#video-b').paused")
+        await page.wait_for_function(f"{videos}.every((video) => !video.paused)")
         await page.evaluate("document.querySelector('#video-b').pause()")
-        await page.wait_for_function("document.querySelector('#video-a').paused")
-        await page.evaluate("document.querySelector('#video-a').currentTime = 2.5")
-        await page.wait_for_function("Math.abs(document.querySelector('#video-b').currentTime - 2.5) < 0.05")
+        await page.wait_for_function(f"{videos}.every((video) => video.paused)")
+        await page.evaluate("document.querySelector('#video-source').currentTime = 2.5")
+        await page.wait_for_function(f"{videos}.every((video) => Math.abs(video.currentTime - 2.5) < 0.05)")
+        await page.evaluate("document.querySelector('#video-a').play()")  # and again, after all that
+        await page.wait_for_function(f"{videos}.every((video) => !video.paused)")
         await shot(page, "compare-desktop.png")
         await opened.finish()
 
@@ -303,8 +306,11 @@ async def test_the_key_and_the_api_tabs_calls_which_run_as_shown(
         await page.fill("#f-prompt", "it's raining")  # a quote the shell snippet must carry
         await page.fill("#f-retake_start_time", "1.25")
         await page.click("#tab-api")
+        await page.wait_for_function(
+            "!document.querySelector('.snippet:last-child code').textContent.startsWith('#')"
+        )
         blocks = page.locator(".snippet")
-        assert await blocks.count() == 3
+        assert await blocks.count() == 4
         environment = {**os.environ, "LTX_KEY": alice}
         for block in await blocks.all():
             name, code = await block.locator("h2").text_content(), await block.locator("code").text_content()
@@ -321,9 +327,12 @@ async def test_the_key_and_the_api_tabs_calls_which_run_as_shown(
         jobs = await asyncio.to_thread(
             served.service.store.list_jobs, await asyncio.to_thread(owner_of, served, alice)
         )
-        assert len(jobs) == 3, "one job per call"
-        for job in jobs:
-            assert job.model == "ltx-2-3-pro-retake"
+        assert len(jobs) == 4, "one job per call"
+        assert [job.model for job in jobs] == ["videos"] + 3 * ["ltx-2-3-pro-retake"], "OpenAI's call last"
+        assert len({json.dumps(job.request, sort_keys=True) for job in jobs}) == 1, (
+            "the same request each way"
+        )
+        for job in jobs[1:]:
             assert (job.params["prompt"], job.params["start_time"], job.params["duration"]) == (
                 "it's raining",
                 1.25,

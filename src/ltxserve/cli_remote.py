@@ -10,7 +10,7 @@ from typing import Any
 from ltxserve import media
 from ltxserve.client import Client, JobStatus
 from ltxserve.engine.progress import Progress, ProgressCallback
-from ltxserve.request import GenerationRequest, MediaRef, request_to_json
+from ltxserve.request import GenerationRequest, MediaRef, client_json
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def render_on(
     with Client(server, api_key) as client:
         uploads = {name: MediaRef(client.upload(ref.path))
                    for name, ref in request.media_inputs.items() if ref.is_local}  # fmt: skip
-        job = client.submit_request(request_to_json(request.with_media(uploads)))
+        job = client.submit_request(client_json(request.with_media(uploads)))
         try:
             for status in job.events():
                 progress(_step(status))

@@ -165,12 +165,6 @@ def _audio(audio: object, prompt: str, image: object, params: dict[str, Any]) ->
     return {"input_audio": audio, "prompt": prompt or None, "input_image": image, **params}
 
 
-def _whole(request: Mapping[str, Any]) -> dict[str, Any]:
-    """The OpenAI-shaped body for a whole request: its prompt as the prompt, every other field as
-    itself (the route takes ltxserve's own fields beside OpenAI's)."""
-    return {name: value for name, value in request.items() if value is not None}
-
-
 VIDEOS = "/v1/videos"
 MODELS = {"generate": "ltx-2-3-pro", "extend": "ltx-2-3-pro-extend-video", "retake": "ltx-2-3-pro-retake",
           "audio_to_video": "ltx-2-3-pro-audio-to-video"}  # fmt: skip
@@ -248,10 +242,11 @@ class Client:
         return Job(self, answer["generations"][0]["generation_id"])
 
     def submit_request(self, request: Mapping[str, Any]) -> "Job":
-        """Queue ltxserve's whole request (`GenerationRequest` as JSON: every knob the engine has, media
-        as `{"uri": ...}` references), through the server's OpenAI-shaped route, which takes it as is."""
+        """Queue ltxserve's whole request (`GenerationRequest` as JSON, as `request.client_json` makes
+        it: every knob the engine has, media as `{"uri": ...}` references), through the server's
+        OpenAI-shaped route, which takes it as is."""
         headers = {"Idempotency-Key": uuid.uuid4().hex}
-        answer = self.request("POST", VIDEOS, json=_whole(request), headers=headers).json()
+        answer = self.request("POST", VIDEOS, json=dict(request), headers=headers).json()
         return Job(self, answer["id"])
 
     def generate(
@@ -461,7 +456,7 @@ class AsyncClient:
     async def submit_request(self, request: Mapping[str, Any]) -> "AsyncJob":
         """As `Client.submit_request`."""
         headers = {"Idempotency-Key": uuid.uuid4().hex}
-        answer = (await self.request("POST", VIDEOS, json=_whole(request), headers=headers)).json()
+        answer = (await self.request("POST", VIDEOS, json=dict(request), headers=headers)).json()
         return AsyncJob(self, answer["id"])
 
     async def generate(

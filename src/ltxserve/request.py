@@ -548,5 +548,16 @@ def request_to_json(request: GenerationRequest) -> dict[str, Any]:
     return data
 
 
+INTERNAL_FIELDS = frozenset({"input_rules"})
+"""Request fields a client does not set: a product's own rules."""
+
+
+def client_json(request: GenerationRequest) -> dict[str, Any]:
+    """The request as a client sends it whole (OpenAI's surface takes it so): what is set, without
+    the product's own rules."""
+    return {name: value for name, value in request_to_json(request).items()
+            if value is not None and name not in INTERNAL_FIELDS}  # fmt: skip
+
+
 def request_from_json(data: dict[str, Any]) -> GenerationRequest:
     return _codec().validate_python(data)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from fastapi import Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect
 
@@ -93,16 +93,32 @@ async def uploads(owner: Owner, service: ServiceDep) -> dict[str, Any]:
     return {"data": [_upload(item) for item in stored], "used": used, "quota": quota}
 
 
+@router.get("/api/uploads/{upload_id}", tags=["uploads"], response_class=StreamingResponse)
+async def read_upload(upload_id: str, owner: Owner, service: ServiceDep) -> StreamingResponse:
+    """An upload's bytes, to the key that made it (the workbench plays a source video from it)."""
+    found = await service.upload_content(owner, _identifier(upload_id))
+    if found is None:
+        raise ApiError(404, "not_found", f"no upload {quoted(upload_id)}")
+    size, content = found
+    headers = {"Content-Length": str(size), "Cache-Control": "private, max-age=3600"}
+    return StreamingResponse(content, media_type="application/octet-stream", headers=headers)
+
+
 @router.delete("/api/uploads/{upload_id}", tags=["uploads"])
 async def delete_upload(upload_id: str, owner: Owner, service: ServiceDep) -> dict[str, Any]:
     """Delete an upload, making room in the key's quota (jobs that already took it are not touched)."""
-    try:
-        identifier = inputs.upload_id(upload_id)
-    except inputs.FetchError:
-        identifier = ""
+    identifier = _identifier(upload_id)
     if not identifier or not await service.delete_upload(owner, identifier):
         raise ApiError(404, "not_found", f"no upload {quoted(upload_id)}")
     return {"id": identifier, "deleted": True}
+
+
+def _identifier(upload_id: str) -> str:
+    """The id of `upload_id` (an id or its upload:// reference); empty when it is neither."""
+    try:
+        return inputs.upload_id(upload_id)
+    except inputs.FetchError:
+        return ""
 
 
 def _upload(upload: Upload) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from ltxserve.api.errors import quoted
 from ltxserve.catalog import MAX_PROMPT, Made, Params, ParamsError, Product
 from ltxserve.request import (
+    INTERNAL_FIELDS,
     MEDIA_FIELDS,
     GenerationRequest,
     InvalidRequestError,
@@ -43,8 +44,6 @@ _LENGTH_PATHS = (("duration",), ("extend", "duration"), ("extend", "context"))
 _EDITS = {"extend": Task.EXTEND, "retake": Task.RETAKE}
 _SIZE_TERMS = ("width", "height", "resolution", "aspect_ratio", "image_area")
 """The request's own ways of giving its size, any of which stands instead of `size`."""
-_INTERNAL = {"input_rules"}
-"""Request fields a client does not set: a product's own rules."""
 _SIDE_DIGITS = 5
 """A side of a `size` is at most 99999 pixels (the engine refuses far smaller ones itself)."""
 REMIXED = "remixed_from_video_id"
@@ -130,7 +129,7 @@ def _unknown(data: dict[str, Any], kind: type, path: str) -> list[str]:
     hints = typing.get_type_hints(kind)
     unknown = []
     for name, value in data.items():
-        if name not in fields or name in _INTERNAL:
+        if name not in fields or name in INTERNAL_FIELDS:
             unknown.append(path + name)
             continue
         kinds = typing.get_args(hints[name]) or (hints[name],)

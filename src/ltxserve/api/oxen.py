@@ -32,7 +32,7 @@ from ltxserve.catalog import ParamsError, Product
 from ltxserve.database import JobState
 from ltxserve.inputs import FetchError
 from ltxserve.jobs.store import Event
-from ltxserve.request import InvalidRequestError
+from ltxserve.request import InvalidRequestError, client_json
 
 STATUS = {JobState.QUEUED: "queued", JobState.RUNNING: "processing", JobState.SUCCEEDED: "succeeded",
           JobState.FAILED: "failed", JobState.CANCELLED: "cancelled"}  # fmt: skip
@@ -193,12 +193,14 @@ async def enqueue(
 async def plan(request: Request, owner: Owner, service: ServiceDep) -> dict[str, Any]:
     """ltxserve's own: what a generation with these parameters would decide once its inputs are read,
     without queueing it: the model's size and length, an extend's context, a retake's window snapped to
-    latent frames and to audio frames (`video_window_seconds`, `audio_window_seconds`). Media as
-    upload:// references. The workbench draws it on the source's timeline."""
+    latent frames and to audio frames (`video_window_seconds`, `audio_window_seconds`); and the request
+    in ltxserve's own terms (which OpenAI's surface takes as it is). Media as upload:// references. The
+    workbench draws the plan on the source's timeline, and writes the request into its OpenAI call."""
     async with submitted_body(request, service, owner) as body:
         model, names = _model(body)
         with _refusals(names):
-            return {"model": model.id, "plan": await service.plan(owner, model.product, _params(body, names))}
+            asked, plan = await service.plan(owner, model.product, _params(body, names))
+    return {"model": model.id, "plan": plan, "request": client_json(asked)}
 
 
 @router.post("/api/ai/videos/generate")

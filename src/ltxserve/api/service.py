@@ -144,11 +144,14 @@ class Service:
             idempotency_key=idempotency_key,
         )
 
-    async def plan(self, owner: str, spec: Product, body: dict[str, Any]) -> dict[str, object]:
-        """What a submission of `body` would decide once its inputs are read (the model's size and
-        length, an extend's context, a retake's window snapped to latent and audio frames), without
-        queueing it. Its media must be uploads, read here as a worker reads them."""
+    async def plan(
+        self, owner: str, spec: Product, body: dict[str, Any]
+    ) -> tuple[GenerationRequest, dict[str, object]]:
+        """The request a submission of `body` makes, and what it would decide once its inputs are read
+        (the model's size and length, an extend's context, a retake's window snapped to latent and
+        audio frames), without queueing it. Its media must be uploads, read here as a worker reads them."""
         request = spec.request(spec.validate(body))
+        asked = request
         try:
             check(request, self.weights)
             with tempfile.TemporaryDirectory(prefix="ltxserve-plan-") as scratch:
@@ -156,7 +159,7 @@ class Service:
                 infos = await asyncio.to_thread(probe_inputs, local, self.settings.media)
             request = decided_by_inputs(request, infos)
             source = infos.get("extend.video") or infos.get("retake.video")
-            return decisions(plan_request(request, source.video if source else None))
+            return asked, decisions(plan_request(request, source.video if source else None))
         except InvalidRequestError as error:
             raise InvalidRequestError(spec.param_for(error.field), error.message) from None
 
@@ -233,6 +236,12 @@ class Service:
     async def put_in_slot(self, key: str, source: BinaryIO) -> None:
         """The bytes PUT to a slot's link (one this server serves), within its key's quota."""
         await self._within_quota(upload_owner(key), key, _size(source), lambda: self.storage.put(key, source))
+
+    async def upload_content(self, owner: str, identifier: str) -> tuple[int, AsyncIterator[bytes]] | None:
+        """One of `owner`'s uploads, its size and its bytes as they are read; None if there is none."""
+        key = upload_key(owner, identifier)
+        size = await asyncio.to_thread(self.storage.size, key)
+        return None if size is None else (size, self.storage.stream(key))
 
     async def delete_upload(self, owner: str, identifier: str) -> bool:
         """Delete one of `owner`'s uploads; False if there was none."""

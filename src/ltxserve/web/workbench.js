@@ -8,7 +8,14 @@ const KEY = "ltxserve.key";
 const ENDED = ["succeeded", "failed", "cancelled"];
 const STATES = "queued,processing,succeeded,failed,cancelled";
 const MAIN = /prompt|duration|start|mode/; // besides what is required and media: what a user sets first
-const state = { key: localStorage.getItem(KEY) || "", models: new Map(), history: [], job: null, stream: null };
+const state = {
+  key: localStorage.getItem(KEY) || "",
+  models: new Map(),
+  history: [],
+  job: null,
+  stream: null,
+  request: null, // the form's request in ltxserve's own terms, as the server made it (undefined: asked)
+};
 
 // --- the API --------------------------------------------------------------------------------------
 
@@ -84,6 +91,7 @@ function control(prop) {
   input.name = prop.name;
   input.dataset.param = prop.name;
   input.dataset.type = prop.type || "string";
+  if (prop.format === "uri") input.dataset.media = "true";
   if (prop.required) input.required = true;
   if (prop.default !== undefined && prop.default !== null) {
     if (prop.type === "boolean") input.checked = prop.default;
@@ -138,6 +146,7 @@ function mediaPicker(prop, input) {
     try {
       input.value = await upload(blob);
       if (prop.name === "input_video") showSource(URL.createObjectURL(blob));
+      redraw();
     } catch (error) {
       input.value = "";
       showError(error);
@@ -185,7 +194,7 @@ function buildForm() {
   $("timeline-box").hidden = true;
   $("snapped").hidden = true;
   $("plan-text").textContent = "";
-  renderSnippets();
+  redraw();
 }
 
 function values() {
@@ -224,6 +233,7 @@ function number(name) {
 }
 
 function redraw() {
+  planSoon();
   renderSnippets();
   const total = $("source").duration;
   if (!total || Number.isNaN(total)) return;
@@ -237,7 +247,6 @@ function redraw() {
     span.setAttribute("aria-valuenow", String(start));
     $("timeline-text").textContent =
       `Asks for ${start.toFixed(2)}–${(start + length).toFixed(2)} s of ${total.toFixed(2)} s.`;
-    planSoon();
     return;
   }
   const added = number("duration") || 0;
@@ -248,36 +257,40 @@ function redraw() {
   span.setAttribute("aria-valuenow", String(added));
   $("timeline-text").textContent =
     `Adds ${added.toFixed(2)} s at the ${atStart ? "start" : "end"} of ${total.toFixed(2)} s.`;
-  planSoon();
 }
 
 // What the server will decide, from the server (POST /api/ai/plan): the window snapped to latent
-// frames and to 40 ms audio frames, an extend's context. Asked again a moment after the last change.
+// frames and to 40 ms audio frames, an extend's context; and the request in ltxserve's own terms, for
+// the OpenAI call. Asked again a moment after the last change; it reads uploads only.
 let planTimer = null;
 let plans = 0;
 
 function planSoon() {
+  state.request = undefined; // being asked for
   clearTimeout(planTimer);
   planTimer = setTimeout(showPlan, 250);
 }
 
 async function showPlan() {
-  const video = $("f-input_video");
-  if (!video || !video.value.startsWith("upload://")) return;
   const asked = ++plans;
-  let plan;
+  const media = [...document.querySelectorAll("[data-media]")].map((input) => input.value).filter(Boolean);
+  if (media.some((uri) => !uri.startsWith("upload://"))) return planned(null);
+  let answer;
   try {
     // the plan does not depend on the prompt, which a form still being filled may not have yet
-    const body = { model: $("model").value, prompt: "(planning)", ...values() };
-    plan = (await call("POST", "/api/ai/plan", body)).plan;
+    answer = await call("POST", "/api/ai/plan", { model: $("model").value, prompt: "(planning)", ...values() });
   } catch (error) {
     if (asked === plans) {
-      $("snapped").hidden = true;
+      planned(null);
       $("plan-text").textContent = `As it stands the server refuses it: ${error.message}`;
     }
     return;
   }
   if (asked !== plans) return; // a later change is being planned
+  const prompt = $("f-prompt")?.value ?? "";
+  planned({ ...answer.request, prompt });
+  const plan = answer.plan;
+  if ($("timeline-box").hidden) return;
   const total = $("source").duration;
   const snapped = $("snapped");
   const picture = plan.video_window_seconds;
@@ -526,21 +539,42 @@ function compareWith(item) {
   selectTab("tab-compare");
 }
 
-function showCompared() {
+async function showCompared() {
   $("video-a").src = $("compare-a").value;
   $("video-b").src = $("compare-b").value;
+  // the source of what is compared (an extend's or a retake's), the left one's first
+  const compared = [$("compare-a"), $("compare-b")].map((select) =>
+    state.history.find((item) => select.value && item.result_url === select.value));
+  const source = compared.map((item) => item?.input_video).find(Boolean);
+  const player = $("video-source");
+  let url = null;
+  if (source?.startsWith("upload://")) {
+    const response = await fetch(`/api/uploads/${source.slice("upload://".length)}`, { headers: authorization() });
+    if (response.ok) url = URL.createObjectURL(await response.blob());
+  } else if (/^https?:/.test(source || "")) {
+    url = source;
+  }
+  $("source-box").hidden = !url;
+  if (url) player.src = url;
+  else player.removeAttribute("src");
 }
 
-function synchronize(one, other) {
-  let echo = false; // the other's own event, caused by this one, is not passed back
-  const pass = (action) => () => {
-    if (echo) return (echo = false);
-    echo = true;
-    action();
-  };
-  one.addEventListener("play", pass(() => other.play()));
-  one.addEventListener("pause", pass(() => other.pause()));
-  one.addEventListener("seeked", pass(() => (other.currentTime = one.currentTime)));
+function synchronize(videos) {
+  // each follows the one the user moved; in step already, following does nothing (so no echoes)
+  for (const one of videos) {
+    const others = () => videos.filter((other) => other !== one && other.currentSrc);
+    one.addEventListener("play", () => {
+      for (const other of others()) if (other.paused) other.play().catch(() => {});
+    });
+    one.addEventListener("pause", () => {
+      for (const other of others()) if (!other.paused) other.pause();
+    });
+    one.addEventListener("seeked", () => {
+      for (const other of others()) {
+        if (Math.abs(other.currentTime - one.currentTime) > 0.05) other.currentTime = one.currentTime;
+      }
+    });
+  }
 }
 
 // --- the API tab ------------------------------------------------------------------------------------------
@@ -561,7 +595,7 @@ function snippets() {
   const origin = window.location.origin;
   const body = { model: $("model").value, ...values() };
   const { model, ...params } = body;
-  return {
+  const calls = {
     curl:
       `curl -sS "${origin}/api/ai/queue" -H "Authorization: Bearer $LTX_KEY" ` +
       `-H "Content-Type: application/json" \\\n  -d '${JSON.stringify(body).replaceAll("'", "'\\''")}'`,
@@ -585,6 +619,30 @@ function snippets() {
       "    print(job.wait().result_url)",
     ].join("\n"),
   };
+  if (state.request) {
+    // OpenAI's videos route takes ltxserve's whole request beside its own fields
+    const { prompt, ...request } = state.request;
+    calls["Python (OpenAI SDK)"] = [
+      "import os",
+      "",
+      "from openai import OpenAI",
+      "",
+      `client = OpenAI(base_url="${origin}/v1", api_key=os.environ["LTX_KEY"])`,
+      `video = client.videos.create_and_poll(prompt=${JSON.stringify(prompt)}, extra_body=${python(request)})`,
+      "print(video.id, video.status)",
+    ].join("\n");
+  } else if (state.request === undefined) {
+    calls["Python (OpenAI SDK)"] = "# asking the server for this call…";
+  } else {
+    calls["Python (OpenAI SDK)"] = "# upload the form's media (or pick earlier results) to see this call";
+  }
+  return calls;
+}
+
+function planned(request) {
+  state.request = request;
+  if (!request) $("snapped").hidden = true;
+  renderSnippets();
 }
 
 function renderSnippets() {
@@ -668,8 +726,7 @@ function start() {
   $("cancel").addEventListener("click", cancel);
   $("refresh").addEventListener("click", refreshHistory);
   for (const id of ["compare-a", "compare-b"]) $(id).addEventListener("change", showCompared);
-  synchronize($("video-a"), $("video-b"));
-  synchronize($("video-b"), $("video-a"));
+  synchronize([$("video-a"), $("video-b"), $("video-source")]);
   tabEvents();
   timelineEvents();
   load();
