@@ -62,3 +62,29 @@ async def test_a_plan_refuses_what_a_submission_or_its_job_would(
         assert answer.status_code == 400
         error = answer.json()["error"]
         assert error["field"] == field and message in error["detail"], error
+
+
+async def test_the_fal_call_a_plan_offers_makes_the_same_request(tmp_path: Path, clip: Path) -> None:
+    async with api(tmp_path) as served:
+        video = (await served.http.post("/api/uploads", content=clip.read_bytes())).json()["uri"]
+        bodies = [
+            {"model": "ltx-2-3-pro-retake", "input_video": video, "prompt": "rain", "retake_start_time": 1},
+            {"model": "ltx-2-3-pro-extend-video", "input_video": video, "duration": 3, "mode": "start"},
+            {"model": "ltx-2-3-fast", "prompt": "a cat", "duration": 12, "seed": 5},
+        ]
+        for body in bodies:
+            fal = (await served.http.post("/api/ai/plan", json=body)).json()["fal"]
+            assert fal is not None, body["model"]
+            oxen = (await served.http.post("/api/ai/queue", json=body)).json()["generations"][0][
+                "generation_id"
+            ]
+            queued = await served.http.post(f"/fal/queue/{fal['endpoint']}", json=fal["arguments"])
+            assert queued.status_code == 200, queued.text
+            made = [await asyncio.to_thread(served.service.store.get, job_id)
+                    for job_id in (oxen, queued.json()["request_id"])]  # fmt: skip
+            assert made[0] is not None and made[1] is not None
+            assert made[0].request == made[1].request, body["model"]
+        camera = {"model": "ltx-2-3-pro", "prompt": "a cat", "camera_motion": "dolly_in"}
+        assert (await served.http.post("/api/ai/plan", json=camera)).json()["fal"] is None, (
+            "fal has no camera"
+        )

@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -23,7 +24,9 @@ from playwright.async_api import Browser, Page, async_playwright
 from ltxserve import media
 from ltxserve.api.auth import LOCAL_OWNER
 from ltxserve.keys import KeyLimits
+from tests.conftest import FalServer
 from tests.inprocess import Api, api
+from tests.service import Client
 
 pytestmark = pytest.mark.anyio
 
@@ -307,14 +310,19 @@ async def test_the_key_and_the_api_tabs_calls_which_run_as_shown(
         await page.fill("#f-retake_start_time", "1.25")
         await page.click("#tab-api")
         await page.wait_for_function(
-            "!document.querySelector('.snippet:last-child code').textContent.startsWith('#')"
+            "!document.querySelector('.snippet:nth-child(4) code').textContent.startsWith('#')"
         )
         blocks = page.locator(".snippet")
-        assert await blocks.count() == 4
+        assert await blocks.count() == 5
         environment = {**os.environ, "LTX_KEY": alice}
         for block in await blocks.all():
             name, code = await block.locator("h2").text_content(), await block.locator("code").text_content()
             assert name is not None and code is not None
+            if name == "Python (fal-client)":  # run over HTTPS, below
+                assert (
+                    code == "# fal's client speaks HTTPS only: serve with --tls-cert and --tls-key to use it"
+                )
+                continue
             await block.locator("button").click()
             assert await page.evaluate("navigator.clipboard.readText()") == code, "copied with one click"
             command = ["bash", "-c", code] if name == "curl" else [sys.executable, "-c", code]
@@ -389,3 +397,42 @@ async def test_a_phone_sized_screen_keyboard_only_accessible_and_offline(
             docs = await open_page(browser, served, viewport, "/docs")
             await docs.page.wait_for_selector(".swagger-ui .info .title", timeout=LONG)
             await docs.finish()
+
+
+async def test_the_fal_call_runs_against_a_served_engine_over_https(
+    browser: Browser, fal_server: FalServer, clip: Path, tmp_path: Path
+) -> None:
+    """fal's client speaks only HTTPS: its call against `serve` with TLS and the tiny engine. (That
+    it makes the form's request is checked by the server before it offers the call: tests/test_api_plan.)"""
+    context = await browser.new_context(viewport=DESKTOP, ignore_https_errors=True)  # type: ignore[arg-type]
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(fal_server.url + "/")
+    await page.fill("#key", fal_server.key)
+    await page.click("text=Use key")
+    await page.wait_for_function("document.querySelector('#model').options.length > 0")
+    await page.select_option("#model", "ltx-2-3-pro-retake")
+    await page.set_input_files("#f-input_video-file", clip)
+    await page.wait_for_function("document.querySelector('#f-input_video').value.startsWith('upload://')")
+    await page.fill("#f-prompt", "rain")
+    await page.fill("#f-retake_start_time", "1")
+    await page.click("#tab-api")
+    fal_block = ".snippet:nth-child(5) code"
+    await page.wait_for_function(f"!document.querySelector('{fal_block}').textContent.startsWith('#')")
+    code = await page.text_content(fal_block)
+    assert code is not None and 'fal_client.subscribe("fal-ai/ltx-2.3/retake-video"' in code
+    environment = {**fal_server.environment(), "LTX_KEY": fal_server.key}
+    ran = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", code], env=environment,
+                                  capture_output=True, text=True, timeout=480)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    trusting = ssl.create_default_context(cafile=str(fal_server.ca_bundle))
+    made = tmp_path / "fal.mp4"
+    made.write_bytes(
+        Client(fal_server.url, fal_server.key, verify=trusting).http.get(ran.stdout.strip()).content
+    )
+    info = media.probe(made)
+    assert info.video is not None and info.audio is not None
+    assert (info.video.width, info.video.height, info.video.frame_count) == (320, 180, 96)
+    assert errors == []
+    await context.close()

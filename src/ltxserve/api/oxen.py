@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -24,6 +25,7 @@ from ltxserve.api.auth import Owner
 from ltxserve.api.bodies import submitted_body, whole_number
 from ltxserve.api.dependencies import BaseUrl, IdempotencyKey, ServiceDep
 from ltxserve.api.dialect import Dialect
+from ltxserve.api.equivalents import fal_call
 from ltxserve.api.errors import ApiError, quoted, refused
 from ltxserve.api.oxen_models import MODELS, RELEASED, OxenModel
 from ltxserve.api.service import QuotaExceededError, Service
@@ -190,17 +192,25 @@ async def enqueue(
 
 
 @router.post("/api/ai/plan")
-async def plan(request: Request, owner: Owner, service: ServiceDep) -> dict[str, Any]:
+async def plan(request: Request, owner: Owner, service: ServiceDep, base_url: BaseUrl) -> dict[str, Any]:
     """ltxserve's own: what a generation with these parameters would decide once its inputs are read,
     without queueing it: the model's size and length, an extend's context, a retake's window snapped to
     latent frames and to audio frames (`video_window_seconds`, `audio_window_seconds`); and the request
-    in ltxserve's own terms (which OpenAI's surface takes as it is). Media as upload:// references. The
-    workbench draws the plan on the source's timeline, and writes the request into its OpenAI call."""
+    in ltxserve's own terms (which OpenAI's surface takes as it is), and fal's endpoint and arguments
+    that make the same request (null where fal has none). Media as upload:// references. The workbench
+    draws the plan on the source's timeline, and writes the request into its OpenAI and fal calls."""
     async with submitted_body(request, service, owner) as body:
         model, names = _model(body)
         with _refusals(names):
-            asked, plan = await service.plan(owner, model.product, _params(body, names))
-    return {"model": model.id, "plan": plan, "request": client_json(asked)}
+            params = _params(body, names)
+            asked, plan = await service.plan(owner, model.product, params)
+    fal = fal_call(model.product, params, asked)
+    host = urlsplit(base_url).netloc
+    settings = service.settings
+    return {"model": model.id, "plan": plan, "request": client_json(asked),
+            "fal": None if fal is None else {"endpoint": fal[0], "arguments": fal[1],
+                                             "queue_host": host + settings.fal_queue_path,
+                                             "run_host": host + settings.fal_run_path}}  # fmt: skip
 
 
 @router.post("/api/ai/videos/generate")

@@ -15,6 +15,7 @@ const state = {
   job: null,
   stream: null,
   request: null, // the form's request in ltxserve's own terms, as the server made it (undefined: asked)
+  fal: null, // fal's endpoint and arguments that make the same request
 };
 
 // --- the API --------------------------------------------------------------------------------------
@@ -288,7 +289,7 @@ async function showPlan() {
   }
   if (asked !== plans) return; // a later change is being planned
   const prompt = $("f-prompt")?.value ?? "";
-  planned({ ...answer.request, prompt });
+  planned({ ...answer.request, prompt }, answer.fal && { ...answer.fal, arguments: { ...answer.fal.arguments, prompt } });
   const plan = answer.plan;
   if ($("timeline-box").hidden) return;
   const total = $("source").duration;
@@ -636,11 +637,34 @@ function snippets() {
   } else {
     calls["Python (OpenAI SDK)"] = "# upload the form's media (or pick earlier results) to see this call";
   }
+  calls["Python (fal-client)"] = falCall();
   return calls;
 }
 
-function planned(request) {
+function falCall() {
+  if (state.request === undefined) return "# asking the server for this call…";
+  if (!state.fal) return "# fal has no endpoint that makes this request (or the form's media are not uploads)";
+  if (window.location.protocol !== "https:") {
+    return "# fal's client speaks HTTPS only: serve with --tls-cert and --tls-key to use it";
+  }
+  const { endpoint, arguments: given, queue_host: queue, run_host: run } = state.fal;
+  return [
+    "import os",
+    "",
+    'os.environ.setdefault("FAL_KEY", os.environ["LTX_KEY"])',
+    `os.environ.setdefault("FAL_QUEUE_RUN_HOST", ${JSON.stringify(queue)})`,
+    `os.environ.setdefault("FAL_RUN_HOST", ${JSON.stringify(run)})`,
+    "",
+    "import fal_client  # noqa: E402 (after its settings)",
+    "",
+    `result = fal_client.subscribe(${JSON.stringify(endpoint)}, arguments=${python(given)})`,
+    'print(result["video"]["url"])',
+  ].join("\n");
+}
+
+function planned(request, fal = null) {
   state.request = request;
+  state.fal = fal;
   if (!request) $("snapped").hidden = true;
   renderSnippets();
 }
