@@ -6,6 +6,7 @@ axe-core's accessibility check, and no request leaving the server (the page and 
 Screenshots at desktop and phone sizes are kept in build/workbench/."""
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -97,6 +98,16 @@ async def done(page: Page) -> str:
     ended = "/^(Done|Failed|Cancelled)/.test(document.querySelector('#job-status').textContent)"
     await page.wait_for_function(ended, timeout=LONG)
     return await page.text_content("#job-status") or ""
+
+
+DROP = """async ([data, field]) => {
+    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+    const dropped = new DataTransfer();
+    dropped.items.add(new File([bytes], "clip.mp4", { type: "video/mp4" }));
+    const box = document.querySelector(field).closest(".field");
+    box.dispatchEvent(new DragEvent("drop", { dataTransfer: dropped, bubbles: true, cancelable: true }));
+}"""
+"""A file dropped on a field, as a drag from the desktop drops it."""
 
 
 async def ended(served: Api, job_id: str, key: str | None = None) -> str:
@@ -238,6 +249,12 @@ async def test_history_rerun_and_compare(browser: Browser, tmp_path: Path, clip:
             await ended(served, answer["generation_id"])
         opened = await open_page(browser, served, DESKTOP)
         page = opened.page
+
+        # a clip dropped on the video field is uploaded and shown on the timeline
+        await page.select_option("#model", "ltx-2-3-pro-retake")
+        await page.evaluate(DROP, [base64.b64encode(clip.read_bytes()).decode(), "#f-input_video"])
+        await page.wait_for_function("document.querySelector('#f-input_video').value.startsWith('upload://')")
+        await page.wait_for_function("document.querySelector('#source').duration === 4")
 
         await page.click("#tab-history")
         await page.click("#refresh")
