@@ -100,3 +100,8 @@ async def test_an_unreachable_server_or_a_local_only_option_is_one_line(tmp_path
         "extend", str(clip), "--duration", "1", "-o", out, "--server", "http://x", "--weights", "."
     )
     assert both.returncode == 1 and "--weights" in both.stderr
+    async with api(tmp_path, over_http=True) as served:
+        missing = await ltxserve("extend", str(tmp_path / "nope.mp4"), "--duration", "1", "-o", out,
+                                 "--server", str(served.http.base_url))  # fmt: skip
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == f"ltxserve: error: {tmp_path / 'nope.mp4'}: no such file"

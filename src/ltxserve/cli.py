@@ -415,6 +415,8 @@ def _run_on_server(request: GenerationRequest, output: Path, where: Where, clock
             made = render_on(where.server, where.api_key, request, output, progress)
     except ApiError as error:
         raise fail(f"{error.field}: {error.message}" if error.field else error.message) from None
+    except FileNotFoundError as error:  # an input to upload
+        raise fail(f"{error.filename}: no such file") from None
     except (httpx.HTTPError, OSError) as error:
         raise fail(f"{where.server}: {error}") from None
     except KeyboardInterrupt:
