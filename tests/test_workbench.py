@@ -218,14 +218,26 @@ async def test_a_retake_then_an_extend_of_an_ordinary_clip_through_the_page(
         await page.select_option("#model", "ltx-2-3-pro-extend-video")
         await page.select_option("#f-input_video-earlier", index=1)
         await page.wait_for_function("document.querySelector('#f-input_video').value.startsWith('upload://')")
-        await page.fill("#f-duration", "2")
         await page.select_option("#f-mode", "start")
         await page.wait_for_function("document.querySelector('#source').duration > 0")
+        # the new part drawn before the start: the timeline holds the most an extend adds (20 s), then
+        # the 4 s clip; dragged to 18 s of those 24, it adds 2 s; the keyboard nudges it
+        await page.locator("#timeline").scroll_into_view_if_needed()
+        box = await page.locator("#timeline").bounding_box()
+        assert box is not None
+        await page.mouse.click(box["x"] + box["width"] * 18 / 24, box["y"] + box["height"] / 2)
+        assert await page.input_value("#f-duration") == "2"
+        await page.focus("#span")
+        for key in ["ArrowUp"] * 5 + ["ArrowDown"] * 5:
+            await page.keyboard.press(key)
+        assert await page.input_value("#f-duration") == "2"
+        assert await page.get_attribute("#span", "aria-label") == "Seconds added"
         assert "Adds 2.00 s at the start" in (await page.text_content("#timeline-text") or "")
         await page.wait_for_function(
             "document.querySelector('#plan-text').textContent.includes('48 new frames')"
         )
         assert "48 new frames at the start, seeing" in (await page.text_content("#plan-text") or "")
+        assert await page.is_visible("#snapped"), "the part of the clip the model sees, drawn"
         await page.click("#submit")
         assert (await done(page)).startswith("Done")
         await page.wait_for_function("document.querySelector('#result-video').readyState >= 1")

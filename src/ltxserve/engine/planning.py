@@ -475,6 +475,7 @@ def decisions(plan: Plan) -> dict[str, object]:
         notes |= {
             "new_frames": plan.new_frames,
             "context_frames": plan.context_frames,
+            "context_seconds": float(plan.context_frames / plan.clip.fps),
             "edge": plan.edge.value,
         }
     if isinstance(plan, RetakePlan):

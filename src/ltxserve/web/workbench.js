@@ -233,17 +233,33 @@ function number(name) {
   return input ? Number(input.value || 0) : null;
 }
 
+// The timeline's scale, in seconds: the source alone for a retake; for an extend the source and the
+// most the model may add (the field's maximum), after its end or before its start.
+function scale() {
+  const total = $("source").duration;
+  const extend = !$("f-retake_start_time") && $("f-duration");
+  if (!extend) return { total, whole: total, source: 0 };
+  const most = Number($("f-duration").max || 20);
+  const atStart = $("f-mode")?.value === "start";
+  return { total, whole: total + most, source: atStart ? most : 0, atStart, most, extend: true };
+}
+
+function place(element, from, to, whole) {
+  element.style.left = `${(100 * from) / whole}%`;
+  element.style.width = `${(100 * Math.max(0, to - from)) / whole}%`;
+}
+
 function redraw() {
   planSoon();
   renderSnippets();
-  const total = $("source").duration;
+  const { total, whole, atStart, most, extend } = scale();
   if (!total || Number.isNaN(total)) return;
   const span = $("span");
-  const start = number("retake_start_time");
-  if (start !== null) {
+  if (!extend) {
+    const start = number("retake_start_time");
     const length = number("retake_duration");
-    span.style.left = `${(100 * start) / total}%`;
-    span.style.width = `${(100 * Math.min(length, total - start)) / total}%`;
+    place(span, start, Math.min(start + length, total), whole);
+    span.setAttribute("aria-label", "Window start, seconds");
     span.setAttribute("aria-valuemax", String(Math.max(0, total - length)));
     span.setAttribute("aria-valuenow", String(start));
     $("timeline-text").textContent =
@@ -251,13 +267,63 @@ function redraw() {
     return;
   }
   const added = number("duration") || 0;
-  const atStart = $("f-mode")?.value === "start";
-  const whole = total + added;
-  span.style.left = atStart ? "0%" : `${(100 * total) / whole}%`;
-  span.style.width = `${(100 * added) / whole}%`;
+  if (atStart) place(span, most - added, most, whole);
+  else place(span, total, total + added, whole);
+  span.setAttribute("aria-label", "Seconds added");
+  span.setAttribute("aria-valuemax", String(most));
   span.setAttribute("aria-valuenow", String(added));
   $("timeline-text").textContent =
     `Adds ${added.toFixed(2)} s at the ${atStart ? "start" : "end"} of ${total.toFixed(2)} s.`;
+}
+
+function setSeconds(name, seconds, low, high) {
+  const input = $(`f-${name}`);
+  input.value = String(Math.round(Math.max(low, Math.min(high, seconds)) * 100) / 100);
+  redraw();
+}
+
+function timelineEvents() {
+  const timeline = $("timeline");
+  const at = (event) => {
+    const box = timeline.getBoundingClientRect();
+    return ((event.clientX - box.left) / box.width) * scale().whole;
+  };
+  // a retake's window moves where it is dragged (clicked: centred there); an extend's new part
+  // reaches where it is dragged
+  const follow = (event, grab) => {
+    const { total, atStart, most, extend } = scale();
+    if (extend) {
+      const field = $("f-duration");
+      const seconds = atStart ? most - at(event) : at(event) - total;
+      setSeconds("duration", seconds, Number(field.min || 0), most);
+    } else {
+      setSeconds("retake_start_time", at(event) - grab, 0, total - number("retake_duration"));
+    }
+  };
+  let grab = null;
+  timeline.addEventListener("pointerdown", (event) => {
+    if (!$("f-retake_start_time") && !$("f-duration")) return;
+    const start = number("retake_start_time") ?? 0;
+    grab = event.target === $("span") ? at(event) - start : (number("retake_duration") ?? 0) / 2;
+    timeline.setPointerCapture(event.pointerId);
+    follow(event, grab);
+  });
+  timeline.addEventListener("pointermove", (event) => grab !== null && follow(event, grab));
+  timeline.addEventListener("pointerup", () => (grab = null));
+  $("span").addEventListener("keydown", (event) => {
+    const step = event.shiftKey ? 1 : 0.1;
+    const moves = { ArrowLeft: -step, ArrowRight: step, ArrowDown: -step, ArrowUp: step };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    const { total, most, extend } = scale();
+    if (extend) {
+      setSeconds("duration", number("duration") + moves[event.key], Number($("f-duration").min || 0), most);
+    } else if ($("f-retake_start_time")) {
+      const start = number("retake_start_time") + moves[event.key];
+      setSeconds("retake_start_time", start, 0, total - number("retake_duration"));
+    }
+  });
+  $("source").addEventListener("loadedmetadata", redraw);
 }
 
 // What the server will decide, from the server (POST /api/ai/plan): the window snapped to latent
@@ -292,14 +358,15 @@ async function showPlan() {
   planned({ ...answer.request, prompt }, answer.fal && { ...answer.fal, arguments: { ...answer.fal.arguments, prompt } });
   const plan = answer.plan;
   if ($("timeline-box").hidden) return;
-  const total = $("source").duration;
+  // on the timeline: the retake's window as it will be made, or the part of the video an extend sees
+  const { total, whole, source } = scale();
   const snapped = $("snapped");
   const picture = plan.video_window_seconds;
-  snapped.hidden = !picture || !total;
-  if (picture && total) {
-    snapped.style.left = `${(100 * picture[0]) / total}%`;
-    snapped.style.width = `${(100 * (picture[1] - picture[0])) / total}%`;
-  }
+  const context = plan.context_seconds;
+  snapped.hidden = !total || !(picture || context);
+  if (picture) place(snapped, picture[0], picture[1], whole);
+  else if (context && source > 0) place(snapped, source, source + context, whole);
+  else if (context) place(snapped, total - context, total, whole);
   const seconds = (pair) => `${pair[0].toFixed(3)}–${pair[1].toFixed(3)} s`;
   const parts = [];
   if (picture) {
@@ -308,45 +375,12 @@ async function showPlan() {
   }
   if (plan.audio_window_seconds) parts.push(`the sound ${seconds(plan.audio_window_seconds)}`);
   if (plan.new_frames !== undefined) {
-    parts.push(`${plan.new_frames} new frames at the ${plan.edge}, seeing ${plan.context_frames} frames of the video`);
+    parts.push(
+      `${plan.new_frames} new frames at the ${plan.edge}, seeing ${plan.context_frames} frames ` +
+        `(${plan.context_seconds.toFixed(3)} s) of the video`,
+    );
   }
   $("plan-text").textContent = `The server will make ${parts.join(" and ")}.`;
-}
-
-function moveWindow(seconds) {
-  const input = $("f-retake_start_time");
-  if (!input) return;
-  const total = $("source").duration;
-  const length = number("retake_duration");
-  input.value = String(Math.round(Math.max(0, Math.min(total - length, seconds)) * 100) / 100);
-  redraw();
-}
-
-function timelineEvents() {
-  const timeline = $("timeline");
-  const at = (event) => {
-    const box = timeline.getBoundingClientRect();
-    return ((event.clientX - box.left) / box.width) * $("source").duration;
-  };
-  let grab = null;
-  timeline.addEventListener("pointerdown", (event) => {
-    if (!$("f-retake_start_time")) return;
-    const start = number("retake_start_time");
-    grab = event.target === $("span") ? at(event) - start : number("retake_duration") / 2;
-    timeline.setPointerCapture(event.pointerId);
-    moveWindow(at(event) - grab);
-  });
-  timeline.addEventListener("pointermove", (event) => grab !== null && moveWindow(at(event) - grab));
-  timeline.addEventListener("pointerup", () => (grab = null));
-  $("span").addEventListener("keydown", (event) => {
-    const step = event.shiftKey ? 1 : 0.1;
-    const moves = { ArrowLeft: -step, ArrowRight: step, ArrowDown: -step, ArrowUp: step };
-    if (event.key in moves && $("f-retake_start_time")) {
-      event.preventDefault();
-      moveWindow(number("retake_start_time") + moves[event.key]);
-    }
-  });
-  $("source").addEventListener("loadedmetadata", redraw);
 }
 
 // --- submit and follow ----------------------------------------------------------------------------------
