@@ -553,10 +553,20 @@ INTERNAL_FIELDS = frozenset({"input_rules"})
 
 
 def client_json(request: GenerationRequest) -> dict[str, Any]:
-    """The request as a client sends it whole (OpenAI's surface takes it so): what is set, without
-    the product's own rules."""
-    return {name: value for name, value in request_to_json(request).items()
-            if value is not None and name not in INTERNAL_FIELDS}  # fmt: skip
+    """The request as a client sends it whole (OpenAI's surface takes it so): what is set, at any
+    depth (an unset field is left out, as its default), without the product's own rules."""
+    whole = {name: value for name, value in request_to_json(request).items() if name not in INTERNAL_FIELDS}
+    return _set_only(whole)
+
+
+def _set_only(data: dict[str, Any]) -> dict[str, Any]:
+    kept = {}
+    for name, value in data.items():
+        if isinstance(value, dict):
+            value = _set_only(value)
+        if value not in (None, {}, []):
+            kept[name] = value
+    return kept
 
 
 def request_from_json(data: dict[str, Any]) -> GenerationRequest:

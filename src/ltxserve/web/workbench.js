@@ -618,6 +618,9 @@ function python(value, indent = "") {
   if (value === null) return "None";
   if (value === true) return "True";
   if (value === false) return "False";
+  if (Array.isArray(value)) {
+    return `[${value.map((item) => python(item, indent)).join(", ")}]`;
+  }
   if (typeof value === "object") {
     const inner = `${indent}    `;
     const items = Object.entries(value).map(([key, item]) => `${inner}${JSON.stringify(key)}: ${python(item, inner)},`);
