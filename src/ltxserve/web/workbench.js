@@ -109,6 +109,9 @@ function field(prop) {
   label.htmlFor = `f-${prop.name}`;
   label.textContent = (prop.title || prop.name) + (prop.required ? " (required)" : "");
   const input = control(prop);
+  if (prop.name === "input_video") {
+    input.addEventListener("change", () => /^https?:/.test(input.value) && showSource(input.value));
+  }
   const help = document.createElement("p");
   help.className = "help";
   help.id = `f-${prop.name}-help`;
@@ -118,14 +121,37 @@ function field(prop) {
   error.id = `f-${prop.name}-error`;
   error.hidden = true;
   box.append(label, input, help);
-  if (prop.format === "uri") box.append(mediaPicker(prop, input));
+  if (prop.format === "uri") {
+    const take = uploader(prop, input);
+    box.append(mediaPicker(prop, take));
+    box.addEventListener("dragover", (event) => event.preventDefault());
+    box.addEventListener("drop", (event) => {
+      event.preventDefault();
+      const dropped = event.dataTransfer.files[0];
+      if (dropped) take(dropped);
+    });
+  }
   box.append(error);
   return box;
 }
 
-function mediaPicker(prop, input) {
-  // a file dropped or chosen is uploaded; an earlier result is downloaded and uploaded back (the
-  // server fetches no links to itself)
+function uploader(prop, input) {
+  // a file (dropped or chosen, or an earlier result) is uploaded: the field takes its upload:// reference
+  return async (blob) => {
+    input.value = "uploading…";
+    try {
+      input.value = await upload(blob);
+      if (prop.name === "input_video") showSource(URL.createObjectURL(blob));
+      redraw();
+    } catch (error) {
+      input.value = "";
+      showError(error);
+    }
+  };
+}
+
+function mediaPicker(prop, take) {
+  // an earlier result is downloaded and uploaded back: the server fetches no links to itself
   const picker = document.createElement("div");
   picker.className = "media";
   const file = document.createElement("input");
@@ -142,33 +168,11 @@ function mediaPicker(prop, input) {
   earlierLabel.htmlFor = earlier.id;
   earlierLabel.textContent = "or an earlier result";
   fillResults(earlier);
-  const take = async (blob) => {
-    input.value = "uploading…";
-    try {
-      input.value = await upload(blob);
-      if (prop.name === "input_video") showSource(URL.createObjectURL(blob));
-      redraw();
-    } catch (error) {
-      input.value = "";
-      showError(error);
-    }
-  };
   file.addEventListener("change", () => file.files[0] && take(file.files[0]));
   earlier.addEventListener("change", async () => {
     if (earlier.value) take(await (await fetch(earlier.value)).blob());
   });
-  input.addEventListener("change", () => {
-    if (prop.name === "input_video" && /^https?:/.test(input.value)) showSource(input.value);
-  });
   picker.append(fileLabel, file, earlierLabel, earlier);
-  queueMicrotask(() => {
-    picker.parentElement.addEventListener("dragover", (event) => event.preventDefault());
-    picker.parentElement.addEventListener("drop", (event) => {
-      event.preventDefault();
-      const dropped = event.dataTransfer.files[0];
-      if (dropped) take(dropped);
-    });
-  });
   return picker;
 }
 
