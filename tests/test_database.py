@@ -11,8 +11,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from ltxserve import migrations
-from ltxserve.database import JobState, metadata, open_database, reading
+from ltxserve.database import IDLE_IN_TRANSACTION_MS, JobState, metadata, open_database, reading
 from ltxserve.jobs.store import JobStore
+from tests.servers import Postgres
 
 BEFORE_MIGRATIONS = Path(__file__).with_name("data") / "schema-before-migrations.sql"
 """The schema version 0.1.0 made (`metadata.create_all`, no alembic_version), dumped from SQLite."""
@@ -59,3 +60,13 @@ def test_the_migrations_make_exactly_the_schema_the_code_describes(
 
 def _is_version_table(difference: object) -> bool:
     return isinstance(difference, tuple) and getattr(difference[1], "name", None) == "alembic_version"
+
+
+def test_every_postgresql_session_carries_the_idle_in_transaction_limit(postgres: Postgres) -> None:
+    """A host cut off mid-transaction must not hold its rows for ever (tests/test_scale_out.py found a
+    job no other host could take over): PostgreSQL ends a session idle in a transaction for longer than
+    the limit, and every session the engine opens carries it."""
+    engine = open_database(postgres.new_database())
+    with engine.connect() as connection:
+        setting = connection.execute(sa.text("SHOW idle_in_transaction_session_timeout")).scalar_one()
+    assert setting == f"{IDLE_IN_TRANSACTION_MS // 1000}s"

@@ -174,13 +174,22 @@ settings = sa.Table(
 )
 
 
+IDLE_IN_TRANSACTION_MS = 30_000
+
+
 def open_database(url: str) -> Engine:
     """An engine for `url` (sqlite:///path or postgresql://...), with the schema created or upgraded."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     # a server may restart under a pooled connection; a file may not (and a ping per checkout costs
     # SQLite a query on every request)
-    engine = sa.create_engine(url, pool_pre_ping=url.startswith("postgresql"))
+    postgres = url.startswith("postgresql")
+    # A host that loses its network mid-transaction leaves its PostgreSQL session waiting for a COMMIT
+    # that never comes, holding the rows it touched (a job it runs: no other worker could take it over
+    # when its lease runs out). Every transaction here is a few statements back to back, so the
+    # server ends any left idle for longer.
+    idle = {"options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"}
+    engine = sa.create_engine(url, pool_pre_ping=postgres, connect_args=idle if postgres else {})
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     elif engine.dialect.name != "postgresql":
