@@ -151,15 +151,14 @@ class Service:
         (the model's size and length, an extend's context, a retake's window snapped to latent and
         audio frames), without queueing it. Its media must be uploads, read here as a worker reads them."""
         request = spec.request(spec.validate(body))
-        asked = request
         try:
             check(request, self.weights)
             with tempfile.TemporaryDirectory(prefix="ltxserve-plan-") as scratch:
                 local = await asyncio.to_thread(self._fetch_uploads, owner, request, Path(scratch))
                 infos = await asyncio.to_thread(probe_inputs, local, self.settings.media)
-            request = decided_by_inputs(request, infos)
+            decided = decided_by_inputs(request, infos)
             source = infos.get("extend.video") or infos.get("retake.video")
-            return asked, decisions(plan_request(request, source.video if source else None))
+            return request, decisions(plan_request(decided, source.video if source else None))
         except InvalidRequestError as error:
             raise InvalidRequestError(spec.param_for(error.field), error.message) from None
 
