@@ -247,6 +247,37 @@ async def test_a_retake_then_an_extend_of_an_ordinary_clip_through_the_page(
         await opened.finish()
 
 
+async def test_a_form_filled_while_the_history_still_loads_is_kept(
+    browser: Browser, tmp_path: Path, clip: Path
+) -> None:
+    """The models come before the history: a user who picks a model and a file in between keeps them
+    when the history arrives (the page once rebuilt the form then, and the upload went to a field no
+    longer shown)."""
+    async with api(tmp_path, over_http=True) as served:
+        context = await browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+        page = await context.new_page()
+        held = asyncio.Event()
+
+        async def slow_history(route: Any) -> None:
+            await held.wait()
+            await route.continue_()
+
+        await page.route(re.compile(r"/api/ai/queue\?"), slow_history)
+        await page.goto(str(served.http.base_url).rstrip("/") + "/")
+        await page.wait_for_function("document.querySelector('#model').options.length > 0")
+        await page.select_option("#model", "ltx-2-3-pro-retake")
+        await page.set_input_files("#f-input_video-file", clip)
+        await page.wait_for_function("document.querySelector('#f-input_video').value.startsWith('upload://')")
+        await page.fill("#f-prompt", "rain")
+        held.set()
+        await page.wait_for_function("document.querySelector('#f-input_video-earlier').options.length > 0")
+        await page.wait_for_load_state("networkidle")
+        assert await page.input_value("#model") == "ltx-2-3-pro-retake"
+        assert (await page.input_value("#f-input_video")).startswith("upload://")
+        assert await page.input_value("#f-prompt") == "rain"
+        await context.close()
+
+
 async def test_history_rerun_and_compare(browser: Browser, tmp_path: Path, clip: Path) -> None:
     async with api(tmp_path, worker=True, over_http=True) as served:
         upload = (await served.http.post("/api/uploads", content=clip.read_bytes())).json()["uri"]

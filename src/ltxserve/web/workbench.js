@@ -772,9 +772,11 @@ async function load() {
   }
   const chosen = $("model").value;
   $("model").replaceChildren(...[...state.models.values()].map((model) => new Option(model.summary || model.id, model.id)));
+  // the form is built before the history is asked for, and only for a model not already shown: what
+  // the user fills in while the history loads (or types before a key) stays
   if (state.models.has(chosen)) $("model").value = chosen;
+  else buildForm();
   await refreshHistory();
-  buildForm();
 }
 
 function start() {
