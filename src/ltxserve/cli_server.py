@@ -6,9 +6,11 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -387,6 +389,22 @@ def _worker_args(settings: Settings, log_level: str) -> list[str]:
     return args
 
 
+def stopping_handler(stop: Callable[[], None]) -> Callable[[int, FrameType | None], None]:
+    """A SIGTERM / SIGINT handler that calls `stop` on the first signal only. Handlers run on the
+    main thread between any two bytecodes, even inside a handler already running: a second signal
+    that came while the first one's `stop` held its event's lock would wait on that lock for ever (a
+    worker hung so when `serve`'s stop and then its exit each sent one)."""
+    stopped = False
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopped
+        if not stopped:
+            stopped = True
+            stop()
+
+    return handle
+
+
 def worker(
     data_dir: DataDirOption = None,
     weights: WeightsOption = None,
@@ -448,7 +466,7 @@ def worker(
     # interrupt the worker inside a lock it then needs to take to stop it.
     thread = threading.Thread(target=work, name="worker")
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: running.stop())
+        signal.signal(signum, stopping_handler(running.stop))
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
