@@ -5,6 +5,7 @@ typed error naming the field; a failed job; a lost answer retried into one job; 
 out as the server asks."""
 
 import asyncio
+import socket
 import time
 from pathlib import Path
 
@@ -116,6 +117,48 @@ async def test_a_submission_whose_answer_is_lost_is_retried_into_one_job_and_503
         assert transport.lost, "the first answer was lost"
         assert [job.id for job in served.service.store.list_jobs("local")] == [job_id], "one job"
         assert waited >= 1, "Retry-After honoured"
+
+
+class DropsConnections(httpx.HTTPTransport):
+    """Real HTTP, counting attempts; the next `drop` connections fail as a restarting server's do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+        self.drop = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.attempts += 1
+        if self.drop:
+            self.drop -= 1
+            raise httpx.ConnectError("connection refused", request=request)
+        return super().handle_request(request)
+
+
+async def test_a_connection_lost_to_a_server_that_answered_is_retried_one_never_made_is_not(
+    tmp_path: Path,
+) -> None:
+    async with api(tmp_path, over_http=True) as served:
+        transport = DropsConnections()
+
+        def restarted_in_between() -> str:
+            with Client(str(served.http.base_url), transport=transport) as client:
+                job = client.generate("a cat", duration=6)
+                transport.drop = 2
+                return client.job(job.id).status().state
+
+        assert await asyncio.to_thread(restarted_in_between) == "queued"
+        assert transport.attempts == 1 + 3
+    nowhere = DropsConnections()
+    with socket.socket() as unused:  # a port nothing listens on: the address a typo gives
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with (
+        Client(f"http://127.0.0.1:{port}", transport=nowhere, retries=5) as client,
+        pytest.raises(httpx.ConnectError),
+    ):
+        client.upload_bytes(b"frames")
+    assert nowhere.attempts == 1, "said at once, not after five tries"
 
 
 async def test_a_429_from_the_server_is_a_typed_error_with_its_retry_after(tmp_path: Path) -> None:

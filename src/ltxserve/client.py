@@ -9,8 +9,9 @@
 
 Media arguments take a local path (uploaded for you), a URL or `upload://` reference, or an earlier
 `Job` (its result). Every request is retried with backoff on 429 and 503 (honouring `Retry-After`) and
-on a lost connection; a submission carries an `Idempotency-Key`, so a retried one never makes two
-jobs. `AsyncClient` is the same for asyncio.
+on a lost connection (a server never reached is an error at once: most likely a wrong address); a
+submission carries an `Idempotency-Key`, so a retried one never makes two jobs. `AsyncClient` is the
+same for asyncio.
 """
 
 import asyncio
@@ -115,9 +116,12 @@ def _backoff(attempt: int, error: Exception) -> float:
     return asked if asked is not None else min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
 
 
-def _retried(error: Exception) -> bool:
+def _retried(error: Exception, answered: bool) -> bool:
     if isinstance(error, ApiError):
         return error.status in _RETRIED_STATUSES
+    if isinstance(error, httpx.ConnectError):
+        # a server that answered before is restarting; one never reached is most likely a wrong address
+        return answered
     return isinstance(error, httpx.TransportError)
 
 
@@ -189,6 +193,7 @@ class Client:
             base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
         )
         self.retries = retries
+        self._answered = False
         self.poll = poll
         """Seconds between status polls while waiting."""
 
@@ -207,11 +212,12 @@ class Client:
         while True:
             try:
                 response = self._http.send(_keyed(self._http, method, url, **kwargs))
+                self._answered = True
                 if response.is_error:
                     raise _error(response)
                 return response
             except (ApiError, httpx.TransportError) as error:
-                if not _retried(error) or attempt >= self.retries:
+                if not _retried(error, self._answered) or attempt >= self.retries:
                     raise
                 time.sleep(_backoff(attempt, error))
                 attempt += 1
@@ -405,6 +411,7 @@ class AsyncClient:
             base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
         )
         self.retries = retries
+        self._answered = False
         self.poll = poll
 
     async def __aenter__(self) -> "AsyncClient":
@@ -421,11 +428,12 @@ class AsyncClient:
         while True:
             try:
                 response = await self._http.send(_keyed(self._http, method, url, **kwargs))
+                self._answered = True
                 if response.is_error:
                     raise _error(response)
                 return response
             except (ApiError, httpx.TransportError) as error:
-                if not _retried(error) or attempt >= self.retries:
+                if not _retried(error, self._answered) or attempt >= self.retries:
                     raise
                 await asyncio.sleep(_backoff(attempt, error))
                 attempt += 1
