@@ -268,7 +268,7 @@ class RandomModels(ResidentModels):
                 model = LTXModelConfigurator.from_config(copy.deepcopy(self.config))
             random_(model, seed=1000)
             if self.options.fp8:
-                _store_as_float8(model)
+                store_as_float8(model)
             self.counted = CountedTransformer(X0Model(model).to(self.device).eval())
         return self.counted  # X0Model's calls, counted
 
@@ -276,7 +276,7 @@ class RandomModels(ResidentModels):
         return self.build_transformer(checkpoint)
 
 
-def _store_as_float8(model: torch.nn.Module) -> None:
+def store_as_float8(model: torch.nn.Module) -> None:
     """What the engine's `fp8` build does (ltx-core's fp8-cast policy), to weights already in place."""
     policy = QuantizationPolicy.fp8_cast()
     assert policy.sd_ops is not None

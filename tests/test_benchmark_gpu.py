@@ -20,6 +20,11 @@ def test_the_benchmarks_transformer_is_the_22b_models_size() -> None:
     parameters = sum(parameter.numel() for parameter in model.parameters())
     assert abs(parameters - 18.99e9) < 0.01e9
     assert len(model.transformer_blocks) == 48
+    gpu.store_as_float8(model)  # `--fp8`: what the engine's fp8 build stores, the blocks' linears
+    dtypes = {name: parameter.dtype for name, parameter in model.named_parameters()}
+    assert dtypes["transformer_blocks.47.attn1.to_q.weight"] == torch.float8_e4m3fn
+    assert dtypes["transformer_blocks.0.ff.net.2.weight"] == torch.float8_e4m3fn
+    assert dtypes["patchify_proj.weight"] == torch.float32
 
 
 def test_one_full_width_block_runs_every_case_on_cpu(tmp_path: Path) -> None:
