@@ -172,10 +172,10 @@ def test_workers_on_their_own_share_the_queue(
 
 
 def test_a_signal_that_comes_while_the_first_one_stops_the_worker_returns_at_once() -> None:
-    """`serve` stopping sends its workers SIGTERM, and its exit another (they die with their parent). A
-    worker once hung for ever when the second came while its handler for the first was inside the stop
-    event's lock (a CI run left it behind): handlers run on the thread they interrupt, so it waited on
-    itself. Here the second signal is delivered inside the first's stop."""
+    """A worker can get several signals (`serve` sends one when it stops and another when it dies). One
+    once hung for ever when the next came while its handler for the first was inside the stop event's
+    lock (a CI run left it behind): handlers run on the thread they interrupt, so it waited on itself.
+    Here the second signal is delivered inside the first's stop."""
     stops: list[int] = []
 
     def stop() -> None:

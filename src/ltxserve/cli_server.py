@@ -393,7 +393,8 @@ def stopping_handler(stop: Callable[[], None]) -> Callable[[int, FrameType | Non
     """A SIGTERM / SIGINT handler that calls `stop` on the first signal only. Handlers run on the
     main thread between any two bytecodes, even inside a handler already running: a second signal
     that came while the first one's `stop` held its event's lock would wait on that lock for ever (a
-    worker hung so when `serve`'s stop and then its exit each sent one)."""
+    worker a CI run left behind hung so, three handlers deep: `serve` signals its workers when it
+    stops, and again when it dies)."""
     stopped = False
 
     def handle(signum: int, frame: FrameType | None) -> None:
