@@ -11,7 +11,8 @@ and the text encoder is a stub giving embeddings of its real shape (1024 tokens 
 runs once per prompt and the engine caches it). Everything else is the engine's own path: planning,
 stages, guidance, the latent upscale, decoding. One random transformer serves both checkpoints, and the
 distilled LoRA is not fused (its real rank is not known here): the two-stage cases leave out that
-fusion, done once per change of stage.
+fusion, done once per change of stage. No case encodes video, so the video encoder keeps the tiny
+layout (the upscale uses only its latent statistics).
 
 The cases, each run once to warm up (its FLOPs counted then, with torch's FlopCounterMode, per shape
 of transformer call), then timed:
