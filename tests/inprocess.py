@@ -20,7 +20,14 @@ from fastapi import FastAPI
 from ltxserve import media
 from ltxserve.api.app import create_app
 from ltxserve.api.service import Service
-from ltxserve.engine.planning import ExtendPlan, GenerationPlan, RetakePlan, decided_by_inputs, plan_request
+from ltxserve.engine.planning import (
+    ChainedExtendPlan,
+    ExtendPlan,
+    GenerationPlan,
+    RetakePlan,
+    decided_by_inputs,
+    plan_request,
+)
 from ltxserve.engine.progress import DECODING, CancelledError, CancelToken, Progress, ProgressCallback
 from ltxserve.inputs import Fetcher, InputResolver
 from ltxserve.jobs.worker import Worker
@@ -67,7 +74,7 @@ class SketchRenderer:
             width, height = source.video.display_width, source.video.display_height
             frames = source.video.frame_count
             sound = source.audio is not None
-            if isinstance(plan, ExtendPlan):
+            if isinstance(plan, ExtendPlan | ChainedExtendPlan):
                 assert request.extend is not None
                 frames = frames + plan.new_frames if request.extend.keep_source else plan.new_frames
         steps = plan.clip.latent_frames

@@ -132,6 +132,25 @@ async def test_ltxserves_own_parameters_pass_as_extra_body_fields(
     assert error["type"] == "invalid_request_error" and "unknown parameter" in error["message"]
 
 
+async def test_an_extend_longer_than_one_window_up_to_the_servers_longest(
+    served: Api, clip: Path, tmp_path: Path, client: openai.AsyncOpenAI
+) -> None:
+    """ltxserve's own parameters are not held to a provider's 20 s: up to `--max-extend` (60 s)."""
+    upload = (await served.http.post("/api/uploads", content=clip.read_bytes())).json()["uri"]
+    extended = await client.videos.create_and_poll(
+        prompt="", extra_body={"extend": {"video": upload, "duration": 30}}, poll_interval_ms=50
+    )
+    assert extended.status == "completed" and extended.seconds == "34"
+    info = await probed((await client.videos.download_content(extended.id)).read(), tmp_path)
+    assert info.video is not None and info.video.frame_count == 96 + 720
+    with pytest.raises(openai.BadRequestError) as refused:
+        await client.videos.create(prompt="", extra_body={"extend": {"video": upload, "duration": 60.5}})
+    error = refused.value.body
+    assert (
+        isinstance(error, dict) and error["param"] == "extend.duration" and "at most 60 s" in error["message"]
+    )
+
+
 @pytest.mark.parametrize(
     ("fields", "param", "says"),
     [

@@ -179,11 +179,15 @@ def test_dtype_is_chosen_and_timings_are_printed(data_dir: Path, tmp_path: Path)
 
 
 def test_serve_gives_its_workers_its_engine_options() -> None:
-    from ltxserve.cli_server import _worker_args
+    from ltxserve.cli_server import _engine_options, _worker_args
     from ltxserve.engine.options import ComputeDtype, EngineOptions
+    from ltxserve.engine.planning import Chaining
     from ltxserve.settings import Settings
 
-    engine = EngineOptions(device="cpu", dtype=ComputeDtype.BFLOAT16, fp8=True)
+    longer = Chaining(longest=Fraction(90))
+    engine = EngineOptions(device="cpu", dtype=ComputeDtype.BFLOAT16, fp8=True, chaining=longer)
     args = _worker_args(Settings(engine=engine), "info")
     assert args[args.index("--dtype") + 1] == "bfloat16" and args[args.index("--device") + 1] == "cpu"
     assert "--fp8" in args and "--offload" not in args
+    assert args[args.index("--max-extend") + 1] == "90.0"
+    assert _engine_options("cpu", ComputeDtype.BFLOAT16, True, False, 90.0) == engine

@@ -400,6 +400,7 @@ def test_audio_to_video(
         sampling=Sampling(pipeline=Pipeline.TWO_STAGE, steps=3, video=SAME_VIDEO, audio=neutral),
     )
     plan = bf16_engine.plan(request)
+    assert isinstance(plan, GenerationPlan)
     inputs = read_inputs(request, plan, probe_inputs(request, media.MediaLimits()))
     ours = bf16_engine.run(request, plan, inputs)
     assert ours.frames is not None and np.array_equal(ours.frames, frames)

@@ -208,6 +208,7 @@ def extend_options(
     context: Duration | None = None,
     video_strength: float = 1.0,
     audio_strength: float = 1.0,
+    one_window: bool = False,
 ) -> ExtendOptions:
     return ExtendOptions(
         SOURCE,
@@ -216,7 +217,13 @@ def extend_options(
         context=context,
         video_strength=video_strength,
         audio_strength=audio_strength,
+        one_window=one_window,
     )
+
+
+def one_window(plan: object) -> planning.ExtendPlan:
+    assert isinstance(plan, planning.ExtendPlan)
+    return plan
 
 
 @pytest.mark.parametrize("fps", RATES)
@@ -231,9 +238,13 @@ def test_extend_plans_keep_every_rule(
     smallest_context = 1 if edge is Edge.END else 8
     if new + smallest_context > 505:  # 20 s at 30 or 50 fps: the new part alone fills the pass
         with pytest.raises(InvalidRequestError, match="no room for context"):
-            planning.plan_extend(options, video(source_frames, fps), Pipeline.ONE_STAGE)
+            planning.plan_extend(
+                replace(options, one_window=True), video(source_frames, fps), Pipeline.ONE_STAGE
+            )
+        chained = planning.plan_extend(options, video(source_frames, fps), Pipeline.ONE_STAGE)
+        assert isinstance(chained, planning.ChainedExtendPlan) and len(chained.windows) >= 2
         return
-    plan = planning.plan_extend(options, video(source_frames, fps), Pipeline.ONE_STAGE)
+    plan = one_window(planning.plan_extend(options, video(source_frames, fps), Pipeline.ONE_STAGE))
     clip = plan.clip
     assert plan.new_frames == new == plan.kept[1] - plan.kept[0]
     assert planning.is_model_frame_count(clip.frames) and clip.frames <= 505
@@ -258,7 +269,9 @@ def test_extend_plans_keep_every_rule(
 
 
 def test_extend_audio_mask_covers_the_new_time() -> None:
-    plan = planning.plan_extend(extend_options(2, audio_strength=0.5), video(121), Pipeline.ONE_STAGE)
+    plan = one_window(
+        planning.plan_extend(extend_options(2, audio_strength=0.5), video(121), Pipeline.ONE_STAGE)
+    )
     boundary = Fraction(plan.context_frames, 24)
     for latent, mask in enumerate(plan.clip.audio_mask):
         _, end = planning.audio_latent_span(latent)
@@ -267,19 +280,23 @@ def test_extend_audio_mask_covers_the_new_time() -> None:
 
 def test_extend_example_from_the_ltx_api() -> None:
     """5 s onto a 10 s 24 fps clip: 120 new frames, the most context that fits is 233 frames (9.7 s)."""
-    plan = planning.plan_extend(extend_options(5), video(240), Pipeline.TWO_STAGE)
+    plan = one_window(planning.plan_extend(extend_options(5), video(240), Pipeline.TWO_STAGE))
     assert (plan.new_frames, plan.context_frames, plan.clip.frames) == (120, 233, 353)
     assert plan.clip.size == Size(1920, 1088) and plan.clip.stages[0] == Size(960, 544)
 
 
-def test_extend_context_and_duration_are_limited_together() -> None:
+def test_extend_context_and_duration_are_limited_together_in_one_window() -> None:
+    asked = extend_options(15, context=Duration.of_seconds(10), one_window=True)
     with pytest.raises(InvalidRequestError, match="exceed 505 frames") as raised:
-        planning.plan_extend(
-            extend_options(15, context=Duration.of_seconds(10)), video(1000), Pipeline.ONE_STAGE
-        )
+        planning.plan_extend(asked, video(1000), Pipeline.ONE_STAGE)
     assert raised.value.field == "extend.context"
-    plan = planning.plan_extend(
-        extend_options(10, context=Duration.of_seconds(10)), video(1000), Pipeline.ONE_STAGE
+    chained = planning.plan_extend(replace(asked, one_window=False), video(1000), Pipeline.ONE_STAGE)
+    assert isinstance(chained, planning.ChainedExtendPlan)
+    assert [window.context_frames for window in chained.windows] == [233, 233]
+    plan = one_window(
+        planning.plan_extend(
+            extend_options(10, context=Duration.of_seconds(10)), video(1000), Pipeline.ONE_STAGE
+        )
     )
     assert plan.clip.frames == 473 and plan.context_frames == 233  # 240 context frames, rounded to 8a+1
 
@@ -292,10 +309,83 @@ def test_extend_context_cannot_exceed_the_source() -> None:
     assert raised.value.field == "extend.context"
 
 
-def test_extend_too_long_to_leave_context() -> None:
+def test_extend_too_long_to_leave_context_in_one_window() -> None:
     with pytest.raises(InvalidRequestError, match="no room for context") as raised:
-        planning.plan_extend(extend_options(22), video(1000), Pipeline.ONE_STAGE)
+        planning.plan_extend(extend_options(22, one_window=True), video(1000), Pipeline.ONE_STAGE)
     assert raised.value.field == "extend.duration"
+
+
+# --- extends longer than one window ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fps", RATES)
+@pytest.mark.parametrize("source_frames", [9, 73, 1000])
+@pytest.mark.parametrize("seconds", [22, Fraction(97, 3), 60])
+@pytest.mark.parametrize("edge", list(Edge))
+@pytest.mark.parametrize("window", [505, 49])
+def test_a_longer_extend_is_chained_window_by_window(
+    fps: Fraction, source_frames: int, seconds: Fraction, edge: Edge, window: int
+) -> None:
+    new = math.floor(seconds * fps + Fraction(1, 2))
+    chaining = planning.Chaining(window=window)
+    plan = planning.plan_extend(
+        extend_options(seconds, edge), video(source_frames, fps), Pipeline.ONE_STAGE, chaining
+    )
+    assert isinstance(plan, planning.ChainedExtendPlan) and plan.new_frames == new
+    assert sum(w.new_frames for w in plan.windows) == new  # nothing dropped or made twice
+    made = 0
+    for w in plan.windows:
+        clip = w.clip
+        assert planning.is_model_frame_count(clip.frames) and clip.frames <= window
+        assert w.kept[1] - w.kept[0] == w.new_frames
+        assert w.context_frames >= (1 if edge is Edge.END else 8)
+        assert w.context_frames <= min(source_frames + made, window // 2, math.floor(5 * fps))
+        # the context is what was made so far next to the new part: the end of the video at the end
+        assert w.context_start == (source_frames + made - w.context_frames if edge is Edge.END else 0)
+        assert w.edge is edge
+        made += w.new_frames
+    # windows but the last are as long as the context leaves room for (within a latent frame)
+    longest = max(w.new_frames for w in plan.windows)
+    assert all(w.new_frames == longest for w in plan.windows[:-1])
+    assert len(plan.windows) == -(-new // (window - plan.windows[-1].context_frames)) or source_frames < 121
+
+
+def test_the_longest_extend_is_the_servers_setting() -> None:
+    asked = extend_options(60)
+    assert isinstance(planning.plan_extend(asked, video(240), Pipeline.ONE_STAGE), planning.ChainedExtendPlan)
+    with pytest.raises(InvalidRequestError, match="at most 60 s") as raised:
+        planning.plan_extend(extend_options(Fraction(6001, 100)), video(240), Pipeline.ONE_STAGE)
+    assert raised.value.field == "extend.duration"
+    longer = planning.Chaining(longest=Fraction(120))
+    plan = planning.plan_extend(extend_options(120), video(240), Pipeline.ONE_STAGE, longer)
+    assert isinstance(plan, planning.ChainedExtendPlan) and plan.new_frames == 2880
+    # in frames, the length is known once the source's rate is
+    frames = replace(asked, duration=Duration.of_frames(60 * 30 + 1))
+    with pytest.raises(InvalidRequestError, match="at most 60 s"):
+        planning.plan_extend(frames, video(240, Fraction(30)), Pipeline.ONE_STAGE)
+    # at submit: in seconds at once, against the server's setting; a provider's one window by its own rule
+    request = GenerationRequest(Task.EXTEND, "", extend=extend_options(90))
+    with pytest.raises(InvalidRequestError, match="at most 60 s"):
+        check(request, None)
+    check(request, None, longer)
+    check(replace(request, extend=extend_options(90, one_window=True)), None)
+
+
+def test_a_chained_extend_takes_the_context_asked_or_refuses_more_than_half_a_window() -> None:
+    asked = extend_options(30, context=Duration.of_seconds(2))
+    plan = planning.plan_extend(asked, video(240), Pipeline.ONE_STAGE)
+    assert isinstance(plan, planning.ChainedExtendPlan)
+    assert {w.context_frames for w in plan.windows} == {41}  # 48 frames at 24 fps, as 8a+1
+    with pytest.raises(InvalidRequestError, match="at most 24 frames of context") as raised:
+        planning.plan_extend(asked, video(240), Pipeline.ONE_STAGE, planning.Chaining(window=49))
+    assert raised.value.field == "extend.context"
+
+
+def test_a_chained_extend_is_described() -> None:
+    plan = planning.plan_extend(extend_options(30), video(240), Pipeline.ONE_STAGE)
+    notes = planning.decisions(plan)
+    assert notes["windows"] == 2 and notes["window_new_frames"] == [360, 360] and notes["new_frames"] == 720
+    assert notes["context_frames"] == 113 and notes["model_frames"] == 113 + 360
 
 
 # --- retake ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from fractions import Fraction
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ltxserve.engine.options import ComputeDtype, EngineOptions
+from ltxserve.engine.planning import Chaining
 from ltxserve.logs import LogFormat, configure_logging
 from ltxserve.settings import DEMO_NOTICE, METRICS_DIR_VARIABLE, Settings, WorkerSettings, default_data_dir
 
@@ -104,6 +106,15 @@ DtypeOption = Annotated[
 ]
 Fp8Option = Annotated[bool, typer.Option("--fp8", help="Keep the transformer's weights in FP8.")]
 OffloadOption = Annotated[bool, typer.Option("--offload", help="Keep models in CPU memory between uses.")]
+MaxExtendOption = Annotated[
+    float,
+    typer.Option(
+        "--max-extend",
+        help="The longest extend a request may ask for, seconds: one longer than a model window (about "
+        "20 s) is made window by window. Providers' own models keep their limit (20 s).",
+        min=1,
+    ),
+]
 LogLevelOption = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
 LogFormatOption = Annotated[
     LogFormat,
@@ -259,6 +270,7 @@ def serve(
     dtype: DtypeOption = EngineOptions.dtype,
     fp8: Fp8Option = EngineOptions.fp8,
     offload: OffloadOption = EngineOptions.offload,
+    max_extend: MaxExtendOption = float(Chaining.longest),
     tls_cert: Annotated[
         Path | None,
         typer.Option("--tls-cert", help="Serve HTTPS with this certificate chain (PEM); with --tls-key."),
@@ -287,7 +299,7 @@ def serve(
         provider_input_rules=not no_provider_input_rules,
         fal_queue_path=_path(fal_queue_path, "--fal-queue-path"),
         fal_run_path=_path(fal_run_path, "--fal-run-path"),
-        engine=EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload),
+        engine=_engine_options(device, dtype, fp8, offload, max_extend),
     )  # fmt: skip
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _count_metrics_in_files(settings.data_dir / "metrics")  # before anything that makes a metric
@@ -386,7 +398,15 @@ def _worker_args(settings: Settings, log_level: str) -> list[str]:
         args.append("--fp8")
     if engine.offload:
         args.append("--offload")
+    args += ["--max-extend", str(float(engine.chaining.longest))]
     return args
+
+
+def _engine_options(
+    device: str | None, dtype: ComputeDtype, fp8: bool, offload: bool, max_extend: float
+) -> EngineOptions:
+    chaining = Chaining(longest=Fraction(str(max_extend)))
+    return EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload, chaining=chaining)
 
 
 def stopping_handler(stop: Callable[[], None]) -> Callable[[int, FrameType | None], None]:
@@ -420,6 +440,7 @@ def worker(
     dtype: DtypeOption = EngineOptions.dtype,
     fp8: Fp8Option = EngineOptions.fp8,
     offload: OffloadOption = EngineOptions.offload,
+    max_extend: MaxExtendOption = float(Chaining.longest),
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -442,7 +463,7 @@ def worker(
     configure_logging(log_level, log_format)
     settings = _settings(
         data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll, concurrency,
-        engine=EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload),
+        engine=_engine_options(device, dtype, fp8, offload, max_extend),
     )  # fmt: skip
     database_engine = open_database(settings.database_url)
     storage_store = open_storage(settings.storage_url, shared_secret(database_engine, "url_signing"))

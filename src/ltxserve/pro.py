@@ -159,6 +159,7 @@ def extend(
             Duration.of_seconds(seconds(context)) if context is not None else None,
             rules=EXTEND_SOURCE,
             keep_source=keep_source,
+            one_window=True,
         ),
     )
 

@@ -12,9 +12,18 @@ from fractions import Fraction
 from pathlib import Path
 
 from ltxserve import media
+from ltxserve.chain import ChainResult, run_chain
 from ltxserve.engine.engine import Engine, EngineInputs, EngineResult
 from ltxserve.engine.generation import MODEL_AUDIO_RATE
-from ltxserve.engine.planning import ExtendPlan, GenerationPlan, Plan, decided_by_inputs, decisions
+from ltxserve.engine.planning import (
+    ChainedExtendPlan,
+    ExtendPlan,
+    GenerationPlan,
+    OnePass,
+    Plan,
+    decided_by_inputs,
+    decisions,
+)
 from ltxserve.engine.progress import WRITING, CancelToken, Progress, ProgressCallback
 from ltxserve.media import MediaInfo, MediaLimits
 from ltxserve.probing import probe_inputs
@@ -64,12 +73,29 @@ def render(
         source = request.source
         source_info = infos[_source_field(request)] if source is not None else None
         plan = engine.plan(request, source_info.video if source_info else None)
-        step("reading inputs")
-        inputs = read_inputs(request, plan, infos)
-        result = engine.run(request, plan, inputs, progress=progress, cancel=cancel)
-        step("writing output", WRITING)
-        _assemble(request, plan, result, infos, output)
-    return Rendered(output, media.probe(output), result.seed, result.demo, plan, result.expanded_prompt)
+        if isinstance(plan, ChainedExtendPlan):
+            assert source is not None and source_info is not None
+            chained = run_chain(
+                engine,
+                request,
+                plan,
+                source.path,
+                source_info,
+                Path(scratch),
+                progress=progress,
+                cancel=cancel,
+            )
+            step("writing output", WRITING)
+            _assemble_chain(request, plan, chained, source_info, output)
+            seed, demo, expanded = chained.seed, chained.demo, chained.expanded_prompt
+        else:
+            step("reading inputs")
+            inputs = read_inputs(request, plan, infos)
+            result = engine.run(request, plan, inputs, progress=progress, cancel=cancel)
+            step("writing output", WRITING)
+            _assemble(request, plan, result, infos, output)
+            seed, demo, expanded = result.seed, result.demo, result.expanded_prompt
+    return Rendered(output, media.probe(output), seed, demo, plan, expanded)
 
 
 def _conformed(
@@ -90,7 +116,7 @@ def _source_field(request: GenerationRequest) -> str:
     return "extend.video" if request.task is Task.EXTEND else "retake.video"
 
 
-def read_inputs(request: GenerationRequest, plan: Plan, infos: dict[str, MediaInfo]) -> EngineInputs:
+def read_inputs(request: GenerationRequest, plan: OnePass, infos: dict[str, MediaInfo]) -> EngineInputs:
     def image(ref: MediaRef | None) -> "media.Frames | None":
         return media.read_image(ref.path) if ref is not None else None
 
@@ -124,7 +150,7 @@ def read_inputs(request: GenerationRequest, plan: Plan, infos: dict[str, MediaIn
 
 
 def _assemble(
-    request: GenerationRequest, plan: Plan, result: EngineResult, infos: dict[str, MediaInfo], output: Path
+    request: GenerationRequest, plan: OnePass, result: EngineResult, infos: dict[str, MediaInfo], output: Path
 ) -> None:
     options = replace(request.output, comment=DEMO_LABEL) if result.demo else request.output
     audio = media.AudioTrack(result.audio, result.sample_rate) if result.audio is not None else None
@@ -160,6 +186,21 @@ def _assemble(
     if plan.audio_window is not None and audio is not None:
         audio_patch = media.AudioPatch(plan.audio_window[0], audio)
     media.replace_window(source.path, info, output, video=video_patch, audio=audio_patch, options=options)
+
+
+def _assemble_chain(
+    request: GenerationRequest, plan: ChainedExtendPlan, chained: ChainResult, info: MediaInfo, output: Path
+) -> None:
+    assert request.extend is not None and request.source is not None
+    new = chained.clip
+    options = replace(request.output, comment=DEMO_LABEL) if chained.demo else request.output
+    if request.extend.keep_source:
+        media.extend(request.source.path, info, new, output, at=plan.edge, options=options)
+        return
+    with media.VideoWriter(
+        output, width=new.width, height=new.height, fps=new.fps, audio=new.audio, options=options
+    ) as writer:
+        writer.write_all(new.frames)
 
 
 def _input_audio(path: Path, info: MediaInfo, frames: int, fps: Fraction) -> media.AudioTrack:

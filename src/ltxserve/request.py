@@ -292,6 +292,9 @@ class ExtendOptions:
     None keeps the source's size."""
     keep_source: bool = True
     """The output is the source with the new part; False: the new part alone."""
+    one_window: bool = False
+    """A provider's rule: the context and the new part fit one model window (505 frames) or the
+    request is refused; False: a longer extend is made window by window."""
 
 
 @dataclass(frozen=True)

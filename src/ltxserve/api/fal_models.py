@@ -502,6 +502,7 @@ def _dev_extend(params: Any, distilled: bool) -> GenerationRequest:
             end_image=end_image,
             fps=None if params.match_input_fps else seconds(params.fps),
             size=None if params.video_size == "auto" else _size(params.video_size),
+            one_window=True,
         ),
         sampling=_sampling(params, distilled),
         camera=camera(params.camera_lora),

@@ -152,13 +152,15 @@ class Service:
         audio frames), without queueing it. Its media must be uploads, read here as a worker reads them."""
         request = spec.request(spec.validate(body))
         try:
-            check(request, self.weights)
+            check(request, self.weights, self.settings.engine.chaining)
             with tempfile.TemporaryDirectory(prefix="ltxserve-plan-") as scratch:
                 local = await asyncio.to_thread(self._fetch_uploads, owner, request, Path(scratch))
                 infos = await asyncio.to_thread(probe_inputs, local, self.settings.media)
             decided = decided_by_inputs(request, infos)
             source = infos.get("extend.video") or infos.get("retake.video")
-            return request, decisions(plan_request(decided, source.video if source else None))
+            return request, decisions(
+                plan_request(decided, source.video if source else None, self.settings.engine.chaining)
+            )
         except InvalidRequestError as error:
             raise InvalidRequestError(spec.param_for(error.field), error.message) from None
 
@@ -180,7 +182,7 @@ class Service:
         self, owner: str, request: GenerationRequest
     ) -> tuple[GenerationRequest, dict[str, str]]:
         """The request as it will be queued, and the media references that changed on the way."""
-        check(request, self.weights)
+        check(request, self.weights, self.settings.engine.chaining)
         if not self.settings.provider_input_rules:
             request = replace(request, input_rules=None)
         inlined: dict[str, bytes] = {}

@@ -26,7 +26,15 @@ from ltxserve.engine.generation import (
 from ltxserve.engine.knobs import DEFAULT_NEGATIVE_PROMPT, StagePlan, stage_plans
 from ltxserve.engine.models import ResidentModels
 from ltxserve.engine.options import EngineOptions
-from ltxserve.engine.planning import ClipPlan, ExtendPlan, GenerationPlan, Plan, plan_request
+from ltxserve.engine.planning import (
+    ChainedExtendPlan,
+    ClipPlan,
+    ExtendPlan,
+    GenerationPlan,
+    OnePass,
+    Plan,
+    plan_request,
+)
 from ltxserve.engine.progress import (
     DECODING,
     DENOISING,
@@ -38,7 +46,7 @@ from ltxserve.engine.progress import (
 from ltxserve.engine.sampling import schedule
 from ltxserve.engine.weights import WeightSet
 from ltxserve.media import VideoInfo, sample_at, samples_for
-from ltxserve.media.splice import Edge
+from ltxserve.media.splice import CROSSFADE, Edge
 from ltxserve.request import GenerationRequest, Task
 
 SEED_RANGE = 2**31
@@ -70,6 +78,9 @@ class EngineResult:
     demo: bool
     expanded_prompt: str | None = None
     """The prompt Gemma wrote, when the request asked for its prompt to be expanded."""
+    seam_audio: np.ndarray | None = None
+    """Extend: the model's own sound for the `CROSSFADE` of context next to the new part (before it at
+    the end, after it at the start), which the sound it continues fades into at the seam."""
 
 
 class Engine:
@@ -77,7 +88,8 @@ class Engine:
 
     def __init__(self, weights: WeightSet, options: EngineOptions | None = None) -> None:
         self.weights = weights
-        self.models = ResidentModels(weights, options or EngineOptions())
+        self.options = options or EngineOptions()
+        self.models = ResidentModels(weights, self.options)
         self._lock = threading.Lock()
 
     @property
@@ -89,7 +101,7 @@ class Engine:
     def plan(self, request: GenerationRequest, source: VideoInfo | None = None) -> Plan:
         """Every size and window, with every knob checked. Raises InvalidRequestError naming the field."""
         self._stages(request)  # the knobs are checked before the shapes
-        return plan_request(request, source)
+        return plan_request(request, source, self.options.chaining)
 
     def _stages(self, request: GenerationRequest) -> list[Stage]:
         return [_stage(plan) for plan in stage_plans(request, self.weights)]
@@ -104,8 +116,11 @@ class Engine:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> EngineResult:
-        """Generate. Raises CancelledError between steps when `cancel` is set; any failure leaves the
-        engine ready for the next request."""
+        """Generate what one model pass makes (an extend longer than one window runs its windows
+        here one by one: `ltxserve.chain`). Raises CancelledError between steps when `cancel` is set;
+        any failure leaves the engine ready for the next request."""
+        if isinstance(plan, ChainedExtendPlan):
+            raise ValueError("a chained extend runs window by window (ltxserve.chain.run_chain)")
 
         stages = self._stages(request)
         meter = _Meter(stages)
@@ -147,7 +162,7 @@ class Engine:
             result = self._result(request, plan, inputs, decoded, seed)
             return replace(result, expanded_prompt=used) if request.expand_prompt else result
 
-    def _conditioning(self, request: GenerationRequest, plan: Plan, inputs: EngineInputs) -> Conditioning:
+    def _conditioning(self, request: GenerationRequest, plan: OnePass, inputs: EngineInputs) -> Conditioning:
         if isinstance(plan, GenerationPlan):
             return _generation_conditioning(request, plan, inputs)
         if isinstance(plan, ExtendPlan):
@@ -160,7 +175,7 @@ class Engine:
         )
 
     def _result(
-        self, request: GenerationRequest, plan: Plan, inputs: EngineInputs, decoded: Decoded, seed: int
+        self, request: GenerationRequest, plan: OnePass, inputs: EngineInputs, decoded: Decoded, seed: int
     ) -> EngineResult:
         fps, rate = plan.clip.fps, decoded.sample_rate
 
@@ -182,12 +197,15 @@ class Engine:
         size = (source.shape[2], source.shape[1])
         if isinstance(plan, ExtendPlan):
             start, stop = plan.kept
-            audio = None
+            audio = seam = None
             if decoded.audio is not None:
-                audio = audio_between(
-                    decoded.audio, sample_at(start, fps, rate), samples_for(stop - start, fps, rate)
-                )
-            return EngineResult(frames_between(start, stop, size), audio, rate, seed, self.demo)
+                first = sample_at(start, fps, rate)
+                audio = audio_between(decoded.audio, first, samples_for(stop - start, fps, rate))
+                fade = round(CROSSFADE * rate)
+                beside = max(0, first - fade) if plan.edge is Edge.END else first + audio.shape[1]
+                seam = audio_between(decoded.audio, beside, fade)
+            frames = frames_between(start, stop, size)
+            return EngineResult(frames, audio, rate, seed, self.demo, seam_audio=seam)
         window_frames = None
         if plan.window is not None:
             window_frames = frames_between(
@@ -223,7 +241,7 @@ class _Meter:
         return self._done
 
 
-def _keeps_generated_sound(request: GenerationRequest, plan: Plan, inputs: EngineInputs) -> bool:
+def _keeps_generated_sound(request: GenerationRequest, plan: OnePass, inputs: EngineInputs) -> bool:
     """Whether the result carries the sound the model made: not for audio-to-video (the user's
     track is the sound), a silent source's extend, a video-only retake, or `generate_audio` off."""
     if isinstance(plan, GenerationPlan):

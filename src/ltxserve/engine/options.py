@@ -4,6 +4,8 @@ command line and the settings can hold it without importing the engine."""
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ltxserve.engine.planning import Chaining
+
 
 class ComputeDtype(StrEnum):
     """What the models compute in. LTX-2.3 is released in bfloat16 and runs in it on GPUs, but most
@@ -44,3 +46,5 @@ class EngineOptions:
     have (a 1080p extend: ~11 GB per float32 activation of the encoder's first layer)."""
     prompt_cache: int = 16
     """Encoded prompts kept (the negative prompt is nearly always the same)."""
+    chaining: Chaining = Chaining()
+    """How long an extend may be, and the windows a longer one is made in."""

@@ -200,7 +200,45 @@ class RetakePlan:
     requested: tuple[Fraction, Fraction]
 
 
-Plan = GenerationPlan | ExtendPlan | RetakePlan
+@dataclass(frozen=True)
+class ChainedExtendPlan:
+    """An extend longer than one model window, made window by window outward from the source: each
+    window extends the source and what the windows before it made (its context is their edge)."""
+
+    edge: Edge
+    new_frames: int
+    windows: tuple[ExtendPlan, ...]
+    """In the order they run; each one's `context_start` counts from the start of the video made so
+    far (the source and the windows before it)."""
+
+    @property
+    def clip(self) -> ClipPlan:
+        """The first window's clip (the largest)."""
+        return self.windows[0].clip
+
+
+@dataclass(frozen=True)
+class Chaining:
+    """How an extend longer than one model window is made (an operator's settings)."""
+
+    window: int = MAX_MODEL_FRAMES
+    """The most frames one model pass makes (8k+1): lower on a GPU with less memory."""
+    longest: Fraction = Fraction(60)
+    """The longest extend one request may ask for, in seconds."""
+    context: Fraction = Fraction(5)
+    """Seconds each window sees of what comes before it, unless the request says (at most half a
+    window)."""
+
+    def __post_init__(self) -> None:
+        if not is_model_frame_count(self.window) or not 4 * TIME_STRIDE < self.window <= MAX_MODEL_FRAMES:
+            raise ValueError(f"a window is 8k+1 frames, 41 to {MAX_MODEL_FRAMES}; got {self.window}")
+        if self.longest <= 0 or self.context <= 0:
+            raise ValueError("the longest extend and the context are positive seconds")
+
+
+OnePass = GenerationPlan | ExtendPlan | RetakePlan
+"""What one model pass makes."""
+Plan = OnePass | ChainedExtendPlan
 
 
 def sized_to_image(request: GenerationRequest, image: ImageInfo) -> GenerationRequest:
@@ -266,12 +304,14 @@ def new_seconds(request: GenerationRequest, made: VideoInfo | None = None) -> Fr
     return None if fps is None else Fraction(length.frames) / fps
 
 
-def plan_request(request: GenerationRequest, source: VideoInfo | None = None) -> Plan:
+def plan_request(
+    request: GenerationRequest, source: VideoInfo | None = None, chaining: Chaining = Chaining()
+) -> Plan:
     """The plan of any task; extend and retake are planned against their probed source video."""
     pipeline = request.sampling.pipeline
     if request.task is Task.EXTEND:
         assert request.extend is not None
-        return plan_extend(request.extend, _need(source), pipeline)
+        return plan_extend(request.extend, _need(source), pipeline, chaining)
     if request.task is Task.RETAKE:
         assert request.retake is not None
         return plan_retake(request.retake, _need(source), pipeline)
@@ -340,45 +380,121 @@ def _clip(
     )
 
 
-def plan_extend(extend: ExtendOptions, source: VideoInfo, pipeline: Pipeline) -> ExtendPlan:
+def plan_extend(
+    extend: ExtendOptions, source: VideoInfo, pipeline: Pipeline, chaining: Chaining = Chaining()
+) -> ExtendPlan | ChainedExtendPlan:
+    """One window when the new part and its context fit one (the most context that fits, unless the
+    request says); else, unless the request keeps to `one_window`, a chain of windows."""
     extend.rules.check(source, "extend.video")
-    fps, available = source.fps, source.frame_count
+    fps = source.fps
     new = extend.duration.frames_at(fps)
     if new < 1:
         raise InvalidRequestError("extend.duration", f"{extend.duration} is less than one frame at {fps} fps")
-    at_end = extend.edge is Edge.END
-    # At the end the context starts the clip, so it is 8a+1 frames and the new part 8b; at the start
-    # the new part comes first and is 8b+1, the context 8a.
-    model_new = _round_up(new, TIME_STRIDE) if at_end else model_frames_for(new)
-    smallest_context = 1 if at_end else TIME_STRIDE
-    budget = MAX_MODEL_FRAMES - model_new
-    if budget < smallest_context:
+    wanted = None if extend.context is None else extend.context.frames_at(fps)
+    if wanted is not None and wanted > source.frame_count:
         raise InvalidRequestError(
-            "extend.duration", f"{new} new frames leave no room for context within {MAX_MODEL_FRAMES} frames"
+            "extend.context", f"{wanted} frames asked, the video has {source.frame_count}"
+        )
+    if wanted is not None and wanted > MAX_CONTEXT * fps:
+        raise InvalidRequestError("extend.context", f"at most {MAX_CONTEXT} s of context")
+    if extend.one_window:
+        return _plan_window(
+            extend, _WindowEdge(extend.edge), new, wanted, source.frame_count, source, pipeline
+        )
+    check_length(extend, chaining, fps)
+    window, edge = chaining.window, _WindowEdge(extend.edge)
+    if _fits(edge, new, wanted, window):
+        return _plan_window(extend, edge, new, wanted, source.frame_count, source, pipeline, window)
+    if wanted is not None and wanted > window // 2:
+        raise InvalidRequestError(
+            "extend.context", f"at most {window // 2} frames of context in each window of a longer extend"
+        )
+    context = edge.context(
+        wanted if wanted is not None else min(math.floor(chaining.context * fps), window // 2)
+    )
+    each = window - context  # new frames a window makes beside that context
+    count = -(-new // each)
+    share = min(each, _round_up(-(-new // count), TIME_STRIDE))
+    windows, made = [], 0
+    while made < new:
+        part = min(share, new - made)
+        available = source.frame_count + made
+        windows.append(_plan_window(extend, edge, part, context, available, source, pipeline, window))
+        made += part
+    return ChainedExtendPlan(extend.edge, new, tuple(windows))
+
+
+def check_length(extend: ExtendOptions, chaining: Chaining, fps: Fraction | None = None) -> None:
+    """An extend no longer than the server's longest, as far as it can be told: a length in seconds
+    always, one in frames at the source's rate (`fps`, once it is known)."""
+    seconds = extend.duration.seconds
+    if seconds is None and fps is not None:
+        seconds = extend.duration.frames_at(fps) / fps
+    if seconds is not None and seconds > chaining.longest:
+        raise InvalidRequestError(
+            "extend.duration", f"at most {float(chaining.longest):g} s (this server's longest extend)"
+        )
+
+
+class _WindowEdge:
+    """The frame counts at an edge: at the end the context starts the clip, so it is 8a+1 frames and
+    the new part 8b; at the start the new part comes first and is 8b+1, the context 8a."""
+
+    def __init__(self, edge: Edge) -> None:
+        self.at_end = edge is Edge.END
+        self.smallest_context = 1 if self.at_end else TIME_STRIDE
+
+    def model_new(self, new: int) -> int:
+        return _round_up(new, TIME_STRIDE) if self.at_end else model_frames_for(new)
+
+    def context(self, frames: int) -> int:
+        """The most context of at most `frames` frames the clip can hold."""
+        return (
+            (frames - 1) // TIME_STRIDE * TIME_STRIDE + 1
+            if self.at_end
+            else frames // TIME_STRIDE * TIME_STRIDE
+        )
+
+
+def _fits(edge: _WindowEdge, new: int, wanted: int | None, window: int) -> bool:
+    room = window - edge.model_new(new)
+    return room >= edge.smallest_context and (wanted is None or wanted <= room)
+
+
+def _plan_window(
+    extend: ExtendOptions,
+    edge: _WindowEdge,
+    new: int,
+    wanted: int | None,
+    available: int,
+    source: VideoInfo,
+    pipeline: Pipeline,
+    window: int = MAX_MODEL_FRAMES,
+) -> ExtendPlan:
+    """One window: `new` frames beside `wanted` frames of context (None: the most that fits) of a
+    video of `available` frames."""
+    fps = source.fps
+    model_new = edge.model_new(new)
+    budget = window - model_new
+    if budget < edge.smallest_context:
+        raise InvalidRequestError(
+            "extend.duration", f"{new} new frames leave no room for context within {window} frames"
+        )
+    if wanted is not None and wanted > budget:
+        raise InvalidRequestError(
+            "extend.context",
+            f"context ({wanted} frames) + duration ({model_new} frames) exceed {window} frames "
+            f"at the video's {fps} fps",
         )
     most = min(available, budget, math.floor(MAX_CONTEXT * fps))
-    if extend.context is None:
-        wanted = most
-    else:
-        wanted = extend.context.frames_at(fps)
-        if wanted > available:
-            raise InvalidRequestError("extend.context", f"{wanted} frames asked, the video has {available}")
-        if wanted > budget:
-            raise InvalidRequestError(
-                "extend.context",
-                f"context ({wanted} frames) + duration ({model_new} frames) exceed {MAX_MODEL_FRAMES} frames "
-                f"at the video's {fps} fps",
-            )
-        if wanted > MAX_CONTEXT * fps:
-            raise InvalidRequestError("extend.context", f"at most {MAX_CONTEXT} s of context")
-    context = (wanted - 1) // TIME_STRIDE * TIME_STRIDE + 1 if at_end else wanted // TIME_STRIDE * TIME_STRIDE
-    if context < smallest_context:
+    context = edge.context(min(wanted, available) if wanted is not None else most)
+    if context < edge.smallest_context:
         raise InvalidRequestError(
-            "extend.context", f"at least {smallest_context} frame(s) of context are needed, got {wanted}"
+            "extend.context", f"at least {edge.smallest_context} frame(s) of context are needed, got {wanted}"
         )
     total = context + model_new
-    new_region = (context, total) if at_end else (0, model_new)
-    kept = (context, context + new) if at_end else (model_new - new, model_new)
+    new_region = (context, total) if edge.at_end else (0, model_new)
+    kept = (context, context + new) if edge.at_end else (model_new - new, model_new)
     new_latents = latents_touching(*new_region)
     video_mask = tuple(
         1.0 if j in new_latents else 1.0 - extend.video_strength for j in range(latent_count(total))
@@ -392,7 +508,7 @@ def plan_extend(extend: ExtendOptions, source: VideoInfo, pipeline: Pipeline) ->
         edge=extend.edge,
         new_frames=new,
         context_frames=context,
-        context_start=available - context if at_end else 0,
+        context_start=available - context if edge.at_end else 0,
         new_region=new_region,
         kept=kept,
     )
@@ -469,8 +585,19 @@ def _retake_clip(first: int, stop: int, available: int) -> tuple[int, int]:
 
 def decisions(plan: Plan) -> dict[str, object]:
     """What a plan decided that its request did not spell out: the model's size and length, an
-    extend's context, a retake's window snapped to latent frames (video) and to audio frames."""
+    extend's context (and the windows a longer one is made in), a retake's window snapped to latent
+    frames (video) and to audio frames."""
     notes: dict[str, object] = {"model_size": str(plan.clip.size), "model_frames": plan.clip.frames}
+    if isinstance(plan, ChainedExtendPlan):
+        first = plan.windows[0]
+        notes |= {
+            "new_frames": plan.new_frames,
+            "windows": len(plan.windows),
+            "window_new_frames": [window.new_frames for window in plan.windows],
+            "context_frames": first.context_frames,
+            "context_seconds": float(first.context_frames / plan.clip.fps),
+            "edge": plan.edge.value,
+        }
     if isinstance(plan, ExtendPlan):
         notes |= {
             "new_frames": plan.new_frames,

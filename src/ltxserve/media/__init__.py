@@ -25,11 +25,23 @@ from ltxserve.media.formats import MediaKind
 from ltxserve.media.info import AudioInfo, ImageInfo, MediaInfo, VideoInfo
 from ltxserve.media.limits import MediaLimits
 from ltxserve.media.probe import probe
-from ltxserve.media.splice import AudioPatch, Edge, FrameWindow, VideoPatch, extend, replace_window
+from ltxserve.media.splice import (
+    CROSSFADE,
+    AudioPatch,
+    Edge,
+    FrameWindow,
+    StreamedClip,
+    VideoPatch,
+    extend,
+    faded,
+    replace_window,
+)
+from ltxserve.media.spool import FrameSpool
 from ltxserve.media.stills import spritesheet, thumbnail
 from ltxserve.media.timing import sample_at, samples_for
 
 __all__ = [
+    "CROSSFADE",
     "AudioInfo",
     "AudioPatch",
     "AudioTrack",
@@ -40,6 +52,7 @@ __all__ = [
     "EncodeOptions",
     "FileMissingError",
     "FormatMismatchError",
+    "FrameSpool",
     "FrameWindow",
     "Frames",
     "ImageInfo",
@@ -57,6 +70,7 @@ __all__ = [
     "ProbeTimeoutError",
     "Quality",
     "Samples",
+    "StreamedClip",
     "TruncatedFileError",
     "UnrecognizedFormatError",
     "UnsafePathError",
@@ -67,6 +81,7 @@ __all__ = [
     "conform",
     "encode_clip",
     "extend",
+    "faded",
     "fit_samples",
     "iter_frames",
     "probe",

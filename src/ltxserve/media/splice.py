@@ -22,6 +22,10 @@ from ltxserve.media.encode import EncodeOptions, VideoWriter
 from ltxserve.media.info import MediaInfo, VideoInfo
 from ltxserve.media.timing import frame_at, sample_at
 
+CROSSFADE = Fraction(10, 1000)
+"""Seconds over which new audio is faded against the audio it continues, at a seam: short enough to
+keep a beat where it was, long enough not to click."""
+
 
 class Edge(StrEnum):
     END = "end"
@@ -49,10 +53,23 @@ class FrameWindow:
         return self.stop - self.start
 
 
+@dataclass(frozen=True)
+class StreamedClip:
+    """A clip whose frames are read as they are written out (from disk, say), `frame_count` of them
+    at `width` × `height`, with the audio under them."""
+
+    frames: Iterable[Frames]
+    frame_count: int
+    width: int
+    height: int
+    fps: Fraction
+    audio: AudioTrack | None = None
+
+
 def extend(
     source: Path,
     info: MediaInfo,
-    addition: Clip,
+    addition: Clip | StreamedClip,
     output: Path,
     *,
     at: Edge = Edge.END,
@@ -64,7 +81,7 @@ def extend(
     are kept as they are. If only one side has audio, the other side is silent.
     """
     video = _video_of(info)
-    _check_matches(video, addition.frames, addition.fps)
+    _check_size(video, addition.width, addition.height, addition.fps)
     total = video.frame_count + addition.frame_count
     parts_audio = _extension_audio(source, info, addition)
     audio = None
@@ -106,7 +123,7 @@ def replace_window(
     video: VideoPatch | None = None,
     audio: AudioPatch | None = None,
     options: EncodeOptions = EncodeOptions(),
-    crossfade: Fraction = Fraction(10, 1000),
+    crossfade: Fraction = CROSSFADE,
 ) -> None:
     """Write `source` with a window of its frames and/or of its audio replaced; everything outside
     is the source's. New audio is faded against the source over `crossfade` seconds at each seam,
@@ -119,7 +136,7 @@ def replace_window(
         if window.stop > source_video.frame_count:
             count = source_video.frame_count
             raise ValueError(f"window [{window.start}, {window.stop}) is past the source's {count} frames")
-        _check_matches(source_video, video.frames, source_video.fps)
+        _check_size(source_video, video.frames.shape[2], video.frames.shape[1], source_video.fps)
         if len(video.frames) != window.frame_count:
             raise ValueError(f"the window holds {window.frame_count} frames, {len(video.frames)} were given")
     out_audio = _source_audio(source, info, source_video)
@@ -151,13 +168,21 @@ def _splice_samples(base: Samples, new: Samples, lo: int, hi: int, rate: int, cr
     segment = fit_samples(new, hi - lo).copy()
     fade = min(int(crossfade * rate), (hi - lo) // 2)
     if fade > 0:
-        # Equal-power: source fades out as the new audio fades in, and back at the far seam.
-        angle = np.linspace(0, np.pi / 2, fade, dtype=np.float32)
-        fade_in, fade_out = np.sin(angle), np.cos(angle)
-        segment[:, :fade] = base[:, lo : lo + fade] * fade_out + segment[:, :fade] * fade_in
-        segment[:, -fade:] = segment[:, -fade:] * fade_out + base[:, hi - fade : hi] * fade_in
+        segment[:, :fade] = faded(base[:, lo : lo + fade], segment[:, :fade])
+        segment[:, -fade:] = faded(segment[:, -fade:], base[:, hi - fade : hi])
     base[:, lo:hi] = segment
     return base
+
+
+def faded(leaving: Samples, coming: Samples, *, same_sound: bool = False) -> Samples:
+    """`leaving` faded out as `coming` fades in over their common length: at equal power for two
+    different sounds (their loudness holds through the fade), at equal gain for two renditions of
+    the same sound (in phase, equal power would swell it by up to 3 dB)."""
+    if same_sound:
+        rising = np.linspace(0, 1, leaving.shape[1], dtype=np.float32)
+        return (leaving * (1 - rising) + coming * rising).astype(np.float32)
+    angle = np.linspace(0, np.pi / 2, leaving.shape[1], dtype=np.float32)
+    return (leaving * np.cos(angle) + coming * np.sin(angle)).astype(np.float32)
 
 
 def _video_of(info: MediaInfo) -> VideoInfo:
@@ -166,10 +191,10 @@ def _video_of(info: MediaInfo) -> VideoInfo:
     return info.video
 
 
-def _check_matches(video: VideoInfo, frames: Frames, fps: Fraction) -> None:
-    size = (video.display_height, video.display_width)
-    if frames.ndim != 4 or tuple(frames.shape[1:3]) != size:
-        raise ValueError(f"new frames must be {size[1]}x{size[0]} like the source, got shape {frames.shape}")
+def _check_size(video: VideoInfo, width: int, height: int, fps: Fraction) -> None:
+    size = (video.display_width, video.display_height)
+    if (width, height) != size:
+        raise ValueError(f"new frames must be {size[0]}x{size[1]} like the source, got {width}x{height}")
     if fps != video.fps:
         raise ValueError(f"new frames are at {fps} fps, the source at {video.fps} fps")
 
@@ -187,7 +212,9 @@ def _source_audio(source: Path, info: MediaInfo, video: VideoInfo) -> AudioTrack
     return AudioTrack(samples, rate)
 
 
-def _extension_audio(source: Path, info: MediaInfo, addition: Clip) -> tuple[int, Samples, Samples] | None:
+def _extension_audio(
+    source: Path, info: MediaInfo, addition: Clip | StreamedClip
+) -> tuple[int, Samples, Samples] | None:
     """(rate, source samples, addition samples) in the output's rate and channel count."""
     video = _video_of(info)
     source_audio = _source_audio(source, info, video)
