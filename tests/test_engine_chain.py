@@ -14,15 +14,30 @@ import numpy as np
 import pytest
 
 from ltxserve import media
-from ltxserve.chain import ChainResult, run_chain
+from ltxserve.chain import Extension, Retaken, run_passes
 from ltxserve.engine.engine import Engine, EngineInputs, EngineResult
 from ltxserve.engine.options import EngineOptions
-from ltxserve.engine.planning import ChainedExtendPlan, Chaining, ExtendPlan, Plan
+from ltxserve.engine.planning import (
+    ChainedExtendPlan,
+    ChainedRetakePlan,
+    Chaining,
+    ExtendPlan,
+    Plan,
+    RetakePlan,
+)
 from ltxserve.engine.progress import CancelledError, CancelToken, Progress, ProgressCallback
 from ltxserve.engine.weights import WeightSet
 from ltxserve.media.splice import Edge
 from ltxserve.render import render
-from ltxserve.request import Duration, ExtendOptions, GenerationRequest, MediaRef, Task
+from ltxserve.request import (
+    Duration,
+    ExtendOptions,
+    GenerationRequest,
+    MediaRef,
+    RetakeMode,
+    RetakeOptions,
+    Task,
+)
 from tests.engine_support import FAST
 from tests.measure import play
 
@@ -35,9 +50,14 @@ CHAINING = Chaining(window=49, context=Fraction(1))
 @dataclass
 class Call:
     request: GenerationRequest
-    plan: ExtendPlan
+    plan: ExtendPlan | RetakePlan
     inputs: EngineInputs
     result: EngineResult
+
+    @property
+    def new_frames(self) -> int:
+        assert isinstance(self.plan, ExtendPlan)
+        return self.plan.new_frames
 
 
 class RecordingEngine(Engine):
@@ -56,7 +76,7 @@ class RecordingEngine(Engine):
         cancel: CancelToken | None = None,
     ) -> EngineResult:
         result = super().run(request, plan, inputs, progress, cancel)
-        assert isinstance(plan, ExtendPlan)
+        assert isinstance(plan, ExtendPlan | RetakePlan)
         self.calls.append(Call(request, plan, inputs, result))
         return result
 
@@ -73,13 +93,15 @@ def extend_request(source: Path, frames: int, edge: Edge = Edge.END, **changes: 
 
 def chain(
     engine: RecordingEngine, source: Path, request: GenerationRequest, scratch: Path, **kwargs: Any
-) -> tuple[ChainedExtendPlan, ChainResult]:
+) -> tuple[ChainedExtendPlan, Extension]:
     info = media.probe(source)
     assert info.video is not None
     plan = engine.plan(request, info.video)
     assert isinstance(plan, ChainedExtendPlan)
     engine.calls.clear()
-    return plan, run_chain(engine, request, plan, source, info, scratch, **kwargs)
+    made = run_passes(engine, request, plan, source, info, scratch, **kwargs)
+    assert isinstance(made, Extension)
+    return plan, made
 
 
 def in_play_order(calls: list[Call], edge: Edge) -> np.ndarray:
@@ -120,22 +142,22 @@ def test_a_long_extend_of_an_ordinary_clip_meets_itself_at_every_seam(
     rendered = render(engine, request, tmp_path / "out.mp4", progress=reports.append)
     calls = engine.calls
     assert rendered.notes["windows"] == len(calls) == windows
-    assert rendered.notes["window_new_frames"] == [c.plan.new_frames for c in calls]
+    assert rendered.notes["window_new_frames"] == [c.new_frames for c in calls]
     source = media.read_frames(clip)
     made = in_play_order(calls, edge)
     assert len(made) == new  # each window made exactly its share
     # each window saw the video made so far, next to where it adds: the source and the windows before
     so_far = source
     for call in calls:
-        context = call.inputs.video
-        assert context is not None
+        seen = call.inputs.video
+        assert seen is not None
         part = call.result.frames
         assert part is not None
         if edge is Edge.END:
-            assert np.array_equal(context, so_far[len(so_far) - len(context) :])
+            assert np.array_equal(seen, so_far[len(so_far) - len(seen) :])
             so_far = np.concatenate([so_far, part])
         else:
-            assert np.array_equal(context, so_far[: len(context)])
+            assert np.array_equal(seen, so_far[: len(seen)])
             so_far = np.concatenate([part, so_far])
         assert call.inputs.video_audio is not None  # and heard it
     # the file: the source's own frames as they were, then every new frame once, in order
@@ -178,26 +200,33 @@ class TonedEngine(RecordingEngine):
         cancel: CancelToken | None = None,
     ) -> EngineResult:
         result = super().run(request, plan, inputs, progress, cancel)
-        assert isinstance(plan, ExtendPlan) and result.audio is not None and result.seam_audio is not None
+        assert isinstance(plan, ExtendPlan | RetakePlan)
+        assert result.audio is not None and result.seam_audio is not None
         window = len(self.calls) - 1
-        made_before = sum(call.plan.new_frames for call in self.calls[:-1])
         fps, rate = plan.clip.fps, result.sample_rate
         # clip frame 0 on the output's clock
-        if plan.edge is Edge.END:
+        if isinstance(plan, RetakePlan):
+            origin = plan.clip_start
+        elif plan.edge is Edge.END:
             origin = plan.context_start
         else:
-            total = self.total_new
-            origin = total - made_before - (plan.kept[1] - plan.kept[0]) - plan.kept[0]
+            made_before = sum(call.new_frames for call in self.calls[:-1])
+            origin = self.total_new - made_before - plan.kept[1]
 
         def tone(first_sample: int, count: int) -> np.ndarray:
             t = float(origin / fps) + (first_sample + np.arange(count)) / rate
             wave = 0.5 * np.sin(2 * np.pi * 440 * t + self.phase_error * window).astype(np.float32)
             return np.stack([wave, wave])
 
-        first = media.sample_at(plan.kept[0], fps, rate)
+        if isinstance(plan, RetakePlan):
+            assert plan.audio_window is not None
+            first = round((plan.audio_window[0] - plan.clip_start / fps) * rate)
+        else:
+            first = media.sample_at(plan.kept[0], fps, rate)
         audio = tone(first, result.audio.shape[1])
         fade = result.seam_audio.shape[1]
-        beside = first - fade if plan.edge is Edge.END else first + audio.shape[1]
+        at_end = isinstance(plan, RetakePlan) or plan.edge is Edge.END
+        beside = first - fade if at_end else first + audio.shape[1]
         toned = replace(result, audio=audio, seam_audio=tone(beside, fade))
         self.calls[-1].result = toned
         return toned
@@ -274,3 +303,70 @@ def test_memory_stays_flat_in_the_number_of_windows(
     two, six = peak(64), peak(192)
     # holding the new part would add 4 windows of frames; what grows is its sound (5.3 s more)
     assert six - two < window_frames, (two, six)
+
+
+# --- retakes longer than one pass --------------------------------------------------------------
+
+
+def retake_request(source: Path, mode: RetakeMode) -> GenerationRequest:
+    """2.5 s from 1 s of the clip (frames 24-84): with passes of 49 frames seeing 16 on each side,
+    pieces of 16 frames: 24-40, 40-56, 56-72 and 72-88 (the last snapped out to whole latents)."""
+    retake = RetakeOptions(MediaRef.file(source), Fraction(1), Fraction(5, 2), mode)
+    return GenerationRequest(Task.RETAKE, "rain", seed=7, retake=retake, sampling=FAST)
+
+
+@pytest.mark.parametrize("mode", [RetakeMode.REPLACE_AUDIO_AND_VIDEO, RetakeMode.REPLACE_AUDIO])
+def test_a_long_retake_of_an_ordinary_clip_meets_itself_at_every_seam(
+    engine: RecordingEngine, clip: Path, tmp_path: Path, mode: RetakeMode
+) -> None:
+    engine.calls.clear()
+    reports: list[Progress] = []
+    rendered = render(engine, retake_request(clip, mode), tmp_path / "out.mp4", progress=reports.append)
+    calls = engine.calls
+    assert rendered.notes["windows"] == len(calls) == 4
+    source = media.read_frames(clip)
+    so_far = source.copy()  # the video as each piece finds it: the pieces before it in place
+    for call in calls:
+        plan = call.plan
+        assert isinstance(plan, RetakePlan)
+        clip_stop = plan.clip_start + plan.source_frames_in_clip
+        assert call.inputs.video is not None and call.inputs.video_audio is not None
+        assert np.array_equal(call.inputs.video, so_far[plan.clip_start : clip_stop])
+        if plan.window is not None:
+            assert call.result.frames is not None
+            so_far[plan.window.start : plan.window.stop] = call.result.frames
+    out = play(rendered.output)
+    assert len(out.codes) == SOURCE_FRAMES
+    window = rendered.notes.get("video_window_frames")
+    if mode.video:
+        assert window == [24, 88]
+        assert out.codes[:24] == list(range(24)) and out.codes[88:] == list(range(88, SOURCE_FRAMES))
+        decoded = media.read_frames(rendered.output)
+        made = so_far[24:88]
+        assert [nearest(frame, made) for frame in decoded[24:88]] == list(range(64))
+    else:
+        assert window is None and out.codes == list(range(SOURCE_FRAMES))
+    assert out.audio is not None and abs(float(out.audio_end - out.video_end)) * 1000 <= 1.0
+    done = [report.done for report in reports]
+    assert done == sorted(done) and done[-1] >= 0.96
+
+
+def test_a_long_retakes_sound_runs_on_across_its_seams(
+    toned: TonedEngine, clip: Path, tmp_path: Path
+) -> None:
+    request = retake_request(clip, RetakeMode.REPLACE_AUDIO)
+    info = media.probe(clip)
+    assert info.video is not None
+    plan = toned.plan(request, info.video)
+    assert isinstance(plan, ChainedRetakePlan) and len(plan.pieces) == 4
+    toned.calls.clear()
+    made = run_passes(toned, request, plan, clip, info, tmp_path)
+    assert isinstance(made, Retaken) and made.audio is not None and made.video is None
+    track = made.audio.track
+    samples, rate = track.samples[0], track.sample_rate
+    assert plan.audio_window is not None
+    assert len(samples) == round(plan.audio_window[1] * rate) - round(plan.audio_window[0] * rate)
+    tone_step = 2 * np.pi * 440 / rate * 0.5
+    assert np.abs(np.diff(samples)).max() <= tone_step * 1.05, "no click where the pieces meet"
+    block = rate // 200
+    assert min(np.abs(samples[i : i + block]).max() for i in range(0, len(samples) - block, block)) > 0.45

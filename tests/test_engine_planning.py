@@ -226,6 +226,11 @@ def one_window(plan: object) -> planning.ExtendPlan:
     return plan
 
 
+def one_pass(plan: object) -> planning.RetakePlan:
+    assert isinstance(plan, planning.RetakePlan)
+    return plan
+
+
 @pytest.mark.parametrize("fps", RATES)
 @pytest.mark.parametrize("source_frames", [73, 121, 240, 1000])
 @pytest.mark.parametrize("seconds", [2, 5, Fraction(37, 4), 20])
@@ -353,16 +358,17 @@ def test_a_longer_extend_is_chained_window_by_window(
 def test_the_longest_extend_is_the_servers_setting() -> None:
     asked = extend_options(60)
     assert isinstance(planning.plan_extend(asked, video(240), Pipeline.ONE_STAGE), planning.ChainedExtendPlan)
+    too_long = GenerationRequest(Task.EXTEND, "", extend=extend_options(Fraction(6001, 100)))
     with pytest.raises(InvalidRequestError, match="at most 60 s") as raised:
-        planning.plan_extend(extend_options(Fraction(6001, 100)), video(240), Pipeline.ONE_STAGE)
+        planning.plan_request(too_long, video(240))
     assert raised.value.field == "extend.duration"
     longer = planning.Chaining(longest=Fraction(120))
     plan = planning.plan_extend(extend_options(120), video(240), Pipeline.ONE_STAGE, longer)
     assert isinstance(plan, planning.ChainedExtendPlan) and plan.new_frames == 2880
     # in frames, the length is known once the source's rate is
-    frames = replace(asked, duration=Duration.of_frames(60 * 30 + 1))
+    frames = replace(too_long, extend=replace(asked, duration=Duration.of_frames(60 * 30 + 1)))
     with pytest.raises(InvalidRequestError, match="at most 60 s"):
-        planning.plan_extend(frames, video(240, Fraction(30)), Pipeline.ONE_STAGE)
+        planning.plan_request(frames, video(240, Fraction(30)))
     # at submit: in seconds at once, against the server's setting; a provider's one window by its own rule
     request = GenerationRequest(Task.EXTEND, "", extend=extend_options(90))
     with pytest.raises(InvalidRequestError, match="at most 60 s"):
@@ -398,7 +404,7 @@ def retake(
 
 
 def test_retake_snaps_outward_to_whole_latent_frames() -> None:
-    plan = planning.plan_retake(retake(Fraction(2), Fraction(2)), video(121), Pipeline.ONE_STAGE)
+    plan = one_pass(planning.plan_retake(retake(Fraction(2), Fraction(2)), video(121), Pipeline.ONE_STAGE))
     assert plan.window == FrameWindow(41, 97)  # frames 48..95 asked; latents hold 41..48 and 89..96
     assert plan.audio_window == (Fraction(197, 100), Fraction(401, 100))  # 2.0-4.0 s on the 40 ms grid
     assert plan.clip.frames == 121 and plan.clip_start == 0
@@ -414,7 +420,7 @@ def test_retake_windows_contain_the_request_and_sit_on_latent_boundaries(
         start, duration = start_frame / fps, Fraction(2) + Fraction(start_frame % 5, 10)
         if start + duration > source.duration:
             continue
-        plan = planning.plan_retake(retake(start, duration, mode), source, Pipeline.ONE_STAGE)
+        plan = one_pass(planning.plan_retake(retake(start, duration, mode), source, Pipeline.ONE_STAGE))
         end = start + duration
         if mode.video:
             assert plan.window is not None
@@ -440,7 +446,7 @@ def test_retake_windows_contain_the_request_and_sit_on_latent_boundaries(
 
 
 def test_retake_of_a_long_video_takes_a_balanced_context_window() -> None:
-    plan = planning.plan_retake(retake(Fraction(40), Fraction(3)), video(2000), Pipeline.ONE_STAGE)
+    plan = one_pass(planning.plan_retake(retake(Fraction(40), Fraction(3)), video(2000), Pipeline.ONE_STAGE))
     assert plan.window == FrameWindow(960, 1032)
     assert plan.clip.frames == 505 and plan.clip_start == 743
     before, after = plan.window.start - plan.clip_start, plan.clip_start + plan.clip.frames - plan.window.stop
@@ -449,7 +455,9 @@ def test_retake_of_a_long_video_takes_a_balanced_context_window() -> None:
 
 def test_retake_near_the_end_of_a_long_video_puts_the_context_before() -> None:
     source = video(2000)
-    plan = planning.plan_retake(retake(Fraction(1990, 24), Fraction(2, 5)), source, Pipeline.ONE_STAGE)
+    plan = one_pass(
+        planning.plan_retake(retake(Fraction(1990, 24), Fraction(2, 5)), source, Pipeline.ONE_STAGE)
+    )
     assert plan.window is not None and plan.window.stop == 2000
     assert plan.clip_start + plan.clip.frames - 2000 < 8  # no latent lies wholly past the end
     assert plan.source_frames_in_clip == 2000 - plan.clip_start
@@ -457,16 +465,16 @@ def test_retake_near_the_end_of_a_long_video_puts_the_context_before() -> None:
 
 def test_retake_window_must_be_inside_the_video() -> None:
     with pytest.raises(InvalidRequestError, match="after the video's end") as raised:
-        planning.plan_retake(retake(Fraction(4), Fraction(2)), video(121), Pipeline.ONE_STAGE)
+        one_pass(planning.plan_retake(retake(Fraction(4), Fraction(2)), video(121), Pipeline.ONE_STAGE))
     assert raised.value.field == "retake.duration"
     with pytest.raises(InvalidRequestError, match="not inside") as raised:
-        planning.plan_retake(retake(Fraction(6), Fraction(1)), video(121), Pipeline.ONE_STAGE)
+        one_pass(planning.plan_retake(retake(Fraction(6), Fraction(1)), video(121), Pipeline.ONE_STAGE))
     assert raised.value.field == "retake.start"
 
 
 def test_a_clamped_retake_window_is_cut_at_the_videos_end() -> None:
     clamped = replace(retake(Fraction(4), Fraction(2)), clamp=True)
-    plan = planning.plan_retake(clamped, video(121), Pipeline.ONE_STAGE)
+    plan = one_pass(planning.plan_retake(clamped, video(121), Pipeline.ONE_STAGE))
     assert (
         plan.window is not None
         and plan.window.stop == 121
@@ -474,10 +482,65 @@ def test_a_clamped_retake_window_is_cut_at_the_videos_end() -> None:
     )
 
 
-def test_retake_window_longer_than_one_pass_is_refused() -> None:
+def test_a_providers_retake_longer_than_one_pass_is_refused() -> None:
+    longer = replace(retake(Fraction(10), Fraction(30)), one_window=True)
     with pytest.raises(InvalidRequestError, match="at most 504 frames") as raised:
-        planning.plan_retake(retake(Fraction(10), Fraction(30)), video(2000), Pipeline.ONE_STAGE)
+        planning.plan_retake(longer, video(2000), Pipeline.ONE_STAGE)
     assert raised.value.field == "retake.duration"
+
+
+@pytest.mark.parametrize("fps", RATES)
+@pytest.mark.parametrize("mode", list(RetakeMode))
+@pytest.mark.parametrize("window", [505, 49])
+@pytest.mark.parametrize(("start", "duration"), [(0, 30), (Fraction(37, 10), 25), (10, 50), (45, 25)])
+def test_a_retake_longer_than_one_pass_is_regenerated_piece_by_piece(
+    fps: Fraction, mode: RetakeMode, window: int, start: Fraction, duration: Fraction
+) -> None:
+    source = video(4000, fps)
+    asked = retake(Fraction(start), Fraction(duration), mode)
+    plan = planning.plan_retake(asked, source, Pipeline.ONE_STAGE, planning.Chaining(window=window))
+    assert isinstance(plan, planning.ChainedRetakePlan) and len(plan.pieces) >= 2
+    end = min(Fraction(start + duration), source.duration)
+    for piece in plan.pieces:
+        assert planning.is_model_frame_count(piece.clip.frames) and piece.clip.frames <= window
+    if mode.video:
+        windows = [piece.window for piece in plan.pieces]
+        assert all(w is not None for w in windows)
+        first, last = windows[0], windows[-1]
+        assert first is not None and last is not None and plan.window == FrameWindow(first.start, last.stop)
+        assert plan.window.start / fps <= start and (
+            plan.window.stop / fps >= end or plan.window.stop == 4000
+        )
+        for a, b in itertools.pairwise(windows):  # the pieces tile the window: no frame twice or never
+            assert a is not None and b is not None and a.stop == b.start
+        for piece in plan.pieces:
+            assert piece.window is not None
+            relative = piece.window.start - piece.clip_start
+            assert relative == 0 or relative % 8 == 1  # on a latent boundary of its own clip
+            assert piece.clip.video_mask.count(1.0) == len(
+                planning.latents_touching(relative, piece.window.stop - piece.clip_start)
+            )
+    else:
+        assert plan.window is None
+    if mode.audio:
+        audio = [piece.audio_window for piece in plan.pieces]
+        assert plan.audio_window is not None and plan.audio_window[0] <= start <= end <= plan.audio_window[1]
+        for earlier, later in itertools.pairwise(audio):  # each piece's sound reaches the next's: no gap
+            assert earlier is not None and later is not None
+            assert later[0] <= earlier[1] < later[0] + Fraction(2, 25)
+    else:
+        assert plan.audio_window is None
+
+
+def test_the_longest_retake_is_the_servers_setting() -> None:
+    asked = GenerationRequest(Task.RETAKE, "", retake=retake(Fraction(1), Fraction(61)))
+    with pytest.raises(InvalidRequestError, match="at most 60 s") as raised:
+        planning.plan_request(asked, video(2000))
+    assert raised.value.field == "retake.duration"
+    with pytest.raises(InvalidRequestError, match="at most 60 s"):
+        check(asked, None)
+    longer = planning.Chaining(longest=Fraction(70))
+    assert isinstance(planning.plan_request(asked, video(2000), longer), planning.ChainedRetakePlan)
 
 
 @pytest.mark.parametrize(

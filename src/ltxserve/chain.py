@@ -1,11 +1,11 @@
-"""An extend longer than one model window, made window by window (planning.ChainedExtendPlan).
+"""Edits longer than one model pass, made one pass after another: an extend window by window
+(planning.ChainedExtendPlan), a retake piece by piece (planning.ChainedRetakePlan).
 
-Each window extends the source and what the windows before it made: its context is read from the
-source and from the frames made so far, which go to a spool on disk as each window ends, so memory
-stays flat in the number of windows (only the new part's sound, small, is held whole). Where two
-windows meet, the earlier one's sound fades into the later one's own rendition of it, so the seam
-does not click; the frames meet without a gap or an overlap because each window makes exactly its
-share.
+Each pass continues what the passes before it made: its context is read from the source and from
+the frames made so far, which go to a spool on disk as each pass ends, so memory stays flat in the
+number of passes (only the sound, small, is held whole). Where two passes meet, the earlier one's
+sound fades into the later one's own rendition of it, so the seam does not click; the frames meet
+without a gap or an overlap because each pass makes exactly its share. Pass i runs with seed + i.
 """
 
 import random
@@ -20,7 +20,7 @@ import numpy as np
 from ltxserve import media
 from ltxserve.engine.engine import SEED_RANGE, Engine, EngineInputs, EngineResult
 from ltxserve.engine.generation import MODEL_AUDIO_RATE
-from ltxserve.engine.planning import ChainedExtendPlan, ExtendPlan
+from ltxserve.engine.planning import Chained, ChainedExtendPlan, ChainedRetakePlan, ExtendPlan
 from ltxserve.engine.progress import (
     DECODING,
     DENOISING,
@@ -40,13 +40,14 @@ from ltxserve.media import (
     faded,
     sample_at,
     samples_for,
+    source_audio,
 )
 from ltxserve.media.audio import convert_audio
 from ltxserve.request import GenerationRequest
 
 
 @dataclass(frozen=True)
-class ChainResult:
+class Extension:
     """The new part as the windows made it, in the order it plays."""
 
     clip: StreamedClip
@@ -56,7 +57,35 @@ class ChainResult:
     expanded_prompt: str | None
 
 
-def run_chain(
+@dataclass(frozen=True)
+class Retaken:
+    """What the pieces made, for `media.replace_window`."""
+
+    video: media.VideoPatch | None
+    audio: media.AudioPatch | None
+    seed: int
+    demo: bool
+    expanded_prompt: str | None
+
+
+def run_passes(
+    engine: Engine,
+    request: GenerationRequest,
+    plan: Chained,
+    source: Path,
+    info: MediaInfo,
+    scratch: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> Extension | Retaken:
+    """Run every pass of `plan` on `source`, spooling the new frames under `scratch`."""
+    if isinstance(plan, ChainedExtendPlan):
+        return _extend(engine, request, plan, source, info, scratch, progress=progress, cancel=cancel)
+    return _retake(engine, request, plan, source, info, scratch, progress=progress, cancel=cancel)
+
+
+def _extend(
     engine: Engine,
     request: GenerationRequest,
     plan: ChainedExtendPlan,
@@ -66,7 +95,7 @@ def run_chain(
     *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
-) -> ChainResult:
+) -> Extension:
     """Run every window of `plan` on `source`, spooling the new frames under `scratch`."""
     video = info.video
     assert video is not None and request.extend is not None
@@ -82,13 +111,8 @@ def run_chain(
         if cancel is not None and cancel.cancelled:
             raise CancelledError("cancelled")
         outermost = index == last  # the end image is where the whole new part ends
-        asked = replace(
-            request,
-            seed=(seed + index) % SEED_RANGE,
-            extend=replace(request.extend, end_image=end_image if outermost else None),
-        )
-        if expanded is not None:  # every window follows the prompt the first one wrote
-            asked = replace(asked, prompt=expanded, expand_prompt=False)
+        asked = _pass_request(request, seed, index, expanded)
+        asked = replace(asked, extend=replace(request.extend, end_image=end_image if outermost else None))
         frames, sound = made.context(window, source, info)
         inputs = EngineInputs(video=frames, video_audio=sound, end_image=image if outermost else None)
         result = engine.run(
@@ -100,7 +124,109 @@ def run_chain(
     clip = StreamedClip(
         made.frames(), plan.new_frames, video.display_width, video.display_height, video.fps, made.audio
     )
-    return ChainResult(clip, seed, engine.demo, expanded)
+    return Extension(clip, seed, engine.demo, expanded)
+
+
+def _retake(
+    engine: Engine,
+    request: GenerationRequest,
+    plan: ChainedRetakePlan,
+    source: Path,
+    info: MediaInfo,
+    scratch: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> Retaken:
+    """Run every piece of `plan` on `source`, spooling the new frames under `scratch`."""
+    video = info.video
+    assert video is not None
+    fps = video.fps
+    spool = FrameSpool(scratch / "retaken.rgb", video.display_width, video.display_height)
+    sound = source_audio(source, info)  # with what the pieces made so far in place of its own
+    seed = request.seed if request.seed is not None else random.randrange(SEED_RANGE)
+    expanded = None
+    for index, piece in enumerate(plan.pieces):
+        if cancel is not None and cancel.cancelled:
+            raise CancelledError("cancelled")
+        made_from = plan.window.start if plan.window is not None else 0
+        clip_start, clip_stop = piece.clip_start, piece.clip_start + piece.source_frames_in_clip
+        frames = []
+        for a, b, ours in _split(clip_start, clip_stop, made_from, made_from + spool.frame_count):
+            frames.append(
+                spool.read(a - made_from, b - made_from) if ours else media.read_frames(source, a, b)
+            )
+        context_sound = None
+        if sound is not None:
+            context_sound = _resampled(sound, clip_start, clip_stop, fps)
+        inputs = EngineInputs(video=np.concatenate(frames), video_audio=context_sound)
+        asked = _pass_request(request, seed, index, expanded)
+        share = _share(progress, index, len(plan.pieces))
+        result = engine.run(asked, piece, inputs, progress=share, cancel=cancel)
+        if index == 0:
+            expanded = result.expanded_prompt
+        if result.frames is not None:
+            assert piece.window is not None and piece.window.start == made_from + spool.frame_count
+            spool.append(result.frames)
+        if result.audio is not None and piece.audio_window is not None:
+            sound = _placed(sound, result, piece.audio_window[0], joined=index > 0, total=video.duration)
+    video_patch = None
+    if plan.window is not None:
+        video_patch = media.VideoPatch(plan.window, spool.iter(0, spool.frame_count))
+    audio_patch = None
+    if plan.audio_window is not None and sound is not None:
+        start, end = plan.audio_window
+        rate = sound.sample_rate
+        track = AudioTrack(sound.samples[:, round(start * rate) : round(end * rate)], rate)
+        audio_patch = media.AudioPatch(start, track)
+    return Retaken(video_patch, audio_patch, seed, engine.demo, expanded)
+
+
+def _placed(
+    sound: AudioTrack | None, result: EngineResult, start: Fraction, *, joined: bool, total: Fraction
+) -> AudioTrack:
+    """`sound` with the pass's audio from `start` seconds on; where it follows an earlier pass
+    (`joined`), that one's sound fades into this pass's rendition of it first."""
+    assert result.audio is not None
+    made = AudioTrack(result.audio, result.sample_rate)
+    if sound is None:  # a silent source: the made sound goes onto silence
+        sound = AudioTrack(
+            np.zeros((made.channels, round(total * made.sample_rate)), np.float32), made.sample_rate
+        )
+    rate, channels = sound.sample_rate, sound.channels
+    new = convert_audio(made, sample_rate=rate, channels=channels).samples
+    samples = sound.samples
+    lo = round(start * rate)
+    hi = min(samples.shape[1], lo + new.shape[1])
+    samples[:, lo:hi] = new[:, : hi - lo]
+    if joined and result.seam_audio is not None:
+        seam = convert_audio(
+            AudioTrack(result.seam_audio, result.sample_rate), sample_rate=rate, channels=channels
+        )
+        fade = min(seam.sample_count, lo)
+        samples[:, lo - fade : lo] = faded(
+            samples[:, lo - fade : lo], seam.samples[:, -fade:], same_sound=True
+        )
+    return sound
+
+
+def _resampled(sound: AudioTrack, start: int, stop: int, fps: Fraction) -> Samples:
+    """The sound under frames [start, stop) at the model's rate, in stereo."""
+    rate = sound.sample_rate
+    part = sound.samples[:, sample_at(start, fps, rate) : sample_at(stop, fps, rate)]
+    resampled = convert_audio(
+        AudioTrack(np.ascontiguousarray(part), rate), sample_rate=MODEL_AUDIO_RATE, channels=2
+    )
+    return media.fit_samples(resampled.samples, samples_for(stop - start, fps, MODEL_AUDIO_RATE))
+
+
+def _pass_request(
+    request: GenerationRequest, seed: int, index: int, expanded: str | None
+) -> GenerationRequest:
+    """Pass `index` of `request`: seed + index, and the prompt the first pass wrote, if it wrote one
+    (every pass follows the same)."""
+    asked = replace(request, seed=(seed + index) % SEED_RANGE)
+    return asked if expanded is None else replace(asked, prompt=expanded, expand_prompt=False)
 
 
 def _share(progress: ProgressCallback | None, index: int, count: int) -> ProgressCallback | None:
@@ -202,15 +328,9 @@ class _Made:
                 yield from self._spool.iter(spooled + a - piece_first, spooled + b - piece_first)
 
     def _sound(self, first: int, last: int) -> Samples:
-        count = samples_for(last - first, self._fps, MODEL_AUDIO_RATE)
         if self.audio is None:
-            return np.zeros((2, count), np.float32)
-        rate = self.audio.sample_rate
-        part = self.audio.samples[:, sample_at(first, self._fps, rate) : sample_at(last, self._fps, rate)]
-        resampled = convert_audio(
-            AudioTrack(np.ascontiguousarray(part), rate), sample_rate=MODEL_AUDIO_RATE, channels=2
-        )
-        return media.fit_samples(resampled.samples, count)
+            return _silence(last - first, self._fps)
+        return _resampled(self.audio, first, last, self._fps)
 
     def frames(self) -> Iterator[Frames]:
         """The new part's frames as it plays, one at a time."""

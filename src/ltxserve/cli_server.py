@@ -110,8 +110,8 @@ MaxExtendOption = Annotated[
     float,
     typer.Option(
         "--max-extend",
-        help="The longest extend a request may ask for, seconds: one longer than a model window (about "
-        "20 s) is made window by window. Providers' own models keep their limit (20 s).",
+        help="The longest extend (or retake window) a request may ask for, seconds: one longer than a "
+        "model window (about 20 s) is made window by window. Providers' own models keep their limit (20 s).",
         min=1,
     ),
 ]

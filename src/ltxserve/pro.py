@@ -185,6 +185,7 @@ def retake(
             RetakeMode(mode),
             rules=RETAKE_SOURCE,
             clamp=clamp,
+            one_window=True,
         ),
         sampling=Sampling(pipeline=Pipeline.ONE_STAGE),
     )

@@ -12,11 +12,11 @@ from fractions import Fraction
 from pathlib import Path
 
 from ltxserve import media
-from ltxserve.chain import ChainResult, run_chain
+from ltxserve.chain import Extension, Retaken, run_passes
 from ltxserve.engine.engine import Engine, EngineInputs, EngineResult
 from ltxserve.engine.generation import MODEL_AUDIO_RATE
 from ltxserve.engine.planning import (
-    ChainedExtendPlan,
+    Chained,
     ExtendPlan,
     GenerationPlan,
     OnePass,
@@ -73,9 +73,10 @@ def render(
         source = request.source
         source_info = infos[_source_field(request)] if source is not None else None
         plan = engine.plan(request, source_info.video if source_info else None)
-        if isinstance(plan, ChainedExtendPlan):
+        made: EngineResult | Extension | Retaken
+        if isinstance(plan, Chained):
             assert source is not None and source_info is not None
-            chained = run_chain(
+            made = run_passes(
                 engine,
                 request,
                 plan,
@@ -86,16 +87,14 @@ def render(
                 cancel=cancel,
             )
             step("writing output", WRITING)
-            _assemble_chain(request, plan, chained, source_info, output)
-            seed, demo, expanded = chained.seed, chained.demo, chained.expanded_prompt
+            _assemble_passes(request, made, source_info, output)
         else:
             step("reading inputs")
             inputs = read_inputs(request, plan, infos)
-            result = engine.run(request, plan, inputs, progress=progress, cancel=cancel)
+            made = engine.run(request, plan, inputs, progress=progress, cancel=cancel)
             step("writing output", WRITING)
-            _assemble(request, plan, result, infos, output)
-            seed, demo, expanded = result.seed, result.demo, result.expanded_prompt
-    return Rendered(output, media.probe(output), seed, demo, plan, expanded)
+            _assemble(request, plan, made, infos, output)
+    return Rendered(output, media.probe(output), made.seed, made.demo, plan, made.expanded_prompt)
 
 
 def _conformed(
@@ -152,7 +151,7 @@ def read_inputs(request: GenerationRequest, plan: OnePass, infos: dict[str, Medi
 def _assemble(
     request: GenerationRequest, plan: OnePass, result: EngineResult, infos: dict[str, MediaInfo], output: Path
 ) -> None:
-    options = replace(request.output, comment=DEMO_LABEL) if result.demo else request.output
+    options = _options(request, result.demo)
     audio = media.AudioTrack(result.audio, result.sample_rate) if result.audio is not None else None
     if isinstance(plan, GenerationPlan):
         assert result.frames is not None
@@ -188,19 +187,30 @@ def _assemble(
     media.replace_window(source.path, info, output, video=video_patch, audio=audio_patch, options=options)
 
 
-def _assemble_chain(
-    request: GenerationRequest, plan: ChainedExtendPlan, chained: ChainResult, info: MediaInfo, output: Path
+def _assemble_passes(
+    request: GenerationRequest, made: Extension | Retaken, info: MediaInfo, output: Path
 ) -> None:
-    assert request.extend is not None and request.source is not None
-    new = chained.clip
-    options = replace(request.output, comment=DEMO_LABEL) if chained.demo else request.output
+    assert request.source is not None
+    options = _options(request, made.demo)
+    if isinstance(made, Retaken):
+        media.replace_window(
+            request.source.path, info, output, video=made.video, audio=made.audio, options=options
+        )
+        return
+    assert request.extend is not None
+    new = made.clip
     if request.extend.keep_source:
-        media.extend(request.source.path, info, new, output, at=plan.edge, options=options)
+        media.extend(request.source.path, info, new, output, at=request.extend.edge, options=options)
         return
     with media.VideoWriter(
         output, width=new.width, height=new.height, fps=new.fps, audio=new.audio, options=options
     ) as writer:
         writer.write_all(new.frames)
+
+
+def _options(request: GenerationRequest, demo: bool) -> media.EncodeOptions:
+    """How the output is encoded; a demo's says so in its metadata."""
+    return replace(request.output, comment=DEMO_LABEL) if demo else request.output
 
 
 def _input_audio(path: Path, info: MediaInfo, frames: int, fps: Fraction) -> media.AudioTrack:

@@ -306,6 +306,9 @@ class RetakeOptions:
     rules: SourceRules = SourceRules()
     clamp: bool = False
     """A window running past the video's end is cut at it (the LTX API's rule) instead of refused."""
+    one_window: bool = False
+    """A provider's rule: the window and its context fit one model pass (504 frames) or the request
+    is refused; False: a longer window is regenerated piece by piece."""
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,10 @@ NEEDS_SOURCE = (Task.EXTEND, Task.RETAKE)
 
 def check(request: GenerationRequest, weights: WeightSet | None, chaining: Chaining = Chaining()) -> None:
     """Raises InvalidRequestError naming the field: every sampling knob against the pipeline (and
-    `weights`, when the caller knows the ones workers load), an extend's length against the longest,
+    `weights`, when the caller knows the ones workers load), an edit's length against the longest,
     and every shape except those that wait for the source video (or the image or audio that decides
     the size or length) to be read. LoRAs given by URL are checked by the worker that fetches them."""
-    if request.extend is not None and not request.extend.one_window:
-        check_length(request.extend, chaining)
+    check_length(request, chaining)
     if weights is not None:
         stage_plans(
             replace(request, loras=tuple(lora for lora in request.loras if not lora.is_remote)), weights

@@ -27,7 +27,7 @@ from ltxserve.engine.knobs import DEFAULT_NEGATIVE_PROMPT, StagePlan, stage_plan
 from ltxserve.engine.models import ResidentModels
 from ltxserve.engine.options import EngineOptions
 from ltxserve.engine.planning import (
-    ChainedExtendPlan,
+    Chained,
     ClipPlan,
     ExtendPlan,
     GenerationPlan,
@@ -79,8 +79,9 @@ class EngineResult:
     expanded_prompt: str | None = None
     """The prompt Gemma wrote, when the request asked for its prompt to be expanded."""
     seam_audio: np.ndarray | None = None
-    """Extend: the model's own sound for the `CROSSFADE` of context next to the new part (before it at
-    the end, after it at the start), which the sound it continues fades into at the seam."""
+    """The model's own sound for the `CROSSFADE` of context next to what it made (an extend's new
+    part: before it at the end, after it at the start; a retake's audio window: before it), which
+    the sound it continues fades into where passes meet."""
 
 
 class Engine:
@@ -116,11 +117,11 @@ class Engine:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> EngineResult:
-        """Generate what one model pass makes (an extend longer than one window runs its windows
+        """Generate what one model pass makes (an edit longer than one window runs its passes
         here one by one: `ltxserve.chain`). Raises CancelledError between steps when `cancel` is set;
         any failure leaves the engine ready for the next request."""
-        if isinstance(plan, ChainedExtendPlan):
-            raise ValueError("a chained extend runs window by window (ltxserve.chain.run_chain)")
+        if isinstance(plan, Chained):
+            raise ValueError("a chained plan runs one pass at a time (ltxserve.chain)")
 
         stages = self._stages(request)
         meter = _Meter(stages)
@@ -211,12 +212,14 @@ class Engine:
             window_frames = frames_between(
                 plan.window.start - plan.clip_start, plan.window.stop - plan.clip_start, size
             )
-        audio = None
+        audio = seam = None
         if plan.audio_window is not None and decoded.audio is not None:
             offset = plan.clip_start / fps
             first = round((plan.audio_window[0] - offset) * rate)
             audio = audio_between(decoded.audio, first, round((plan.audio_window[1] - offset) * rate) - first)
-        return EngineResult(window_frames, audio, rate, seed, self.demo)
+            fade = round(CROSSFADE * rate)
+            seam = audio_between(decoded.audio, max(0, first - fade), fade)
+        return EngineResult(window_frames, audio, rate, seed, self.demo, seam_audio=seam)
 
 
 class _Meter:

@@ -219,15 +219,16 @@ class ChainedExtendPlan:
 
 @dataclass(frozen=True)
 class Chaining:
-    """How an extend longer than one model window is made (an operator's settings)."""
+    """How an edit longer than one model pass is made, and how long one may be (an operator's settings)."""
 
     window: int = MAX_MODEL_FRAMES
     """The most frames one model pass makes (8k+1): lower on a GPU with less memory."""
     longest: Fraction = Fraction(60)
-    """The longest extend one request may ask for, in seconds."""
+    """The longest extend (or retake window) one request may ask for, in seconds."""
     context: Fraction = Fraction(5)
-    """Seconds each window sees of what comes before it, unless the request says (at most half a
-    window)."""
+    """Seconds a pass sees of what is around what it makes: an extend's window, of what comes before
+    it (unless the request says; at most half a window); a retake's piece, on each side (at most a
+    quarter window each)."""
 
     def __post_init__(self) -> None:
         if not is_model_frame_count(self.window) or not 4 * TIME_STRIDE < self.window <= MAX_MODEL_FRAMES:
@@ -236,9 +237,29 @@ class Chaining:
             raise ValueError("the longest extend and the context are positive seconds")
 
 
+@dataclass(frozen=True)
+class ChainedRetakePlan:
+    """A retake window longer than one model pass, regenerated piece by piece from its start: each
+    piece sees what the pieces before it made on its left and the source on its right."""
+
+    pieces: tuple[RetakePlan, ...]
+    window: FrameWindow | None
+    """All the source frames regenerated (None: video kept)."""
+    audio_window: tuple[Fraction, Fraction] | None
+    """All the source seconds of audio regenerated (None: audio kept)."""
+    requested: tuple[Fraction, Fraction]
+
+    @property
+    def clip(self) -> ClipPlan:
+        """The first piece's clip."""
+        return self.pieces[0].clip
+
+
 OnePass = GenerationPlan | ExtendPlan | RetakePlan
 """What one model pass makes."""
-Plan = OnePass | ChainedExtendPlan
+Chained = ChainedExtendPlan | ChainedRetakePlan
+"""What passes one after another make."""
+Plan = OnePass | Chained
 
 
 def sized_to_image(request: GenerationRequest, image: ImageInfo) -> GenerationRequest:
@@ -309,12 +330,14 @@ def plan_request(
 ) -> Plan:
     """The plan of any task; extend and retake are planned against their probed source video."""
     pipeline = request.sampling.pipeline
+    if request.task in (Task.EXTEND, Task.RETAKE):
+        check_length(request, chaining, _need(source).fps)
     if request.task is Task.EXTEND:
         assert request.extend is not None
         return plan_extend(request.extend, _need(source), pipeline, chaining)
     if request.task is Task.RETAKE:
         assert request.retake is not None
-        return plan_retake(request.retake, _need(source), pipeline)
+        return plan_retake(request.retake, _need(source), pipeline, chaining)
     return plan_generation(request)
 
 
@@ -401,7 +424,6 @@ def plan_extend(
         return _plan_window(
             extend, _WindowEdge(extend.edge), new, wanted, source.frame_count, source, pipeline
         )
-    check_length(extend, chaining, fps)
     window, edge = chaining.window, _WindowEdge(extend.edge)
     if _fits(edge, new, wanted, window):
         return _plan_window(extend, edge, new, wanted, source.frame_count, source, pipeline, window)
@@ -424,15 +446,23 @@ def plan_extend(
     return ChainedExtendPlan(extend.edge, new, tuple(windows))
 
 
-def check_length(extend: ExtendOptions, chaining: Chaining, fps: Fraction | None = None) -> None:
-    """An extend no longer than the server's longest, as far as it can be told: a length in seconds
-    always, one in frames at the source's rate (`fps`, once it is known)."""
-    seconds = extend.duration.seconds
-    if seconds is None and fps is not None:
-        seconds = extend.duration.frames_at(fps) / fps
+def check_length(request: GenerationRequest, chaining: Chaining, fps: Fraction | None = None) -> None:
+    """An extend or a retake no longer than the server's longest (a provider's, held to one window,
+    keeps its own rule), as far as can be told: a length in seconds always, one in frames once the
+    source's rate (`fps`) is known."""
+    seconds: Fraction | None
+    if request.extend is not None and not request.extend.one_window:
+        duration, field = request.extend.duration, "extend.duration"
+        seconds = duration.seconds
+        if seconds is None and fps is not None:
+            seconds = duration.frames_at(fps) / fps
+    elif request.retake is not None and not request.retake.one_window:
+        seconds, field = request.retake.duration, "retake.duration"
+    else:
+        return
     if seconds is not None and seconds > chaining.longest:
         raise InvalidRequestError(
-            "extend.duration", f"at most {float(chaining.longest):g} s (this server's longest extend)"
+            field, f"at most {float(chaining.longest):g} s (this server's longest edit)"
         )
 
 
@@ -514,7 +544,11 @@ def _plan_window(
     )
 
 
-def plan_retake(retake: RetakeOptions, source: VideoInfo, pipeline: Pipeline) -> RetakePlan:
+def plan_retake(
+    retake: RetakeOptions, source: VideoInfo, pipeline: Pipeline, chaining: Chaining = Chaining()
+) -> RetakePlan | ChainedRetakePlan:
+    """One pass when the window fits one with its context, else (unless the request keeps to
+    `one_window`) pieces regenerated one after another from the window's start."""
     retake.rules.check(source, "retake.video")
     fps, available = source.fps, source.frame_count
     start, end = retake.start, retake.start + retake.duration
@@ -531,7 +565,53 @@ def plan_retake(retake: RetakeOptions, source: VideoInfo, pipeline: Pipeline) ->
         )
     first = math.floor(start * fps)
     stop = min(available, math.ceil(end * fps))
-    clip_start, clip_frames = _retake_clip(first, stop, available)
+    window = MAX_MODEL_FRAMES if retake.one_window else chaining.window
+    if retake.one_window or _retake_fits(first, stop, available, window):
+        return _plan_piece(retake, source, pipeline, (first, stop), (start, end), window)
+    # Pieces of whole latent frames (the first one 8k+1 at the video's start), each with room for
+    # the context on both sides: what the pieces before made on the left, the source on the right.
+    side = _round_up(min(math.floor(chaining.context * fps), window // 4), TIME_STRIDE)
+    each = window - 1 - 2 * side
+    bounds, at = [], first
+    while at < stop:
+        size = each + 1 if at == 0 else each
+        bounds.append((at, min(stop, at + size)))
+        at += size
+    pieces = tuple(
+        _plan_piece(retake, source, pipeline, (a, b), (max(start, a / fps), min(end, b / fps)), window)
+        for a, b in bounds
+    )
+    windows = [piece.window for piece in pieces if piece.window is not None]
+    audio = [piece.audio_window for piece in pieces if piece.audio_window is not None]
+    return ChainedRetakePlan(
+        pieces,
+        FrameWindow(windows[0].start, windows[-1].stop) if windows else None,
+        (audio[0][0], audio[-1][1]) if audio else None,
+        (start, end),
+    )
+
+
+def _retake_fits(first: int, stop: int, available: int, window: int) -> bool:
+    try:
+        _retake_clip(first, stop, available, window)
+    except InvalidRequestError:
+        return False
+    return True
+
+
+def _plan_piece(
+    retake: RetakeOptions,
+    source: VideoInfo,
+    pipeline: Pipeline,
+    frames: tuple[int, int],
+    seconds: tuple[Fraction, Fraction],
+    window: int,
+) -> RetakePlan:
+    """The pass that regenerates source frames [first, stop) (its video) and the seconds [start, end)
+    (its sound), snapped outward to whole latents, with as much context around them as fits."""
+    fps, available = source.fps, source.frame_count
+    (first, stop), (start, end) = frames, seconds
+    clip_start, clip_frames = _retake_clip(first, stop, available, window)
     window_latents = latents_touching(first - clip_start, stop - clip_start)
     span_start, span_stop = latent_span(window_latents[0])[0], latent_span(window_latents[-1])[1]
     snapped = FrameWindow(clip_start + span_start, min(available, clip_start + span_stop))
@@ -560,27 +640,28 @@ def plan_retake(retake: RetakeOptions, source: VideoInfo, pipeline: Pipeline) ->
     )
 
 
-def _retake_clip(first: int, stop: int, available: int) -> tuple[int, int]:
+def _retake_clip(first: int, stop: int, available: int, window: int = MAX_MODEL_FRAMES) -> tuple[int, int]:
     """(source frame the clip starts at, clip frames) for a window [first, stop): the whole video when
     it fits one pass, else the window with as much context around it as fits, balanced on both sides,
     the window starting on a latent boundary."""
     whole = model_frames_for(available)
-    if whole <= MAX_MODEL_FRAMES:
+    if whole <= window:
         return 0, whole
-    too_long = InvalidRequestError("retake.duration", f"at most {MAX_MODEL_FRAMES - 1} frames in one retake")
+    latents = latent_count(window)
+    too_long = InvalidRequestError("retake.duration", f"at most {window - 1} frames in one retake")
     if first == 0:
-        if len(latents_touching(0, stop)) > MAX_LATENTS:
+        if len(latents_touching(0, stop)) > latents:
             raise too_long
-        return 0, MAX_MODEL_FRAMES
-    window = -(-(stop - first) // TIME_STRIDE)
-    spare = MAX_LATENTS - 1 - window
+        return 0, window
+    size = -(-(stop - first) // TIME_STRIDE)
+    spare = latents - 1 - size
     if spare < 0:
         raise too_long
     most_before = (first - 1) // TIME_STRIDE
-    most_after = max(0, -(-(available - first - TIME_STRIDE * window) // TIME_STRIDE))
+    most_after = max(0, -(-(available - first - TIME_STRIDE * size) // TIME_STRIDE))
     before = min(most_before, max(spare - most_after, spare // 2))
     after = min(most_after, spare - before)
-    return first - 1 - TIME_STRIDE * before, 1 + TIME_STRIDE * (before + window + after)
+    return first - 1 - TIME_STRIDE * before, 1 + TIME_STRIDE * (before + size + after)
 
 
 def decisions(plan: Plan) -> dict[str, object]:
@@ -605,7 +686,9 @@ def decisions(plan: Plan) -> dict[str, object]:
             "context_seconds": float(plan.context_frames / plan.clip.fps),
             "edge": plan.edge.value,
         }
-    if isinstance(plan, RetakePlan):
+    if isinstance(plan, ChainedRetakePlan):
+        notes["windows"] = len(plan.pieces)
+    if isinstance(plan, RetakePlan | ChainedRetakePlan):
         fps = plan.clip.fps
         notes["requested_window_seconds"] = [float(t) for t in plan.requested]
         if plan.window is not None:

@@ -35,6 +35,7 @@ from ltxserve.media.splice import (
     extend,
     faded,
     replace_window,
+    source_audio,
 )
 from ltxserve.media.spool import FrameSpool
 from ltxserve.media.stills import spritesheet, thumbnail
@@ -92,6 +93,7 @@ __all__ = [
     "replace_window",
     "sample_at",
     "samples_for",
+    "source_audio",
     "spritesheet",
     "thumbnail",
 ]

@@ -101,10 +101,10 @@ def extend(
 
 @dataclass(frozen=True)
 class VideoPatch:
-    """New frames for the source frames `window`."""
+    """New frames for the source frames `window` (in memory, or read as they are written out)."""
 
     window: FrameWindow
-    frames: Frames
+    frames: Iterable[Frames]
 
 
 @dataclass(frozen=True)
@@ -136,10 +136,12 @@ def replace_window(
         if window.stop > source_video.frame_count:
             count = source_video.frame_count
             raise ValueError(f"window [{window.start}, {window.stop}) is past the source's {count} frames")
-        _check_size(source_video, video.frames.shape[2], video.frames.shape[1], source_video.fps)
-        if len(video.frames) != window.frame_count:
-            raise ValueError(f"the window holds {window.frame_count} frames, {len(video.frames)} were given")
-    out_audio = _source_audio(source, info, source_video)
+        if isinstance(video.frames, np.ndarray):  # else each frame is checked as it is written
+            _check_size(source_video, video.frames.shape[2], video.frames.shape[1], source_video.fps)
+            if len(video.frames) != window.frame_count:
+                given = len(video.frames)
+                raise ValueError(f"the window holds {window.frame_count} frames, {given} were given")
+    out_audio = source_audio(source, info)
     if audio is not None:
         if audio.start < 0 or audio.start >= source_video.duration:
             length = float(source_video.duration)
@@ -159,9 +161,18 @@ def replace_window(
     _write(output, frames, source_video, out_audio, options)
 
 
-def _replaced(source: Iterator[Frames], window: FrameWindow, new: Frames) -> Iterator[Frames]:
+def _replaced(source: Iterator[Frames], window: FrameWindow, new: Iterable[Frames]) -> Iterator[Frames]:
+    replacements = iter(new)
     for index, frame in enumerate(source):
-        yield new[index - window.start] if window.start <= index < window.stop else frame
+        if window.start <= index < window.stop:
+            replacement = next(replacements, None)
+            if replacement is None:
+                raise ValueError(f"the window holds {window.frame_count} frames, fewer were given")
+            yield replacement
+        else:
+            yield frame
+    if next(replacements, None) is not None:
+        raise ValueError(f"the window holds {window.frame_count} frames, more were given")
 
 
 def _splice_samples(base: Samples, new: Samples, lo: int, hi: int, rate: int, crossfade: Fraction) -> Samples:
@@ -199,7 +210,10 @@ def _check_size(video: VideoInfo, width: int, height: int, fps: Fraction) -> Non
         raise ValueError(f"new frames are at {fps} fps, the source at {video.fps} fps")
 
 
-def _source_audio(source: Path, info: MediaInfo, video: VideoInfo) -> AudioTrack | None:
+def source_audio(source: Path, info: MediaInfo) -> AudioTrack | None:
+    """The source's audio (at most two channels, at its rate) under exactly its frames; None when
+    it is silent."""
+    video = _video_of(info)
     if info.audio is None:
         return None
     rate, channels = info.audio.sample_rate, min(info.audio.channels, 2)
@@ -216,13 +230,12 @@ def _extension_audio(
     source: Path, info: MediaInfo, addition: Clip | StreamedClip
 ) -> tuple[int, Samples, Samples] | None:
     """(rate, source samples, addition samples) in the output's rate and channel count."""
-    video = _video_of(info)
-    source_audio = _source_audio(source, info, video)
-    reference = source_audio or addition.audio
+    kept = source_audio(source, info)
+    reference = kept or addition.audio
     if reference is None:
         return None
     rate, channels = reference.sample_rate, reference.channels
-    source_samples = source_audio.samples if source_audio is not None else np.zeros((channels, 0), np.float32)
+    source_samples = kept.samples if kept is not None else np.zeros((channels, 0), np.float32)
     addition_samples = (
         convert_audio(addition.audio, sample_rate=rate, channels=channels).samples
         if addition.audio is not None
