@@ -96,6 +96,8 @@ def test_retake(data_dir: Path, tmp_path: Path) -> None:
 ERRORS = [
     ("extend {missing} --duration 1 -o {out}", "extend.video: no such file"),
     ("retake {source} --start 1 --duration 2 -p x -o {out}", "retake.duration: the window ends"),
+    ("extend {source} --duration 61 -o {out}", "extend.duration: at most 60 s"),
+    ("extend {source} --duration 91 --max-extend 90 -o {out}", "extend.duration: at most 90 s"),
     ("generate -p x -o {out} --pipeline distilled --steps 5", "sampling.steps: cannot be set"),
     ("generate -p x -o {avi}", "must end in .mp4, .webm, .mov or .gif"),
     ("generate -p x -o {out} --size 4096x2160", "width: 4096x2160 is larger than 3840x2160"),
@@ -179,7 +181,7 @@ def test_dtype_is_chosen_and_timings_are_printed(data_dir: Path, tmp_path: Path)
 
 
 def test_serve_gives_its_workers_its_engine_options() -> None:
-    from ltxserve.cli_server import _engine_options, _worker_args
+    from ltxserve.cli_server import _worker_args, engine_options
     from ltxserve.engine.options import ComputeDtype, EngineOptions
     from ltxserve.engine.planning import Chaining
     from ltxserve.settings import Settings
@@ -190,4 +192,4 @@ def test_serve_gives_its_workers_its_engine_options() -> None:
     assert args[args.index("--dtype") + 1] == "bfloat16" and args[args.index("--device") + 1] == "cpu"
     assert "--fp8" in args and "--offload" not in args
     assert args[args.index("--max-extend") + 1] == "90.0"
-    assert _engine_options("cpu", ComputeDtype.BFLOAT16, True, False, 90.0) == engine
+    assert engine_options("cpu", ComputeDtype.BFLOAT16, True, False, 90.0) == engine

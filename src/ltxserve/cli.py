@@ -12,8 +12,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ltxserve import cli_server, media
-from ltxserve.cli_server import DeviceOption, DtypeOption, Fp8Option, OffloadOption
+from ltxserve.cli_server import (
+    DeviceOption,
+    DtypeOption,
+    Fp8Option,
+    MaxExtendOption,
+    OffloadOption,
+    engine_options,
+)
 from ltxserve.engine.options import EngineOptions
+from ltxserve.engine.planning import Chaining
 from ltxserve.engine.progress import Progress as Step
 from ltxserve.engine.progress import ProgressCallback, StageClock
 from ltxserve.request import (
@@ -266,6 +274,7 @@ def extend(
     dtype: DtypeOption = EngineOptions.dtype,
     fp8: Fp8Option = EngineOptions.fp8,
     offload: OffloadOption = EngineOptions.offload,
+    max_extend: MaxExtendOption = float(Chaining.longest),
     timings: TimingsOption = False,
     server: ServerOption = None,
     api_key: KeyOption = None,
@@ -290,7 +299,7 @@ def extend(
             output=media.EncodeOptions(format=_format(output), quality=quality),
         )
 
-    options = EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload)
+    options = engine_options(device, dtype, fp8, offload, max_extend)
     _run(build, output, Where(weights, data_dir, options, server, api_key), timings)
 
 
@@ -315,6 +324,7 @@ def retake(
     dtype: DtypeOption = EngineOptions.dtype,
     fp8: Fp8Option = EngineOptions.fp8,
     offload: OffloadOption = EngineOptions.offload,
+    max_extend: MaxExtendOption = float(Chaining.longest),
     timings: TimingsOption = False,
     server: ServerOption = None,
     api_key: KeyOption = None,
@@ -334,7 +344,7 @@ def retake(
             output=media.EncodeOptions(format=_format(output), quality=quality),
         )
 
-    options = EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload)
+    options = engine_options(device, dtype, fp8, offload, max_extend)
     _run(build, output, Where(weights, data_dir, options, server, api_key), timings)
 
 

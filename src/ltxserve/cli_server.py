@@ -299,7 +299,7 @@ def serve(
         provider_input_rules=not no_provider_input_rules,
         fal_queue_path=_path(fal_queue_path, "--fal-queue-path"),
         fal_run_path=_path(fal_run_path, "--fal-run-path"),
-        engine=_engine_options(device, dtype, fp8, offload, max_extend),
+        engine=engine_options(device, dtype, fp8, offload, max_extend),
     )  # fmt: skip
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _count_metrics_in_files(settings.data_dir / "metrics")  # before anything that makes a metric
@@ -402,9 +402,10 @@ def _worker_args(settings: Settings, log_level: str) -> list[str]:
     return args
 
 
-def _engine_options(
+def engine_options(
     device: str | None, dtype: ComputeDtype, fp8: bool, offload: bool, max_extend: float
 ) -> EngineOptions:
+    """The engine options the command line's options ask for."""
     chaining = Chaining(longest=Fraction(str(max_extend)))
     return EngineOptions(device=device, dtype=dtype, fp8=fp8, offload=offload, chaining=chaining)
 
@@ -463,7 +464,7 @@ def worker(
     configure_logging(log_level, log_format)
     settings = _settings(
         data_dir, weights, database, storage, allow_fetch, connect_to, lease, poll, concurrency,
-        engine=_engine_options(device, dtype, fp8, offload, max_extend),
+        engine=engine_options(device, dtype, fp8, offload, max_extend),
     )  # fmt: skip
     database_engine = open_database(settings.database_url)
     storage_store = open_storage(settings.storage_url, shared_secret(database_engine, "url_signing"))
