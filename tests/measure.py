@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from ltxserve.media.streams import rotation_of
 from ltxserve.media.testsrc import read_code
 
 
@@ -45,9 +46,10 @@ def play(path: Path, audio_rate: int = 48_000) -> Playback:
         stream = container.streams.video[0]
         time_base = _fraction(stream.time_base)
         codes, times = [], []
+        turns = -rotation_of(stream) // 90  # as a player shows it
         for frame in container.decode(stream):
             assert frame.pts is not None
-            codes.append(read_code(np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)))
+            codes.append(read_code(np.rot90(np.asarray(frame.to_ndarray(format="rgb24"), np.uint8), turns)))
             times.append(frame.pts * time_base)
         fps = _fraction(stream.guessed_rate)
     audio, audio_start = None, Fraction(0)

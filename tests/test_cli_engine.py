@@ -80,6 +80,11 @@ def test_extend(data_dir: Path, tmp_path: Path) -> None:
     frames = media.read_frames(out)
     assert len(frames) == 73 and [read_code(f) for f in frames[24:]] == list(range(49))
     assert notes(result)["edge"] == "start"
+    # the source's own packets, copied: its frames come back bit for bit, and the result says so
+    assert np.array_equal(frames[24:], media.read_frames(source))
+    output = notes(result)["output"]
+    assert isinstance(output, dict)
+    assert (output["copied_frames"], output["encoded_frames"], output["full_encode"]) == (49, 24, None)
 
 
 def test_retake(data_dir: Path, tmp_path: Path) -> None:

@@ -42,13 +42,17 @@ class Rendered:
     demo: bool
     plan: Plan
     expanded_prompt: str | None = None
+    written: media.Written | None = None
+    """How an output holding the source was written: its packets copied, or why not."""
 
     @property
     def notes(self) -> dict[str, object]:
-        """Decisions the caller did not spell out: snapping, context, sizes."""
+        """Decisions the caller did not spell out: snapping, context, sizes, what was copied."""
         notes: dict[str, object] = {"seed": self.seed, **decisions(self.plan)}
         if self.expanded_prompt is not None:
             notes["expanded_prompt"] = self.expanded_prompt
+        if self.written is not None:
+            notes["output"] = self.written.notes
         return notes
 
 
@@ -87,14 +91,14 @@ def render(
                 cancel=cancel,
             )
             step("writing output", WRITING)
-            _assemble_passes(request, made, source_info, output)
+            written = _assemble_passes(request, made, source_info, output)
         else:
             step("reading inputs")
             inputs = read_inputs(request, plan, infos)
             made = engine.run(request, plan, inputs, progress=progress, cancel=cancel)
             step("writing output", WRITING)
-            _assemble(request, plan, made, infos, output)
-    return Rendered(output, media.probe(output), made.seed, made.demo, plan, made.expanded_prompt)
+            written = _assemble(request, plan, made, infos, output)
+    return Rendered(output, media.probe(output), made.seed, made.demo, plan, made.expanded_prompt, written)
 
 
 def _conformed(
@@ -150,7 +154,7 @@ def read_inputs(request: GenerationRequest, plan: OnePass, infos: dict[str, Medi
 
 def _assemble(
     request: GenerationRequest, plan: OnePass, result: EngineResult, infos: dict[str, MediaInfo], output: Path
-) -> None:
+) -> media.Written | None:
     options = _options(request, result.demo)
     audio = media.AudioTrack(result.audio, result.sample_rate) if result.audio is not None else None
     if isinstance(plan, GenerationPlan):
@@ -159,7 +163,7 @@ def _assemble(
         if request.audio is not None:  # audio-to-video keeps the given audio, as it was
             audio = _input_audio(request.audio.path, infos["audio"], plan.output_frames, fps)
         media.encode_clip(output, media.Clip(result.frames, fps, audio), options)
-        return
+        return None
     source = request.source
     assert source is not None
     info = infos[_source_field(request)]
@@ -168,8 +172,8 @@ def _assemble(
         assert request.extend is not None
         if not request.extend.keep_source:
             media.encode_clip(output, media.Clip(result.frames, plan.clip.fps, audio), options)
-            return
-        media.extend(
+            return None
+        return media.extend(
             source.path,
             info,
             media.Clip(result.frames, plan.clip.fps, audio),
@@ -177,35 +181,35 @@ def _assemble(
             at=plan.edge,
             options=options,
         )
-        return
     video_patch = (
         media.VideoPatch(plan.window, result.frames) if plan.window and result.frames is not None else None
     )
     audio_patch = None
     if plan.audio_window is not None and audio is not None:
         audio_patch = media.AudioPatch(plan.audio_window[0], audio)
-    media.replace_window(source.path, info, output, video=video_patch, audio=audio_patch, options=options)
+    return media.replace_window(
+        source.path, info, output, video=video_patch, audio=audio_patch, options=options
+    )
 
 
 def _assemble_passes(
     request: GenerationRequest, made: Extension | Retaken, info: MediaInfo, output: Path
-) -> None:
+) -> media.Written | None:
     assert request.source is not None
     options = _options(request, made.demo)
     if isinstance(made, Retaken):
-        media.replace_window(
+        return media.replace_window(
             request.source.path, info, output, video=made.video, audio=made.audio, options=options
         )
-        return
     assert request.extend is not None
     new = made.clip
     if request.extend.keep_source:
-        media.extend(request.source.path, info, new, output, at=request.extend.edge, options=options)
-        return
+        return media.extend(request.source.path, info, new, output, at=request.extend.edge, options=options)
     with media.VideoWriter(
         output, width=new.width, height=new.height, fps=new.fps, audio=new.audio, options=options
     ) as writer:
         writer.write_all(new.frames)
+    return None
 
 
 def _options(request: GenerationRequest, demo: bool) -> media.EncodeOptions:

@@ -25,6 +25,7 @@ from ltxserve.media.formats import MediaKind
 from ltxserve.media.info import AudioInfo, ImageInfo, MediaInfo, VideoInfo
 from ltxserve.media.limits import MediaLimits
 from ltxserve.media.probe import probe
+from ltxserve.media.smart import Written
 from ltxserve.media.splice import (
     CROSSFADE,
     AudioPatch,
@@ -79,6 +80,7 @@ __all__ = [
     "VideoPatch",
     "VideoWriter",
     "WriteMode",
+    "Written",
     "conform",
     "encode_clip",
     "extend",

@@ -18,25 +18,29 @@ from av.video.stream import VideoStream
 from ltxserve.media.clip import AudioTrack, Clip, Frames, Samples
 from ltxserve.media.errors import CorruptFileError, NoVideoStreamError
 from ltxserve.media.source import open_media
-from ltxserve.media.streams import as_fraction, first_video_stream, rotation_of
+from ltxserve.media.streams import as_fraction, first_video_stream, rotation_of, sws_colorspace
 from ltxserve.media.timing import round_half_up, sample_at, samples_for
 
-# AVColorSpace tag → swscale matrix. Untagged video is taken as BT.709, the HD default.
-_SWS_COLORSPACE = {
-    1: "ITU709",
-    4: "FCC",
-    5: "ITU601",
-    6: "SMPTE170M",
-    7: "SMPTE240M",
-    9: "BT2020",
-    10: "BT2020",
-}
 _FULL_RANGE = 2  # AVCOL_RANGE_JPEG
 _AUDIO_SEEK_MARGIN = Fraction(1)  # decode from 1 s early so the codec has settled by the window
 
 
 def iter_frames(path: Path, start: int = 0, stop: int | None = None) -> Iterator[Frames]:
     """Yield frames [start, stop) as uint8 (H, W, 3) RGB, display rotation applied, one at a time."""
+    rotation: int | None = None
+    for frame, stream in _decoded(path, start, stop):
+        if rotation is None:
+            rotation = rotation_of(stream)
+        yield _to_rgb(frame, rotation)
+
+
+def iter_coded_frames(path: Path, start: int = 0, stop: int | None = None) -> Iterator[av.VideoFrame]:
+    """Frames [start, stop) as the codec made them: its pixel format, unrotated."""
+    for frame, _ in _decoded(path, start, stop):
+        yield frame
+
+
+def _decoded(path: Path, start: int, stop: int | None) -> Iterator[tuple[av.VideoFrame, VideoStream]]:
     with open_media(path) as (_, container):
         stream = _video_stream(container)
         pts = _frame_timestamps(container, stream)
@@ -45,7 +49,6 @@ def iter_frames(path: Path, start: int = 0, stop: int | None = None) -> Iterator
             raise IndexError(f"frames [{start}, {stop}) are outside the video's {len(pts)} frames")
         if start == stop:
             return
-        rotation = rotation_of(stream)
         stream.thread_type = "AUTO"
         container.seek(int(pts[start]), stream=stream, backward=True)
         index = start
@@ -54,7 +57,7 @@ def iter_frames(path: Path, start: int = 0, stop: int | None = None) -> Iterator
                 continue
             if frame.pts != pts[index]:
                 raise CorruptFileError(f"frame {index} could not be decoded: the file is damaged")
-            yield _to_rgb(frame, rotation)
+            yield frame, stream
             index += 1
             if index == stop:
                 return
@@ -183,7 +186,7 @@ def _frame_timestamps(container: InputContainer, stream: VideoStream) -> list[in
 def _to_rgb(frame: av.VideoFrame, rotation: int) -> Frames:
     rgb = frame.reformat(
         format="rgb24",
-        src_colorspace=_SWS_COLORSPACE.get(frame.colorspace, "ITU709"),
+        src_colorspace=sws_colorspace(frame.colorspace),
         src_color_range="JPEG" if frame.color_range == _FULL_RANGE else "MPEG",
         dst_color_range="JPEG",
         interpolation="BICUBIC",

@@ -92,6 +92,7 @@ _AAC_BITRATE = {Quality.LOW: 96_000, Quality.MEDIUM: 128_000, Quality.HIGH: 192_
 _OPUS_BITRATE = {Quality.LOW: 64_000, Quality.MEDIUM: 96_000, Quality.HIGH: 128_000, Quality.MAXIMUM: 192_000}
 _GIF_COLOURS = {Quality.LOW: 64, Quality.MEDIUM: 128, Quality.HIGH: 256, Quality.MAXIMUM: 256}
 _SMALL_EXTRA_CRF = 2
+_X265_EXTRA_CRF = 5  # x265's CRF scale sits about 5 above x264's for the same quality
 OPUS_SAMPLE_RATE = 48_000
 
 # moov atom first, so a browser can start playing before the whole file has arrived.
@@ -127,11 +128,7 @@ class VideoWriter:
         self._audio = audio if options.format is not OutputFormat.GIF else None
         self._audio_written = 0
         self._gif: _GifPalette | None = None
-        self._container: OutputContainer = av.open(
-            str(path), "w", format=_muxer(options.format), options=_MUXER_OPTIONS.get(options.format, {})
-        )
-        if options.comment:
-            self._container.metadata["comment"] = options.comment
+        self._container = open_output(path, options)
         try:
             if options.format is OutputFormat.GIF:
                 self._gif = _GifPalette(width, height, self._fps, options)
@@ -150,7 +147,7 @@ class VideoWriter:
         if fmt is OutputFormat.MP4:
             stream = self._container.add_stream("libx264", rate=self._fps)
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(_X264_CRF[quality] + small), "preset": _X264_PRESET[mode]}
+            stream.codec_context.options = rate_control("libx264", self._options)
         elif fmt is OutputFormat.WEBM:
             stream = self._container.add_stream("libvpx-vp9", rate=self._fps)
             stream.pix_fmt = "yuv420p"
@@ -184,7 +181,7 @@ class VideoWriter:
         fmt, quality = self._options.format, self._options.quality
         if fmt is OutputFormat.MP4:
             stream = self._container.add_stream("aac", rate=audio.sample_rate, layout=layout)
-            stream.bit_rate = _AAC_BITRATE[quality]
+            stream.bit_rate = aac_bit_rate(quality)
         elif fmt is OutputFormat.WEBM:
             # Opus runs at 48 kHz only; PyAV resamples other rates on the way in.
             stream = self._container.add_stream("libopus", rate=OPUS_SAMPLE_RATE, layout=layout)
@@ -302,6 +299,28 @@ class _GifPalette:
                 return frames
             assert isinstance(out, av.VideoFrame)
             frames.append(out)
+
+
+def open_output(path: Path, options: EncodeOptions) -> OutputContainer:
+    """The output file's container, with its muxer's options and the options' comment."""
+    container = av.open(
+        str(path), "w", format=_muxer(options.format), options=_MUXER_OPTIONS.get(options.format, {})
+    )
+    if options.comment:
+        container.metadata["comment"] = options.comment
+    return container
+
+
+def rate_control(encoder: str, options: EncodeOptions) -> dict[str, str]:
+    """CRF and preset of libx264 or libx265 for `options`."""
+    crf = _X264_CRF[options.quality] + (_SMALL_EXTRA_CRF if options.write_mode is WriteMode.SMALL else 0)
+    if encoder == "libx265":
+        crf += _X265_EXTRA_CRF
+    return {"crf": str(crf), "preset": _X264_PRESET[options.write_mode]}
+
+
+def aac_bit_rate(quality: Quality) -> int:
+    return _AAC_BITRATE[quality]
 
 
 def _muxer(fmt: OutputFormat) -> str:

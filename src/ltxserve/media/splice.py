@@ -10,16 +10,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
 from ltxserve.media.audio import convert_audio
 from ltxserve.media.clip import AudioTrack, Clip, Frames, Samples, fit_samples
-from ltxserve.media.decode import iter_frames, read_audio
-from ltxserve.media.encode import EncodeOptions, VideoWriter
+from ltxserve.media.decode import read_audio
+from ltxserve.media.encode import EncodeOptions
 from ltxserve.media.info import MediaInfo, VideoInfo
+from ltxserve.media.smart import Edit, NewFrames, Piece, SourceFrames, Written, write_edit
 from ltxserve.media.timing import frame_at, sample_at
 
 CROSSFADE = Fraction(10, 1000)
@@ -74,17 +74,21 @@ def extend(
     *,
     at: Edge = Edge.END,
     options: EncodeOptions = EncodeOptions(),
-) -> None:
+    copy_source: bool = True,
+) -> Written:
     """Write `source` with `addition` appended after it (END) or prepended before it (START).
 
     The output keeps the source's size, frame rate and audio rate; the source's own frames and audio
-    are kept as they are. If only one side has audio, the other side is silent.
+    are kept as they are (their packets copied where the codec allows, unless `copy_source` is False).
+    If only one side has audio, the other side is silent.
     """
     video = _video_of(info)
     _check_size(video, addition.width, addition.height, addition.fps)
     total = video.frame_count + addition.frame_count
     parts_audio = _extension_audio(source, info, addition)
     audio = None
+    kept: tuple[tuple[int, int], ...] = ()
+    shift = 0
     if parts_audio is not None:
         rate, source_samples, addition_samples = parts_audio
         first, second = (
@@ -92,11 +96,13 @@ def extend(
         )
         split = video.frame_count if at is Edge.END else addition.frame_count
         audio = AudioTrack(_lay_out([(0, split, first), (split, total, second)], video.fps, rate), rate)
-    source_frames = iter_frames(source)
-    frames = (
-        chain(source_frames, addition.frames) if at is Edge.END else chain(addition.frames, source_frames)
-    )
-    _write(output, frames, video, audio, options)
+        if info.audio is not None:
+            seam, end = sample_at(split, video.fps, rate), audio.samples.shape[1]
+            kept, shift = (((0, seam),), 0) if at is Edge.END else (((seam, end),), seam)
+    kept_source = SourceFrames(0, video.frame_count)
+    new = NewFrames(addition.frames, addition.frame_count)
+    pieces = (kept_source, new) if at is Edge.END else (new, kept_source)
+    return write_edit(source, info, Edit(pieces, audio, kept, shift), output, options, copy=copy_source)
 
 
 @dataclass(frozen=True)
@@ -124,10 +130,11 @@ def replace_window(
     audio: AudioPatch | None = None,
     options: EncodeOptions = EncodeOptions(),
     crossfade: Fraction = CROSSFADE,
-) -> None:
+    copy_source: bool = True,
+) -> Written:
     """Write `source` with a window of its frames and/or of its audio replaced; everything outside
-    is the source's. New audio is faded against the source over `crossfade` seconds at each seam,
-    inside the patch, so the cut does not click."""
+    is the source's (its packets copied where the codec allows). New audio is faded against the
+    source over `crossfade` seconds at each seam, inside the patch, so the cut does not click."""
     source_video = _video_of(info)
     if video is None and audio is None:
         raise ValueError("nothing to replace: give new frames, new audio, or both")
@@ -142,6 +149,7 @@ def replace_window(
                 given = len(video.frames)
                 raise ValueError(f"the window holds {window.frame_count} frames, {given} were given")
     out_audio = source_audio(source, info)
+    kept: tuple[tuple[int, int], ...] = ((0, out_audio.samples.shape[1]),) if out_audio is not None else ()
     if audio is not None:
         if audio.start < 0 or audio.start >= source_video.duration:
             length = float(source_video.duration)
@@ -152,27 +160,30 @@ def replace_window(
         base = out_audio.samples.copy() if out_audio is not None else np.zeros((channels, total), np.float32)
         new = convert_audio(audio.track, sample_rate=rate, channels=channels).samples
         first = round(audio.start * rate)
-        out_audio = AudioTrack(
-            _splice_samples(base, new, first, min(total, first + new.shape[1]), rate, crossfade), rate
-        )
-    frames = iter_frames(source)
+        last = min(total, first + new.shape[1])
+        out_audio = AudioTrack(_splice_samples(base, new, first, last, rate, crossfade), rate)
+        kept = ((0, first), (last, total)) if info.audio is not None else ()
+    pieces: tuple[Piece, ...] = (SourceFrames(0, source_video.frame_count),)
     if video is not None:
-        frames = _replaced(frames, video.window, video.frames)
-    _write(output, frames, source_video, out_audio, options)
+        window = video.window
+        pieces = (
+            SourceFrames(0, window.start),
+            NewFrames(_exactly(video.frames, window.frame_count), window.frame_count),
+            SourceFrames(window.stop, source_video.frame_count),
+        )
+    pieces = tuple(p for p in pieces if not isinstance(p, SourceFrames) or p.stop > p.start)
+    return write_edit(source, info, Edit(pieces, out_audio, kept), output, options, copy=copy_source)
 
 
-def _replaced(source: Iterator[Frames], window: FrameWindow, new: Iterable[Frames]) -> Iterator[Frames]:
-    replacements = iter(new)
-    for index, frame in enumerate(source):
-        if window.start <= index < window.stop:
-            replacement = next(replacements, None)
-            if replacement is None:
-                raise ValueError(f"the window holds {window.frame_count} frames, fewer were given")
-            yield replacement
-        else:
-            yield frame
-    if next(replacements, None) is not None:
-        raise ValueError(f"the window holds {window.frame_count} frames, more were given")
+def _exactly(frames: Iterable[Frames], count: int) -> Iterator[Frames]:
+    given = 0
+    for frame in frames:
+        given += 1
+        if given > count:
+            raise ValueError(f"the window holds {count} frames, more were given")
+        yield frame
+    if given < count:
+        raise ValueError(f"the window holds {count} frames, fewer were given")
 
 
 def _splice_samples(base: Samples, new: Samples, lo: int, hi: int, rate: int, crossfade: Fraction) -> Samples:
@@ -252,17 +263,3 @@ def _lay_out(parts: list[tuple[int, int, Samples]], fps: Fraction, rate: int) ->
         lo, hi = sample_at(start, fps, rate), sample_at(stop, fps, rate)
         out[:, lo:hi] = fit_samples(samples, hi - lo)
     return out
-
-
-def _write(
-    output: Path, frames: Iterable[Frames], video: VideoInfo, audio: AudioTrack | None, options: EncodeOptions
-) -> None:
-    with VideoWriter(
-        output,
-        width=video.display_width,
-        height=video.display_height,
-        fps=video.fps,
-        audio=audio,
-        options=options,
-    ) as writer:
-        writer.write_all(frames)

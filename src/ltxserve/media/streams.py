@@ -9,6 +9,17 @@ from av.container import InputContainer
 from av.rational import AVRational
 from av.video.stream import VideoStream
 
+# AVColorSpace tag → swscale matrix. Untagged video is taken as BT.709, the HD default.
+_SWS_COLORSPACES = {
+    1: "ITU709",
+    4: "FCC",
+    5: "ITU601",
+    6: "SMPTE170M",
+    7: "SMPTE240M",
+    9: "BT2020",
+    10: "BT2020",
+}
+
 
 def first_video_stream(container: InputContainer) -> VideoStream | None:
     """The first real video stream; cover art in audio files is a one-picture "video" and is skipped."""
@@ -36,3 +47,8 @@ def as_fraction(rational: AVRational | None) -> Fraction | None:
     if rational is None or not rational or rational.denominator == 0:
         return None
     return Fraction(rational.numerator, rational.denominator)
+
+
+def sws_colorspace(tag: int) -> str:
+    """swscale's name for the matrix of an AVColorSpace tag; untagged video is taken as BT.709."""
+    return _SWS_COLORSPACES.get(tag, "ITU709")
