@@ -168,15 +168,23 @@ def test_audio_only_retake_copies_every_picture(tmp_path: Path) -> None:
     plays_cleanly(output)
 
 
-def test_copied_sound_is_the_sources_sample_for_sample_and_the_seams_do_not_click(tmp_path: Path) -> None:
+@pytest.mark.parametrize("codec", ["aac", "libopus"])
+def test_copied_sound_is_the_sources_sample_for_sample_and_the_seams_do_not_click(
+    codec: str, tmp_path: Path
+) -> None:
     """A steady tone retaken by another tone: away from the seams the output decodes to the source's
-    very samples; at the seams it stays within a hair of the sound asked for (a click would not)."""
+    very samples; at the seams nothing jumps (a click would). AAC stays within a hair of the sound
+    asked for there; an Opus decoder carries state from frame to frame, so after the encoded frames
+    the copied ones take up to half a second to decode bit for bit again (a smooth swell of under
+    3 dB at first, fading)."""
     fps, rate = Fraction(24), 48_000
     seconds = FRAMES / fps
     t = np.arange(int(seconds * rate)) / rate
     tone = np.tile((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), (2, 1))
     frames = synthetic_clip(160, 96, FRAMES, fps, sample_rate=None).frames
-    path = write_video(tmp_path / "tone.mp4", frames, fps, audio=tone, options=GOP["libx264"])
+    path = write_video(
+        tmp_path / "tone.mp4", frames, fps, audio=tone, audio_codec=codec, options=GOP["libx264"]
+    )
     info = media.probe(path)
     other = np.tile((0.3 * np.sin(2 * np.pi * 660 * t[:rate])).astype(np.float32), (2, 1))
     start = Fraction(3, 2)
@@ -191,16 +199,23 @@ def test_copied_sound_is_the_sources_sample_for_sample_and_the_seams_do_not_clic
     assert np.array_equal(before[:, : lo - margin], after[:, : lo - margin])
     # the last frame's tail decodes a hair differently (< -60 dB) once the track's end is written anew
     last = before.shape[1] - 1024
-    assert np.array_equal(before[:, hi + margin : last], after[:, hi + margin : last])
+    settled = hi + margin + (rate // 2 if codec == "libopus" else 0)
+    assert np.array_equal(before[:, settled:last], after[:, settled:last])
     assert np.abs(before[:, last:] - after[:, last:]).max() < 1e-3
     wanted = before.copy()
     fade = int(media.CROSSFADE * rate)
     wanted[:, lo:hi] = other
     wanted[:, lo : lo + fade] = media.faded(before[:, lo : lo + fade], other[:, :fade])
     wanted[:, hi - fade : hi] = media.faded(other[:, -fade:], before[:, hi - fade : hi])
-    for seam in (lo, hi):
-        error = np.abs(after[:, seam - margin : seam + margin] - wanted[:, seam - margin : seam + margin])
-        assert error.max() < 0.05, error.max()
+    around = slice(lo - margin, settled)
+    steepest = np.abs(np.diff(wanted[:, around])).max()
+    assert np.abs(np.diff(after[:, around])).max() < 1.5 * steepest
+    level = [float(np.sqrt(np.mean(after[0, i : i + 1000] ** 2))) for i in range(hi, settled - 1000, 1000)]
+    assert max(level) < 0.3 / np.sqrt(2) * 10 ** (3 / 20), level
+    if codec == "aac":
+        for seam in (lo, hi):
+            error = np.abs(after[:, seam - margin : seam + margin] - wanted[:, seam - margin : seam + margin])
+            assert error.max() < 0.05, error.max()
 
 
 def test_a_source_with_a_varying_frame_rate_is_encoded_whole_and_says_why(tmp_path: Path) -> None:

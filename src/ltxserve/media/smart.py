@@ -10,11 +10,13 @@ back in front of its first picture. Encoded pictures have no B-frames, so their 
 just behind their display times at the source's own delay, and the copied packets' timestamps do not
 move (or all move by the length put before them).
 
-Audio is copied in whole codec frames (AAC) whose transform windows (their own samples and the next
-frame's) hold only the source's sound. Around an edit the output's sound is encoded on
+Audio is copied in whole codec frames (AAC or Opus) whose transform windows (their own samples and
+the next frame's) hold only the source's sound. Around an edit the output's sound is encoded on
 the same frame grid, starting two frames early so the encoder has settled, and the frames that were
 encoded only to prime it are dropped: at a seam the decoder overlaps a copied frame with an encoded
-frame of the same sound, so there is no click.
+frame of the same sound, so there is no click. (An Opus decoder also carries state from frame to
+frame: the copied frames after an encoded run take up to half a second to decode bit for bit again,
+a smooth difference that fades, not a jump.)
 
 Everything else (another codec, another container asked for, a frame rate that varies, a pixel format
 other than 8-bit 4:2:0) is encoded whole, and `Written.full_encode` says why.
@@ -141,6 +143,8 @@ def _encode_whole(source: Path, video: VideoInfo, edit: Edit, output: Path, opti
 
 type _Packet = av.Packet[Any]
 _ENCODERS = {"h264": "libx264", "hevc": "libx265"}
+_AUDIO_ENCODERS = {"aac": "aac", "opus": "libopus"}
+_AAC_FRAME = 1024
 _COPIED_PIXELS = "yuv420p"
 _AUDIO_PRIMING_FRAMES = 2
 """Frames of sound encoded before a run only to settle the encoder; dropped."""
@@ -469,7 +473,7 @@ class _AudioWriter:
             "aac", rate=audio.sample_rate, layout="stereo" if audio.channels == 2 else "mono"
         )
         stream.bit_rate = aac_bit_rate(options.quality)
-        packets = _encode_audio(audio, stream.codec_context, None, None, None)
+        packets = _encode_audio(audio, stream.codec_context, None, None, _AAC_FRAME)
         for packet in packets:
             packet.stream = stream
         return cls(container, packets, 0)
@@ -485,7 +489,8 @@ class _AudioWriter:
     ) -> "_AudioWriter":
         assert edit.audio is not None
         audio = edit.audio
-        size = stream.codec_context.frame_size or 1024
+        durations = [p.duration for p in frames if p.duration]
+        size = max(set(durations), key=durations.count) if durations else _AAC_FRAME  # the codec's frame
         end = audio.samples.shape[1]
         # a kept range reaching an end of the output reaches past it (the source's priming frame)
         kept = [(lo if lo > 0 else -(2**62), hi if hi < end else 2**62) for lo, hi in edit.kept_audio]
@@ -539,7 +544,7 @@ class _AudioWriter:
 def _copyable(stream: AudioStream, audio: AudioTrack) -> bool:
     context = stream.codec_context
     return (
-        context.name == "aac"
+        context.name in _AUDIO_ENCODERS
         and context.sample_rate == audio.sample_rate
         and context.channels == audio.channels
         and as_fraction(stream.time_base) == Fraction(1, audio.sample_rate)
@@ -554,13 +559,16 @@ def _encode_run(
     stop: int | None,
     size: int,
 ) -> list[_Packet]:
-    """Packets for samples [start, stop) on the frame grid of the copied packets around them; a run
-    with nothing before it starts the output, one with nothing after it ends it."""
-    encoder = av.CodecContext.create("aac", "w")
+    """Packets for samples [start, stop) on the frame grid of the copied packets around them, by the
+    source's codec; a run with nothing before it starts the output, one with nothing after it ends it."""
+    encoder = av.CodecContext.create(_AUDIO_ENCODERS[stream.codec_context.name], "w")
     assert isinstance(encoder, av.AudioCodecContext)
-    encoder.sample_rate, encoder.layout, encoder.format = audio.sample_rate, stream.layout, "fltp"
+    encoder.sample_rate, encoder.layout = audio.sample_rate, stream.layout
+    formats = {f.name for f in encoder.codec.audio_formats or ()}
+    encoder.format = "fltp" if "fltp" in formats else "flt"
     encoder.time_base = Fraction(1, audio.sample_rate)
     encoder.bit_rate = stream.bit_rate or aac_bit_rate(options.quality)
+    encoder.open()
     packets = _encode_audio(audio, encoder, start, stop, size)
     for packet in packets:
         packet.stream = stream
@@ -568,36 +576,38 @@ def _encode_run(
 
 
 def _encode_audio(
-    audio: AudioTrack, encoder: Any, start: int | None, stop: int | None, size: int | None
+    audio: AudioTrack, encoder: av.AudioCodecContext, start: int | None, stop: int | None, size: int
 ) -> list[_Packet]:
-    """Encode the output's samples [start, stop) (None: from its beginning, to its end) so that the
-    kept packets begin on the encoder's frame grid; only packets inside the range are returned."""
+    """Encode the output's samples [start, stop) (None: from its beginning, to its end) so that its
+    packets fall on the grid of frames of `size` that holds `start` (or `stop`), two frames early so
+    the encoder has settled; only the packets inside the range are returned."""
     end = audio.samples.shape[1]
-    frame = size or encoder.frame_size or 1024
-    if start is None:
-        # the grid comes from the packet at `stop`; before the output's start, silence
-        first = stop - -(-stop // frame) * frame if stop is not None else 0
-        keep_from = None
+    delay = encoder.initial_padding  # a packet's timestamp is its first input sample's, less this
+    if start is not None:
+        feed = start + delay - (_AUDIO_PRIMING_FRAMES + -(-delay // size)) * size
+    elif stop is not None:  # the output's start: whatever comes before it is silence
+        feed = stop + delay - -(-(stop + delay) // size) * size
     else:
-        first = start - _AUDIO_PRIMING_FRAMES * frame
-        keep_from = start
-    last = stop + frame if stop is not None else end
+        feed = 0
+    last = (stop + size if stop is not None else end) + delay
+    packed = encoder.format.name == "flt"
     packets: list[_Packet] = []
-    for at in range(first, last, frame):
-        chunk = np.zeros((audio.channels, frame), np.float32)
-        lo, hi = max(at, 0), min(at + frame, end, last)
+    for at in range(feed, last, size):
+        chunk = np.zeros((audio.channels, size), np.float32)
+        lo, hi = max(at, 0), min(at + size, end)
         if hi > lo:
             chunk[:, lo - at : hi - at] = audio.samples[:, lo:hi]
-        picture = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=encoder.layout.name)
+        samples = chunk.T.reshape(1, -1) if packed else chunk
+        picture = av.AudioFrame.from_ndarray(samples, format=encoder.format.name, layout=encoder.layout.name)
         picture.sample_rate, picture.pts = audio.sample_rate, at
         picture.time_base = Fraction(1, audio.sample_rate)
         packets += encoder.encode(picture)
     packets += encoder.encode(None)
-    lowest = keep_from if keep_from is not None else -(2**62)
+    lowest = start if start is not None else -(2**62)
     highest = stop if stop is not None else end
     kept = [p for p in packets if p.pts is not None and lowest <= p.pts < highest]
     if stop is None and kept:
         tail = kept[-1]
         assert tail.pts is not None
-        tail.duration = min(tail.duration or frame, end - tail.pts)
+        tail.duration = min(tail.duration or size, end - tail.pts)
     return kept
