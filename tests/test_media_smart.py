@@ -74,7 +74,8 @@ def plays_cleanly(path: Path) -> None:
 
 def in_sync(path: Path, fps: Fraction, beep_frames: list[int]) -> None:
     out = play(path)
-    offsets = match_onsets(out.onsets(), [float(f / fps) for f in beep_frames])
+    shown = out.frame_times[0]  # the first frame's instant: the sound under it starts there
+    offsets = match_onsets(out.onsets(), [float(shown + f / fps) for f in beep_frames])
     assert max(map(abs, offsets)) <= SYNC_MS, offsets
     assert abs(float(out.audio_end - out.video_end)) * 1000 <= SYNC_MS
 
@@ -264,3 +265,31 @@ def test_what_cannot_be_copied_is_encoded_whole_and_says_why(
     assert written.full_encode is not None and written.full_encode.startswith(reason), written.full_encode
     assert (written.copied_frames, written.encoded_frames) == (0, 36)
     assert play(output).codes == list(range(30)) + list(range(1000, 1006))
+
+
+def test_a_source_whose_first_frame_shows_late_keeps_its_sound_under_its_frames(tmp_path: Path) -> None:
+    """The first frame at 0.25 s and the sound from 0 (as cameras and transport streams have it): the
+    copied sound stays where it was against the pictures, the new sound lands under the new frames."""
+    fps = Fraction(24)
+    clip = synthetic_clip(160, 96, FRAMES, fps, beep_every=EVERY)
+    assert clip.audio is not None
+    lead = 6  # frames of sound before the first picture
+    sound = np.concatenate([np.zeros((2, lead * 2000), np.float32), clip.audio.samples], axis=1)
+    path = write_video(
+        tmp_path / "late.mp4",
+        clip.frames,
+        fps,
+        audio=sound,
+        timestamps=[lead + i for i in range(FRAMES)],
+        time_base=1 / fps,
+        options=GOP["libx264"],
+    )
+    info = media.probe(path)
+    assert info.video is not None and play(path).frame_times[0] == Fraction(1, 4)
+    output = tmp_path / "extended.mp4"
+    written = media.extend(path, info, new_frames(info, NEW), output)
+    assert written.full_encode is None and written.copied_audio_frames > 0
+    codes = list(range(FRAMES)) + list(range(1000, 1000 + NEW))
+    assert play(output).codes == codes
+    in_sync(output, fps, beeps_at(codes))
+    plays_cleanly(output)

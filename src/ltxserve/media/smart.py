@@ -287,7 +287,8 @@ class _Copier:
                 assert video_in is not None
                 video_out = container.add_stream_from_template(video_in)
                 video_out.time_base = video_in.time_base
-                audio = _AudioWriter.for_edit(self._source, container, self._edit, self._options)
+                start = self._index.first_pts * self._index.time_base
+                audio = _AudioWriter.for_edit(self._source, container, self._edit, self._options, start)
                 copied = self._write_video(container, source, video_in, video_out, runs, audio)
                 audio.finish()
         except BaseException:
@@ -457,18 +458,26 @@ class _AudioWriter:
 
     @classmethod
     def for_edit(
-        cls, source: Path, container: OutputContainer, edit: Edit, options: EncodeOptions
+        cls, source: Path, container: OutputContainer, edit: Edit, options: EncodeOptions, start: Fraction
     ) -> "_AudioWriter":
+        """`start`: when the first frame shows, in the file's time; the output's sound is laid out
+        from that instant (sample 0 of `edit.audio`)."""
         if edit.audio is None:
             return cls(container, [], 0)
         audio = edit.audio
+        origin = round(start * audio.sample_rate)
         with open_media(source) as (_, opened):
             source_stream = opened.streams.audio[0] if opened.streams.audio else None
             if source_stream is not None and _copyable(source_stream, audio):
                 stream = container.add_stream_from_template(source_stream)
                 stream.time_base = Fraction(1, audio.sample_rate)
                 frames = [p for p in opened.demux(source_stream) if p.size]
-                return cls._copying(container, stream, frames, edit, options)
+                for frame in frames:
+                    assert frame.pts is not None
+                    frame.pts = frame.dts = frame.pts - origin
+                writer = cls._copying(container, stream, frames, edit, options)
+                writer._move(origin)
+                return writer
         stream = container.add_stream(
             "aac", rate=audio.sample_rate, layout="stereo" if audio.channels == 2 else "mono"
         )
@@ -476,7 +485,15 @@ class _AudioWriter:
         packets = _encode_audio(audio, stream.codec_context, None, None, _AAC_FRAME)
         for packet in packets:
             packet.stream = stream
-        return cls(container, packets, 0)
+        writer = cls(container, packets, 0)
+        writer._move(origin)
+        return writer
+
+    def _move(self, samples: int) -> None:
+        """Put the packets, laid out from the first frame's instant, at their time in the file."""
+        for packet in self._packets:
+            assert packet.pts is not None
+            packet.pts = packet.dts = packet.pts + samples
 
     @classmethod
     def _copying(
