@@ -293,3 +293,36 @@ def test_a_source_whose_first_frame_shows_late_keeps_its_sound_under_its_frames(
     assert play(output).codes == codes
     in_sync(output, fps, beeps_at(codes))
     plays_cleanly(output)
+
+
+def test_the_sound_next_to_a_retake_is_encoded_at_the_quality_asked_not_the_sources_mean(
+    tmp_path: Path,
+) -> None:
+    """Beeps over silence average a few kb/s: encoding the frames around a seam at that rate smeared
+    the beep that ends next to the window (19 dB against 56 dB encoded whole). The frames around
+    the seam are as good as a whole encode's."""
+    fps, rate = Fraction(24), 48_000
+    clip = synthetic_clip(160, 96, 96, fps, beep_every=EVERY)
+    assert clip.audio is not None
+    path = write_video(
+        tmp_path / "beeps.mp4", clip.frames, fps, audio=clip.audio.samples, options=GOP["libx264"]
+    )
+    with av.open(str(path)) as container:
+        assert container.streams.audio[0].bit_rate < 64_000
+    info = media.probe(path)
+    lo, count = 71_520, 49_920  # a beep starts 20 ms before the window ends and rings past it
+    noise = (0.05 * np.random.default_rng(0).standard_normal((2, count))).astype(np.float32)
+    patch = AudioPatch(Fraction(lo, rate), media.AudioTrack(noise, rate))
+    duration = Fraction(96) / fps
+    source = media.read_audio(path, sample_rate=rate, duration=duration)
+    after = slice(lo + count, lo + count + 2048)
+
+    def snr_after_the_window(copy: bool) -> float:
+        output = tmp_path / f"copy-{copy}.mp4"
+        written = media.replace_window(path, info, output, audio=patch, copy_source=copy)
+        assert (written.copied_audio_frames > 0) == copy
+        made = media.read_audio(output, sample_rate=rate, duration=duration)
+        error = np.sum((source[:, after] - made[:, after]) ** 2)
+        return float(10 * np.log10(np.sum(source[:, after] ** 2) / error))
+
+    assert snr_after_the_window(True) >= snr_after_the_window(False) - 1

@@ -181,11 +181,11 @@ class VideoWriter:
         fmt, quality = self._options.format, self._options.quality
         if fmt is OutputFormat.MP4:
             stream = self._container.add_stream("aac", rate=audio.sample_rate, layout=layout)
-            stream.bit_rate = aac_bit_rate(quality)
+            stream.bit_rate = audio_bit_rate("aac", quality)
         elif fmt is OutputFormat.WEBM:
             # Opus runs at 48 kHz only; PyAV resamples other rates on the way in.
             stream = self._container.add_stream("libopus", rate=OPUS_SAMPLE_RATE, layout=layout)
-            stream.bit_rate = _OPUS_BITRATE[quality]
+            stream.bit_rate = audio_bit_rate("libopus", quality)
         else:
             stream = self._container.add_stream("pcm_s16le", rate=audio.sample_rate, layout=layout)
         return stream
@@ -319,8 +319,9 @@ def rate_control(encoder: str, options: EncodeOptions) -> dict[str, str]:
     return {"crf": str(crf), "preset": _X264_PRESET[options.write_mode]}
 
 
-def aac_bit_rate(quality: Quality) -> int:
-    return _AAC_BITRATE[quality]
+def audio_bit_rate(encoder: str, quality: Quality) -> int:
+    """The bit rate of `quality` for the aac or libopus encoder."""
+    return (_OPUS_BITRATE if encoder == "libopus" else _AAC_BITRATE)[quality]
 
 
 def _muxer(fmt: OutputFormat) -> str:

@@ -23,7 +23,7 @@ other than 8-bit 4:2:0) is encoded whole, and `Written.full_encode` says why.
 """
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
@@ -41,7 +41,7 @@ from ltxserve.media.encode import (
     EncodeOptions,
     OutputFormat,
     VideoWriter,
-    aac_bit_rate,
+    audio_bit_rate,
     open_output,
     rate_control,
 )
@@ -82,7 +82,7 @@ class Edit:
 
     @property
     def frame_count(self) -> int:
-        return sum(p.stop - p.start if isinstance(p, SourceFrames) else p.count for p in self.pieces)
+        return sum(map(_length, self.pieces))
 
 
 @dataclass(frozen=True)
@@ -98,13 +98,7 @@ class Written:
 
     @property
     def notes(self) -> dict[str, object]:
-        return {
-            "copied_frames": self.copied_frames,
-            "encoded_frames": self.encoded_frames,
-            "copied_audio_frames": self.copied_audio_frames,
-            "encoded_audio_frames": self.encoded_audio_frames,
-            "full_encode": self.full_encode,
-        }
+        return asdict(self)
 
 
 def write_edit(
@@ -273,6 +267,18 @@ class _Encode:
     at: int
 
 
+def _length(piece: Piece) -> int:
+    return piece.stop - piece.start if isinstance(piece, SourceFrames) else piece.count
+
+
+def _encode_in(runs: list[_Copy | _Encode], piece: Piece, at: int) -> None:
+    """Add `piece` (at output frame `at`) to the run being encoded, or start one."""
+    if runs and isinstance(runs[-1], _Encode):
+        runs[-1] = _Encode((*runs[-1].pieces, piece), runs[-1].at)
+    else:
+        runs.append(_Encode((piece,), at))
+
+
 class _Copier:
     def __init__(self, source: Path, index: _VideoIndex, edit: Edit, output: Path, options: EncodeOptions):
         self._source, self._index, self._edit = source, index, edit
@@ -299,42 +305,27 @@ class _Copier:
         return Written(copied, self._edit.frame_count - copied, audio.copied, audio.encoded, full_encode=None)
 
     def _video_runs(self) -> list[_Copy | _Encode]:
-        """The output as runs of copied packets and of encoded pictures, in order."""
+        """The output as runs of copied packets and of encoded pictures, in order: each piece of the
+        source copied from its first cut to its last, what lies outside them encoded with the new
+        frames next to it."""
         runs: list[_Copy | _Encode] = []
-        pending: list[Piece] = []
-        at = 0
         cuts = sorted(self._index.cuts)
-
-        def encode(piece: Piece) -> None:
-            pending.append(piece)
-
-        def flush(until: int) -> None:
-            if pending:
-                count = sum(p.stop - p.start if isinstance(p, SourceFrames) else p.count for p in pending)
-                runs.append(_Encode(tuple(pending), until - count))
-                pending.clear()
-
+        at = 0
         for piece in self._edit.pieces:
-            if isinstance(piece, NewFrames):
-                encode(piece)
-                at += piece.count
-                continue
-            first = next((c for c in cuts if c >= piece.start), None)
-            last = next((c for c in reversed(cuts) if c <= piece.stop), None)
-            if first is None or last is None or first >= last:
-                encode(piece)
-                at += piece.stop - piece.start
-                continue
-            if first > piece.start:
-                encode(SourceFrames(piece.start, first))
-            at += first - piece.start
-            flush(at)
-            runs.append(_Copy(self._index.cuts[first], self._index.cuts[last], last - first, at - first))
-            at += last - first
-            if piece.stop > last:
-                encode(SourceFrames(last, piece.stop))
-            at += piece.stop - last
-        flush(at)
+            first = last = None
+            if isinstance(piece, SourceFrames):
+                first = next((c for c in cuts if c >= piece.start), None)
+                last = next((c for c in reversed(cuts) if c <= piece.stop), None)
+            if not isinstance(piece, SourceFrames) or first is None or last is None or first >= last:
+                _encode_in(runs, piece, at)
+            else:
+                if first > piece.start:
+                    _encode_in(runs, SourceFrames(piece.start, first), at)
+                shift = at - piece.start
+                runs.append(_Copy(self._index.cuts[first], self._index.cuts[last], last - first, shift))
+                if piece.stop > last:
+                    _encode_in(runs, SourceFrames(last, piece.stop), last + shift)
+            at += _length(piece)
         return runs
 
     def _write_video(
@@ -481,7 +472,7 @@ class _AudioWriter:
         stream = container.add_stream(
             "aac", rate=audio.sample_rate, layout="stereo" if audio.channels == 2 else "mono"
         )
-        stream.bit_rate = aac_bit_rate(options.quality)
+        stream.bit_rate = audio_bit_rate("aac", options.quality)
         packets = _encode_audio(audio, stream.codec_context, None, None, _AAC_FRAME)
         for packet in packets:
             packet.stream = stream
@@ -578,13 +569,14 @@ def _encode_run(
 ) -> list[_Packet]:
     """Packets for samples [start, stop) on the frame grid of the copied packets around them, by the
     source's codec; a run with nothing before it starts the output, one with nothing after it ends it."""
-    encoder = av.CodecContext.create(_AUDIO_ENCODERS[stream.codec_context.name], "w")
+    name = _AUDIO_ENCODERS[stream.codec_context.name]
+    encoder = av.CodecContext.create(name, "w")
     assert isinstance(encoder, av.AudioCodecContext)
     encoder.sample_rate, encoder.layout = audio.sample_rate, stream.layout
     formats = {f.name for f in encoder.codec.audio_formats or ()}
     encoder.format = "fltp" if "fltp" in formats else "flt"
     encoder.time_base = Fraction(1, audio.sample_rate)
-    encoder.bit_rate = stream.bit_rate or aac_bit_rate(options.quality)
+    encoder.bit_rate = audio_bit_rate(name, options.quality)  # not the source's: its mean, silence included
     encoder.open()
     packets = _encode_audio(audio, encoder, start, stop, size)
     for packet in packets:
