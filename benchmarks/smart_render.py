@@ -18,37 +18,13 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 
 from ltxserve import media
 from ltxserve.media import AudioPatch, Edge, FrameWindow, VideoPatch
-from ltxserve.media.testsrc import beeps, code_frame, synthetic_clip
+from ltxserve.media.testsrc import synthetic_clip, write_phone_clip
 
-FPS, RATE, NEW_SECONDS = Fraction(24), 48_000, 2
-
-
-def make_source(path: Path, width: int, height: int, seconds: int) -> None:
-    """Written a frame at a time (a 60 s 1080p clip does not fit in memory as one array)."""
-    frames = seconds * int(FPS)
-    sound = beeps(frames, FPS, RATE, 2, 0, 12, 1760.0)
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("libx264", rate=FPS)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.codec_context.options = {"g": str(FPS), "preset": "veryfast", "crf": "18"}
-        audio = out.add_stream("aac", rate=RATE, layout="stereo")
-        for index in range(frames):
-            picture = av.VideoFrame.from_ndarray(code_frame(width, height, index), format="rgb24")
-            picture.pts, picture.time_base = index, 1 / FPS
-            out.mux(video.encode(picture))
-        out.mux(video.encode(None))
-        for start in range(0, sound.shape[1], 1024):
-            chunk = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(sound[:, start : start + 1024]), "fltp", "stereo"
-            )
-            chunk.sample_rate, chunk.pts, chunk.time_base = RATE, start, Fraction(1, RATE)
-            out.mux(audio.encode(chunk))
-        out.mux(audio.encode(None))
+FPS, NEW_SECONDS = Fraction(24), 2
 
 
 def timed(fn: Callable[[], media.Written], runs: int) -> tuple[float, media.Written]:
@@ -78,7 +54,7 @@ def main() -> None:
     width, height = (int(side) for side in args.size.split("x"))
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(scratch) / "source.mp4"
-        make_source(source, width, height, args.seconds)
+        write_phone_clip(source, width, height, args.seconds * int(FPS), FPS)
         info = media.probe(source)
         assert info.video is not None
         frames = info.video.frame_count

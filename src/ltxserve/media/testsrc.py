@@ -5,7 +5,9 @@ frame numbers can be read back from the pixels, and the beeps measure audio/vide
 """
 
 from fractions import Fraction
+from pathlib import Path
 
+import av
 import numpy as np
 
 from ltxserve.media.clip import AudioTrack, Clip, Frames, Samples
@@ -92,3 +94,25 @@ def _block_size(width: int) -> int:
     if block < 4:
         raise ValueError(f"frames must be at least {4 * (CODE_BITS + 2)} pixels wide to carry a code")
     return block
+
+
+def write_phone_clip(path: Path, width: int, height: int, frames: int, fps: Fraction) -> None:
+    """The pattern as a phone records it: H.264 with B-frames and a keyframe every second, AAC
+    stereo with the beeps; written a frame at a time, so a long 1080p one fits in memory."""
+    sound = beeps(frames, fps, 48_000, 2, 0, 12, 1760.0)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.codec_context.options = {"g": str(round(fps)), "preset": "veryfast", "crf": "18"}
+        audio = out.add_stream("aac", rate=48_000, layout="stereo")
+        for index in range(frames):
+            picture = av.VideoFrame.from_ndarray(code_frame(width, height, index), format="rgb24")
+            picture.pts, picture.time_base = index, 1 / fps
+            out.mux(video.encode(picture))
+        out.mux(video.encode(None))
+        for start in range(0, sound.shape[1], 1024):
+            samples = np.ascontiguousarray(sound[:, start : start + 1024])
+            chunk = av.AudioFrame.from_ndarray(samples, format="fltp", layout="stereo")
+            chunk.sample_rate, chunk.pts, chunk.time_base = 48_000, start, Fraction(1, 48_000)
+            out.mux(audio.encode(chunk))
+        out.mux(audio.encode(None))
