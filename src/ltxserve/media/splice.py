@@ -1,7 +1,8 @@
-"""Stitch generated media onto a source, or into a window of it, and encode the result.
+"""Stitch generated media onto a source, or into a window of it, and write the result: the source's
+packets copied where the edit leaves them alone, the rest encoded (`media.smart`).
 
-The source is streamed frame by frame from disk to the encoder, so a long 4K source never sits in
-memory whole; only the audio (small) is held. Audio is laid out on the output's own clock: each
+The source is streamed from disk, so a long 4K source never sits in memory whole; only the audio
+(small) is held. Audio is laid out on the output's own clock: each
 part occupies exactly the samples under its frames, so the seams cannot drift and the output's
 audio and video durations agree.
 """
